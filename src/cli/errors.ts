@@ -1,0 +1,16 @@
+import { RecipeError } from '../recipe/load.js';
+import { LedgerCorruptError } from '../store/ledger.js';
+import { RunLockedError } from '../store/lock.js';
+import { RecipeMismatchError } from '../store/run-dir.js';
+
+/** Errors that are the user's input or situation: printed plainly, no stack, exit code 2. */
+const USER_ERRORS = [RecipeError, RecipeMismatchError, RunLockedError, LedgerCorruptError];
+
+export function reportFailure(error: unknown): never {
+  if (USER_ERRORS.some((kind) => error instanceof kind)) {
+    console.error(`rft: ${(error as Error).message}`);
+    process.exit(2);
+  }
+  console.error(error instanceof Error ? `rft: ${error.stack ?? error.message}` : `rft: ${String(error)}`);
+  process.exit(1);
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { recipeCommand } from './recipe.js';
+import { schemaCommand } from './schema.js';
+import { reportFailure } from './errors.js';
+
+try {
+  await yargs(hideBin(process.argv))
+    .scriptName('rft')
+    .usage('$0 <command>\n\nIterative rejection-sampling fine-tuning of software-engineering agents.')
+    .command(recipeCommand)
+    .command(schemaCommand)
+    .demandCommand(1, 'name a command (see the list above)')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('help', 'h')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, error, y) => {
+      if (error) reportFailure(error);
+      y.showHelp('error');
+      console.error(`\n${message}`);
+      process.exit(2);
+    })
+    .parseAsync();
+} catch (error) {
+  reportFailure(error);
+}

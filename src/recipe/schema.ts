@@ -1,0 +1,214 @@
+import { z } from 'zod';
+
+/**
+ * The recipe: one schema for the whole mission, so a recipe written today stays valid as the
+ * later phases arrive. Defaults are the SWE-Gym paper's MoatlessTools settings (design §1, §5, §6).
+ * Every object is strict: an unknown key is a typo, and a typo in a paid run is an error.
+ */
+
+const positiveInt = () => z.number().int().min(1);
+const nonNegativeInt = () => z.number().int().min(0);
+
+/** Placeholders a template may use are listed where the template is described. */
+const template = (what: string) => z.string().min(1).describe(what);
+
+/** Named image conventions; anything else is a template with {id}, {id_lower} or {id_swegym}. */
+export const IMAGE_PRESETS = {
+  swebench: 'sweb.eval.x86_64.{id_lower}:latest',
+  swegym: 'xingyaoww/sweb.eval.x86_64.{id_swegym}:latest',
+} as const;
+
+const ImageTemplate = z
+  .string()
+  .min(1)
+  .describe(
+    'Image name for an instance: "swebench" (sweb.eval.x86_64.<id lower-cased>), "swegym" ' +
+      '(xingyaoww/sweb.eval.x86_64.<id, "__"→"_s_", lower-cased>), or a template using {id}, {id_lower}, {id_swegym}',
+  );
+
+export const TaskSetSchema = z
+  .strictObject({
+    path: z.string().min(1).describe('Instance file (JSON or JSONL, SWE-bench format), relative to the recipe'),
+    ids_file: z.string().min(1).nullable().default(null).describe('File with one instance id per line to keep'),
+    repos: z.array(z.string().min(1)).default([]).describe('Keep only instances of these repositories (owner/name)'),
+    limit: positiveInt().nullable().default(null).describe('Keep at most this many instances (after the filters)'),
+    image: ImageTemplate.nullable().default(null).describe('Overrides sandbox.image for this task set'),
+  })
+  .describe('A task set: where instances come from and which ones to use');
+
+const EngineSchema = z.strictObject({
+  url: z
+    .string()
+    .regex(/^(unix|tcp|ssh|http|https|npipe):\/\//, 'must start with unix://, tcp://, ssh://, http:// or https://')
+    .default('unix:///var/run/docker.sock')
+    .describe('Docker engine address'),
+  max_containers: positiveInt().nullable().default(null).describe('Containers at once on this engine (null: sandbox.concurrency)'),
+});
+
+const ByteSize = z
+  .string()
+  .regex(/^\d+(\.\d+)?\s*[kmgt]?i?b?$/i, 'must be a size such as 512m or 4g')
+  .describe('Memory size such as 512m or 4g');
+
+export const SandboxSchema = z.strictObject({
+  docker: z.array(EngineSchema).min(1).default([{ url: 'unix:///var/run/docker.sock', max_containers: null }])
+    .describe('Docker engines to run containers on; work is spread by free capacity'),
+  image: ImageTemplate.default('swebench'),
+  image_policy: z
+    .enum(['keep', 'remove_after_use'])
+    .default('keep')
+    .describe('remove_after_use deletes an instance image once its samples are verified (SWE-Gym images are 2-3 GB each)'),
+  memory: ByteSize.default('4g'),
+  cpus: z.number().positive().default(1).describe('CPUs per container'),
+  pids: positiveInt().default(512).describe('Process limit per container (contains fork bombs)'),
+  test_timeout_s: positiveInt().default(1800).describe('Wall-clock limit of one test run (SWE-bench uses 1800 s)'),
+  concurrency: positiveInt().default(4).describe('Containers at once across all engines'),
+});
+
+const STATE_NAMES = ['SearchCode', 'IdentifyCode', 'DecideRelevance', 'PlanToCode', 'ClarifyCodeChange', 'EditCode'] as const;
+export const AgentStateNameSchema = z.enum(STATE_NAMES);
+
+export const AgentSchema = z.strictObject({
+  kind: z.literal('moatless').default('moatless').describe('The MoatlessTools v0.0.2-style workflow agent'),
+  protocol: z
+    .enum(['json', 'tools'])
+    .default('json')
+    .describe('json: JSON-object responses with the schema in the system prompt (the paper); tools: function calling'),
+  max_transitions: positiveInt().default(25),
+  visit_limits: z
+    .partialRecord(AgentStateNameSchema, positiveInt())
+    .default({ PlanToCode: 8, EditCode: 8 })
+    .describe('Most visits per state in one trajectory'),
+  max_retries: nonNegativeInt().default(2).describe('Consecutive invalid actions tolerated per state; one more aborts'),
+  max_tokens_per_call: positiveInt().default(2000),
+  token_budget: positiveInt().nullable().default(null).describe('Prompt + completion tokens per trajectory (null: no budget)'),
+  clarify_above_tokens: positiveInt().default(750).describe('Spans larger than this go through ClarifyCodeChange'),
+});
+
+const EnvVarName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never a key');
+
+export const PolicySchema = z
+  .strictObject({
+    kind: z
+      .enum(['openai', 'simulated'])
+      .default('openai')
+      .describe('openai: any OpenAI-compatible endpoint (vLLM, SGLang, OpenAI); simulated: the bundled test double, started by rft'),
+    base_url: z
+      .union([z.url(), z.array(z.url()).min(1)])
+      .transform((urls) => (Array.isArray(urls) ? urls : [urls]))
+      .nullable()
+      .default(null)
+      .describe('Endpoint ending in /v1, or a list of replicas of one model'),
+    model: z.string().min(1).describe('Model name of the policy M_0'),
+    api_key_env: EnvVarName.nullable().default(null).describe('Name of the env variable holding the API key'),
+    request_timeout_s: positiveInt().default(600),
+    retries: nonNegativeInt().default(5).describe('Retries of a failed request (429, 5xx, timeouts) before it is an infrastructure error'),
+    concurrency: positiveInt().default(16).describe('LLM requests in flight'),
+  })
+  .superRefine((policy, ctx) => {
+    if (policy.kind === 'openai' && policy.base_url === null) {
+      ctx.addIssue({ code: 'custom', path: ['base_url'], message: 'is required when kind is openai' });
+    }
+  });
+
+export const SamplingSchema = z.strictObject({
+  samples_per_task: positiveInt().default(30),
+  temperature: z.number().min(0).max(2).default(1.0),
+  top_p: z.number().gt(0).max(1).default(1.0),
+  instances_in_flight: positiveInt().default(2).describe('Task instances whose image, snapshot and samples are worked on at once'),
+});
+
+export const SelectSchema = z.strictObject({
+  cap: z
+    .number({ error: 'must be a whole number of trajectories (1, 2, …) or null for no cap' })
+    .int({ error: 'must be a whole number of trajectories (1, 2, …) or null for no cap' })
+    .min(1, { error: 'must be at least 1, or null for no cap' })
+    .nullable()
+    .default(2).describe('Most successful trajectories kept per instance; null keeps all'),
+  order: z.enum(['fewest_calls', 'random']).default('fewest_calls').describe('Which successes the cap keeps first'),
+  dedup: z.boolean().default(false).describe('Keep one success per distinct normalised patch'),
+});
+
+export const SftSchema = z.strictObject({
+  unit: z.enum(['call', 'trajectory']).default('call').describe('One example per LLM call (SWE-Gym) or per trajectory'),
+  max_tokens: positiveInt().default(10240).describe('Examples longer than this are dropped and reported'),
+  tokenizer: z.enum(['cl100k_base', 'o200k_base']).default('cl100k_base').describe('js-tiktoken encoding used to count tokens'),
+  accumulate: z.boolean().default(false).describe('Train iteration k on the data of iterations 0..k, not k alone'),
+});
+
+const Hyperparameters = z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]));
+
+const CommandTrainerSchema = z.strictObject({
+  backend: z.literal('command'),
+  command: template('Trainer command; placeholders {dataset}, {output_dir}, {base_model}, {iteration}, {run_dir}, {hp.NAME}'),
+  base_model: z.string().min(1).describe('Weights the first fine-tune starts from'),
+  start_from: z.enum(['base', 'previous']).default('previous').describe('Fine-tune iteration k+1 from the base weights or from M_k'),
+  output_model: template('Model produced, read back after the command succeeds; placeholders as in command').default('{output_dir}'),
+  output_model_file: z.string().min(1).nullable().default(null).describe('If set, a file (placeholders allowed) whose first line names the produced model'),
+  hyperparameters: Hyperparameters.default({ epochs: 5, learning_rate: 2e-5, batch_size: 8 }),
+  timeout_s: positiveInt().nullable().default(null),
+});
+
+const OpenAiTrainerSchema = z.strictObject({
+  backend: z.literal('openai'),
+  base_model: z.string().min(1).describe('OpenAI model to fine-tune, e.g. gpt-4o-mini-2024-07-18'),
+  start_from: z.enum(['base', 'previous']).default('previous'),
+  base_url: z.url().nullable().default(null).describe('API base (null: the OpenAI default)'),
+  api_key_env: EnvVarName.default('OPENAI_API_KEY'),
+  suffix: z.string().max(64).default('rft'),
+  hyperparameters: Hyperparameters.default({ n_epochs: 5, batch_size: 8 }),
+  poll_interval_s: positiveInt().default(30),
+});
+
+export const FinetuneSchema = z.discriminatedUnion('backend', [CommandTrainerSchema, OpenAiTrainerSchema]);
+
+export const ServeSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('none').describe('The fine-tuned model name is used as is at policy.base_url (e.g. OpenAI)'),
+  }),
+  z.strictObject({
+    kind: z.literal('command'),
+    command: template('Server command; placeholders {model}, {served_name}, {port}, {iteration}, {run_dir}'),
+    served_name: template('Name the server answers to').default('rft-it{iteration}'),
+    port: z.number().int().min(1).max(65535).default(8000),
+    ready_timeout_s: positiveInt().default(900).describe('How long to wait for GET /v1/models to list the model'),
+  }),
+  z.strictObject({
+    kind: z.literal('lora'),
+    base_url: z.url().describe('vLLM server with --enable-lora'),
+    adapter_name: template('Adapter name; placeholders {iteration}').default('rft-it{iteration}'),
+  }),
+]);
+
+export const EvalSchema = z.strictObject({
+  samples: positiveInt().default(1).describe('Attempts per eval instance'),
+  temperature: z.number().min(0).max(2).default(0),
+  zero_shot: z.boolean().default(true).describe('Evaluate M_0 before the first fine-tune'),
+});
+
+export const RecipeSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-" (it names the run directory)')
+    .describe('Run name; the run directory is runs/<name>'),
+  seed: nonNegativeInt().default(0).describe('Every sample seed derives from this'),
+  iterations: positiveInt().default(2),
+  tasks: z.strictObject({
+    train: TaskSetSchema,
+    eval: TaskSetSchema.nullable().default(null).describe('Held-out task set (null: no eval)'),
+  }),
+  sandbox: SandboxSchema.prefault({}),
+  agent: AgentSchema.prefault({}),
+  policy: PolicySchema,
+  sampling: SamplingSchema.prefault({}),
+  select: SelectSchema.prefault({}),
+  sft: SftSchema.prefault({}),
+  finetune: FinetuneSchema,
+  serve: ServeSchema.default({ kind: 'none' }),
+  eval: EvalSchema.prefault({}),
+});
+
+export type Recipe = z.infer<typeof RecipeSchema>;
+export type TaskSet = z.infer<typeof TaskSetSchema>;

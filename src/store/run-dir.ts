@@ -1,0 +1,162 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import lodash from 'lodash';
+import { stringify as toYaml, parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { LoadedRecipe } from '../recipe/load.js';
+import type { Recipe } from '../recipe/schema.js';
+import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
+import { Ledger, type OpenedLedger } from './ledger.js';
+import { acquireLock, type RunLock } from './lock.js';
+
+export const RunMetaSchema = z.object({
+  name: z.string(),
+  recipe_hash: z.string(),
+  /** Folder that relative paths in the recipe are resolved against. */
+  base_dir: z.string(),
+  created_at: z.string(),
+  recipe_history: z.array(z.object({ hash: z.string(), replaced_at: z.string() })).default([]),
+});
+export type RunMeta = z.infer<typeof RunMetaSchema>;
+
+export const PhaseStatusSchema = z.enum(['pending', 'running', 'done', 'failed']);
+
+export const RunStateSchema = z.object({
+  version: z.literal(1),
+  updated_at: z.string(),
+  /** Keyed by phase, e.g. `iter-0/sample`; the ledgers hold the detail. */
+  phases: z.record(z.string(), z.object({ status: PhaseStatusSchema, updated_at: z.string(), note: z.string().nullable().default(null) })),
+});
+export type RunState = z.infer<typeof RunStateSchema>;
+
+export class RecipeMismatchError extends Error {
+  constructor(
+    readonly runDir: string,
+    readonly changedFields: string[],
+  ) {
+    super(
+      `${runDir} was created from a different recipe (changed: ${changedFields.slice(0, 8).join(', ') || 'unknown'}` +
+        `${changedFields.length > 8 ? ', …' : ''}); use a new --name, or pass --allow-recipe-change to continue it with the new recipe`,
+    );
+    this.name = 'RecipeMismatchError';
+  }
+}
+
+export interface OpenRunOptions {
+  runsDir: string;
+  loaded: LoadedRecipe;
+  /** Continue a run whose recipe changed (the old hash is kept in run.json's history). */
+  allowRecipeChange?: boolean;
+  warn?: (message: string) => void;
+}
+
+export const RUN_FILES = {
+  meta: 'run.json',
+  recipe: 'recipe.yaml',
+  state: 'state.json',
+  lock: 'lock',
+} as const;
+
+/** An open run directory, held under its lock until closed. */
+export class RunDir {
+  private constructor(
+    readonly dir: string,
+    readonly meta: RunMeta,
+    readonly recipe: Recipe,
+    private readonly lock: RunLock,
+    readonly created: boolean,
+  ) {}
+
+  static open({ runsDir, loaded, allowRecipeChange = false, warn = () => {} }: OpenRunOptions): RunDir {
+    const dir = path.resolve(runsDir, loaded.recipe.name);
+    mkdirSync(dir, { recursive: true });
+    const lock = acquireLock(path.join(dir, RUN_FILES.lock), warn);
+    try {
+      const metaFile = path.join(dir, RUN_FILES.meta);
+      const now = new Date().toISOString();
+      if (!existsSync(metaFile)) {
+        const meta: RunMeta = { name: loaded.recipe.name, recipe_hash: loaded.hash, base_dir: loaded.baseDir, created_at: now, recipe_history: [] };
+        writeRecipe(dir, loaded);
+        writeJsonAtomic(path.join(dir, RUN_FILES.state), { version: 1, updated_at: now, phases: {} } satisfies RunState);
+        writeJsonAtomic(metaFile, meta);
+        return new RunDir(dir, meta, loaded.recipe, lock, true);
+      }
+      const meta = readJson(metaFile, RunMetaSchema);
+      if (meta.recipe_hash === loaded.hash) return new RunDir(dir, meta, loaded.recipe, lock, false);
+      const changed = changedFields(readRecordedRecipe(dir), loaded.recipe);
+      if (!allowRecipeChange) throw new RecipeMismatchError(dir, changed);
+      warn(`continuing ${dir} with a changed recipe (changed: ${changed.join(', ')})`);
+      const updated: RunMeta = {
+        ...meta,
+        recipe_hash: loaded.hash,
+        base_dir: loaded.baseDir,
+        recipe_history: [...meta.recipe_history, { hash: meta.recipe_hash, replaced_at: now }],
+      };
+      writeRecipe(dir, loaded);
+      writeJsonAtomic(metaFile, updated);
+      return new RunDir(dir, updated, loaded.recipe, lock, false);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  path(...parts: string[]): string {
+    return path.join(this.dir, ...parts);
+  }
+
+  readState(): RunState {
+    return readJson(this.path(RUN_FILES.state), RunStateSchema);
+  }
+
+  writeState(state: RunState): void {
+    writeJsonAtomic(this.path(RUN_FILES.state), RunStateSchema.parse({ ...state, updated_at: new Date().toISOString() }));
+  }
+
+  /** Opens (creating folders as needed) an append-only ledger inside the run. */
+  openLedger<T>(relativePath: string, schema: z.ZodType<T>, warn: (message: string) => void = () => {}): OpenedLedger<T> {
+    const file = this.path(relativePath);
+    mkdirSync(path.dirname(file), { recursive: true });
+    return Ledger.open(file, schema, (bytes) => warn(`${file}: dropped a torn last line (${bytes} bytes) left by an interrupted write`));
+  }
+
+  close(): void {
+    this.lock.release();
+  }
+}
+
+function writeRecipe(dir: string, loaded: LoadedRecipe): void {
+  const header = `# Resolved recipe of run ${loaded.recipe.name} (every default filled in), from ${loaded.file}\n# sha256 ${loaded.hash}\n`;
+  writeFileAtomic(path.join(dir, RUN_FILES.recipe), header + toYaml(loaded.recipe, { lineWidth: 0 }));
+}
+
+function readRecordedRecipe(dir: string): unknown {
+  try {
+    return parseYaml(readFileSync(path.join(dir, RUN_FILES.recipe), 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/** Dotted paths whose values differ between two recipes. */
+export function changedFields(before: unknown, after: unknown, prefix = ''): string[] {
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isObject(before) || !isObject(after)) return lodash.isEqual(before, after) ? [] : [prefix || '(recipe)'];
+  const keys = lodash.union(Object.keys(before), Object.keys(after)).sort();
+  return keys.flatMap((key) => changedFields(before[key], after[key], prefix ? `${prefix}.${key}` : key));
+}
+
+function readJson<T>(file: string, schema: z.ZodType<T>): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: cannot read (${(err as Error).message})`);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new Error(`${file}: field ${issue.path.map(String).join('.') || '(file)'}: ${issue.message}`);
+  }
+  return result.data;
+}
