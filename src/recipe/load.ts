@@ -81,7 +81,8 @@ export function parseRecipe(text: string, file: string, overrides: readonly stri
       if (override !== null) return { line: null, override };
       return { line: lineOf(doc, lineCounter, fieldPath), override: null };
     };
-    throw new RecipeError(file, result.error.issues.flatMap((issue) => problemsOf(issue, locate)));
+    const problems = result.error.issues.flatMap((issue) => problemsOf(issue, locate));
+    throw new RecipeError(file, lodash.sortBy(problems, (p) => p.line ?? Number.MAX_SAFE_INTEGER));
   }
   const recipe = result.data;
   return { recipe, hash: hashOf(recipe), file, baseDir: path.dirname(path.resolve(file)) };

@@ -1,0 +1,87 @@
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Ledger, LedgerCorruptError } from '../../src/store/ledger.js';
+
+const Row = z.object({ id: z.number().int(), text: z.string() });
+
+function freshFile(): string {
+  return path.join(mkdtempSync(path.join(tmpdir(), 'rft-ledger-')), 'rows.jsonl');
+}
+
+describe('ledger', () => {
+  it('appends whole lines and reads them back in order', () => {
+    const file = freshFile();
+    const { ledger, records } = Ledger.open(file, Row);
+    expect(records).toEqual([]);
+    ledger.append({ id: 1, text: 'a' });
+    ledger.append({ id: 2, text: 'line\nbreak' });
+    ledger.close();
+    expect(readFileSync(file, 'utf8')).toBe('{"id":1,"text":"a"}\n{"id":2,"text":"line\\nbreak"}\n');
+    expect(Ledger.open(file, Row).records).toEqual([
+      { id: 1, text: 'a' },
+      { id: 2, text: 'line\nbreak' },
+    ]);
+  });
+
+  it('refuses to append a record that does not fit its schema', () => {
+    const { ledger } = Ledger.open(freshFile(), Row);
+    expect(() => ledger.append({ id: 1.5, text: 'x' } as never)).toThrow();
+    ledger.close();
+  });
+
+  it('drops a torn last line on open, keeps everything before it, and appends after it', () => {
+    const file = freshFile();
+    writeFileSync(file, '{"id":1,"text":"a"}\n{"id":2,"text":"b"}\n{"id":3,"te');
+    const torn: number[] = [];
+    const { ledger, records, droppedTornBytes } = Ledger.open(file, Row, (bytes) => torn.push(bytes));
+    expect(records.map((r) => r.id)).toEqual([1, 2]);
+    expect(droppedTornBytes).toBe('{"id":3,"te'.length);
+    expect(torn).toEqual([droppedTornBytes]);
+    ledger.append({ id: 3, text: 'c' });
+    ledger.close();
+    expect(Ledger.open(file, Row).records.map((r) => r.id)).toEqual([1, 2, 3]);
+  });
+
+  it('drops a last line missing only its newline (its writer never returned)', () => {
+    const file = freshFile();
+    writeFileSync(file, '{"id":1,"text":"a"}\n{"id":2,"text":"b"}');
+    const { records, droppedTornBytes } = Ledger.open(file, Row);
+    expect(records.map((r) => r.id)).toEqual([1]);
+    expect(droppedTornBytes).toBeGreaterThan(0);
+  });
+
+  it('a file holding only a torn line opens empty', () => {
+    const file = freshFile();
+    writeFileSync(file, '{"id":');
+    expect(Ledger.open(file, Row).records).toEqual([]);
+    expect(readFileSync(file, 'utf8')).toBe('');
+  });
+
+  it('a bad line in the middle is an error naming file and line, and nothing is changed', () => {
+    const file = freshFile();
+    const content = '{"id":1,"text":"a"}\nnot json\n{"id":3,"text":"c"}\n';
+    writeFileSync(file, content);
+    expect(() => Ledger.open(file, Row)).toThrow(LedgerCorruptError);
+    expect(() => Ledger.open(file, Row)).toThrow(`${file}:2: not valid JSON`);
+    expect(readFileSync(file, 'utf8')).toBe(content);
+  });
+
+  it('a record of the wrong shape names its field', () => {
+    const file = freshFile();
+    writeFileSync(file, '{"id":1,"text":"a"}\n{"id":"two","text":"b"}\n');
+    expect(() => Ledger.open(file, Row)).toThrow(/rows\.jsonl:2: field id:/);
+  });
+
+  it('appends from a second opener land after the first', () => {
+    const file = freshFile();
+    const first = Ledger.open(file, Row).ledger;
+    first.append({ id: 1, text: 'a' });
+    appendFileSync(file, '{"id":2,"text":"b"}\n');
+    first.append({ id: 3, text: 'c' });
+    first.close();
+    expect(Ledger.open(file, Row).records.map((r) => r.id)).toEqual([1, 2, 3]);
+  });
+});
