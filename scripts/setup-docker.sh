@@ -22,25 +22,33 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 
 # A daemon killed earlier leaves its pid file behind, and the next start refuses
-# with "pid file found": drop a pid file whose process is gone.
-for pidfile in /var/run/docker.pid /run/docker/containerd/containerd.pid; do
-  if [ -f "$pidfile" ]; then
-    pid=$(cat "$pidfile" 2>/dev/null || true)
-    if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-      log "removing stale pid file $pidfile (pid ${pid:-none} is gone)"
-      as_root rm -f "$pidfile"
-    fi
+# with "pid file found": drop a pid file whose process is gone. Pids are recycled, so a live
+# pid only counts if it is still the daemon named in the file's place.
+drop_stale_pidfile() {
+  local pidfile=$1 expected=$2 pid comm
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  comm=$( [ -n "$pid" ] && cat "/proc/$pid/comm" 2>/dev/null || true)
+  if [ "$comm" != "$expected" ]; then
+    log "removing stale pid file $pidfile (pid ${pid:-none} is not a running $expected)"
+    as_root rm -f "$pidfile"
   fi
-done
+}
+drop_stale_pidfile /var/run/docker.pid dockerd
+drop_stale_pidfile /run/docker/containerd/containerd.pid containerd
 
 logfile=/var/log/rft-dockerd.log
 log "starting dockerd (no bridge, no iptables); log: $logfile"
-as_root bash -c "nohup dockerd --bridge=none --iptables=false --ip-masq=false >>$logfile 2>&1 &"
+daemon_pid=$(as_root bash -c "nohup dockerd --bridge=none --iptables=false --ip-masq=false >>$logfile 2>&1 & echo \$!")
 
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then
     log "engine is up: $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
     exit 0
+  fi
+  if ! kill -0 "$daemon_pid" 2>/dev/null; then
+    tail -n 5 "$logfile" >&2 || true
+    die "dockerd exited at start; see $logfile above"
   fi
   sleep 1
 done
