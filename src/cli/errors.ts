@@ -1,10 +1,25 @@
 import { RecipeError } from '../recipe/load.js';
+import { EngineUnavailableError } from '../sandbox/engine.js';
+import { ImageMissingError } from '../sandbox/container.js';
+import { DatasetFetchError } from '../tasks/fetch.js';
+import { ImageNameError } from '../tasks/image-name.js';
+import { TaskFileError } from '../tasks/load.js';
 import { LedgerCorruptError } from '../store/ledger.js';
 import { RunLockedError } from '../store/lock.js';
 import { RecipeMismatchError } from '../store/run-dir.js';
 
 /** Errors that are the user's input or situation: printed plainly, no stack, exit code 2. */
-const USER_ERRORS = [RecipeError, RecipeMismatchError, RunLockedError, LedgerCorruptError];
+const USER_ERRORS = [
+  RecipeError,
+  RecipeMismatchError,
+  RunLockedError,
+  LedgerCorruptError,
+  TaskFileError,
+  DatasetFetchError,
+  ImageNameError,
+  EngineUnavailableError,
+  ImageMissingError,
+];
 
 export function reportFailure(error: unknown): never {
   if (USER_ERRORS.some((kind) => error instanceof kind)) {

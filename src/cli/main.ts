@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { recipeCommand } from './recipe.js';
 import { schemaCommand } from './schema.js';
+import { tasksCommand } from './tasks.js';
 import { reportFailure } from './errors.js';
 
 try {
@@ -11,6 +12,7 @@ try {
     .usage('$0 <command>\n\nIterative rejection-sampling fine-tuning of software-engineering agents.')
     .command(recipeCommand)
     .command(schemaCommand)
+    .command(tasksCommand)
     .demandCommand(1, 'name a command (see the list above)')
     .strict()
     .recommendCommands()

@@ -2,31 +2,64 @@ import { z } from 'zod';
 
 /**
  * SWE-bench stores FAIL_TO_PASS / PASS_TO_PASS as JSON-encoded strings, SWE-Gym as real lists;
- * both arrive here and leave as a list.
+ * both arrive here and leave as a list. A string that is not a JSON list is reported as such
+ * (naming the field), never passed on as something else.
  */
-const TestIdList = z.preprocess(
-  (value) => {
-    if (typeof value !== 'string') return value;
-    try {
-      return JSON.parse(value);
-    } catch {
-      return value; // left as a string so the array check below reports it
-    }
-  },
-  z.array(z.string().min(1)),
-);
+const testIdList = (items: z.ZodArray<z.ZodString>) =>
+  z.preprocess(
+    (value, ctx) => {
+      if (typeof value !== 'string') return value;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom',
+          input: value,
+          message: `is a string that is not valid JSON (expected a list of test ids, or a JSON-encoded list as in SWE-bench): ${shortReason(err)}`,
+        });
+        return z.NEVER;
+      }
+      if (!Array.isArray(parsed)) {
+        ctx.addIssue({
+          code: 'custom',
+          input: value,
+          message: `is a JSON-encoded ${parsed === null ? 'null' : typeof parsed}, expected a JSON-encoded list of test ids`,
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    },
+    items,
+  );
+
+const testId = z.string().min(1, 'a test id must not be empty');
+
+function shortReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const oneLine = message.replace(/\s+/g, ' ');
+  return oneLine.length > 160 ? `${oneLine.slice(0, 157)}...` : oneLine;
+}
+
+/** What an instance id may look like: it names images, files and ledger records, so no slashes or spaces. */
+export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** One task instance in the SWE-bench format (SWE-Gym and SWE-bench encodings accepted). */
 export const InstanceSchema = z.object({
-  instance_id: z.string().min(1),
-  repo: z.string().min(1),
-  base_commit: z.string().min(1),
+  /** Upper case occurs (Project-MONAI__MONAI-3042). */
+  instance_id: z
+    .string()
+    .min(1)
+    .regex(INSTANCE_ID_PATTERN, 'must be letters, digits, ".", "_" or "-" (e.g. django__django-11099)'),
+  repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name (e.g. getmoto/moto)'),
+  base_commit: z.string().regex(/^[0-9a-fA-F]{7,40}$/, 'must be a commit hash (7 to 40 hex digits)'),
   problem_statement: z.string(),
   hints_text: z.string().nullish().transform((v) => v ?? ''),
   patch: z.string().default(''),
   test_patch: z.string(),
-  FAIL_TO_PASS: TestIdList,
-  PASS_TO_PASS: TestIdList,
+  /** Tests the gold patch makes pass; an instance without one cannot tell a fix from no change. */
+  FAIL_TO_PASS: testIdList(z.array(testId).min(1, 'must list at least one test (the tests the fix makes pass)')),
+  PASS_TO_PASS: testIdList(z.array(testId)),
   version: z.union([z.string(), z.number()]).nullish().transform((v) => (v == null ? null : String(v))),
   created_at: z.string().nullish().transform((v) => v ?? null),
   environment_setup_commit: z.string().nullish().transform((v) => v ?? null),

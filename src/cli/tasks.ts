@@ -1,0 +1,10 @@
+import type { CommandModule } from 'yargs';
+import { tasksBuildImagesCommand } from './tasks-build-images.js';
+import { tasksFetchCommand } from './tasks-fetch.js';
+
+export const tasksCommand: CommandModule = {
+  command: 'tasks <command>',
+  describe: 'Task sets: fetch, build images, validate',
+  builder: (y) => y.command(tasksFetchCommand).command(tasksBuildImagesCommand).demandCommand(1),
+  handler: () => {},
+};
