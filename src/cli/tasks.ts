@@ -1,10 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { tasksBuildImagesCommand } from './tasks-build-images.js';
 import { tasksFetchCommand } from './tasks-fetch.js';
+import { tasksValidateCommand } from './tasks-validate.js';
 
 export const tasksCommand: CommandModule = {
   command: 'tasks <command>',
   describe: 'Task sets: fetch, build images, validate',
-  builder: (y) => y.command(tasksFetchCommand).command(tasksBuildImagesCommand).demandCommand(1),
+  builder: (y) => y.command(tasksFetchCommand).command(tasksBuildImagesCommand).command(tasksValidateCommand).demandCommand(1),
   handler: () => {},
 };

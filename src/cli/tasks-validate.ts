@@ -1,0 +1,25 @@
+import type { CommandModule } from 'yargs';
+import { loadInstances } from '../tasks/load.js';
+import { validateTasks } from '../verify/validate.js';
+import { verifyContextFrom, withSandboxOptions, type SandboxArgs } from './sandbox-options.js';
+
+type ValidateArgs = SandboxArgs & { tasks: string };
+
+export const tasksValidateCommand: CommandModule<object, ValidateArgs> = {
+  command: 'validate <tasks>',
+  describe: 'Check every task: its gold patch must resolve it and the unpatched repository must not',
+  builder: (y) => withSandboxOptions(y.positional('tasks', { type: 'string', demandOption: true, describe: 'instance file (JSON/JSONL)' })),
+  handler: async (args) => {
+    const instances = loadInstances(args.tasks);
+    const { ctx, specFor } = await verifyContextFrom(args, 'validate');
+    const rows = await validateTasks(ctx, instances, specFor, args.concurrency);
+    const width = Math.max(11, ...rows.map((r) => r.instance_id.length));
+    process.stdout.write(`${'instance_id'.padEnd(width)}  ${'gold'.padEnd(12)}  ${'no patch'.padEnd(12)}  valid\n`);
+    for (const r of rows) {
+      process.stdout.write(`${r.instance_id.padEnd(width)}  ${r.gold.outcome.padEnd(12)}  ${r.empty.outcome.padEnd(12)}  ${r.valid ? 'yes' : `NO: ${r.problem}`}\n`);
+    }
+    const invalid = rows.filter((r) => !r.valid).length;
+    process.stdout.write(`${rows.length - invalid}/${rows.length} tasks valid\n`);
+    if (invalid > 0) process.exitCode = 1;
+  },
+};

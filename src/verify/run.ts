@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import type Docker from 'dockerode';
+import { LABEL, Sandbox } from '../sandbox/container.js';
+import type { Instance } from '../tasks/instance.js';
+import { MODEL_PATCH_PATH, parseApplyOutput, renderApplyScript } from './apply-script.js';
+import { DEFAULT_TEST_PATCH_PATH, EVAL_EXIT, parseEvalOutput, ranOutOfTime, renderEvalScript } from './eval-script.js';
+import { gradeTests, mergeStatuses } from './grade.js';
+import { parseJunitXml } from './junit.js';
+import { normalizePatch, patchFileChanges, patchHash } from './patch.js';
+import { parsePytestSummary } from './pytest-log.js';
+import { specHash, type EvalSpec } from './spec.js';
+import { VerdictSchema, type Verdict } from './verdict.js';
+
+/** Where a verification runs: the engine, the instance's image, the limits and the run's labels. */
+export interface VerifyContext {
+  docker: Docker;
+  imageFor: (instance: Instance) => string;
+  limits: { memoryBytes: number; cpus: number; pids: number };
+  /** Labels every container of this verification carries (rft.run, rft.iteration, …). */
+  labels: Record<string, string>;
+  /** Cap on the stored log (head and tail are kept). */
+  maxLogBytes?: number;
+}
+
+export interface VerifyResult {
+  verdict: Verdict;
+  /** The test run's output (capped), for the run's logs; '' when nothing ran. */
+  log: string;
+}
+
+/** Extra time the harness allows around the test command before it calls the run an infrastructure error. */
+const HARNESS_MARGIN_S = 120;
+
+/** Runs a script with stderr into stdout, so its lines (and our markers) arrive whole and in order. */
+const ONE_STREAM = (script: string): string[] => ['bash', '-c', `exec bash ${script} 2>&1`];
+const APPLY_TIMEOUT_MS = 120_000;
+
+/**
+ * Verifies one patch on one instance in a fresh container, by SWE-bench's rules (design §4):
+ * empty → `empty_patch`; three ways to apply; the test infrastructure put back and the test patch
+ * applied; the tests run under a timeout; results read from pytest's junit report at a path chosen
+ * now; graded. Harness failures are `error` verdicts, never exceptions, so a caller can record them
+ * and retry on resume. `runEmpty` runs the tests even for an empty patch (gold validation).
+ */
+export async function verifyPatch(
+  ctx: VerifyContext,
+  instance: Instance,
+  spec: EvalSpec,
+  rawPatch: string,
+  options: { runEmpty?: boolean } = {},
+): Promise<VerifyResult> {
+  const started = Date.now();
+  const patch = normalizePatch(rawPatch);
+  const base = {
+    instance_id: instance.instance_id,
+    patch_hash: patchHash(patch),
+    spec_hash: specHash(spec),
+    tests: {},
+    log_truncated: false,
+  };
+  const finish = (fields: Partial<Verdict> & Pick<Verdict, 'outcome'>, log = ''): VerifyResult => ({
+    verdict: VerdictSchema.parse({
+      reason: null,
+      apply_method: null,
+      test_exit_code: null,
+      report: null,
+      ...base,
+      ...fields,
+      duration_ms: Date.now() - started,
+      created_at: new Date().toISOString(),
+    }),
+    log,
+  });
+
+  if (patch === '' && !options.runEmpty) return finish({ outcome: 'empty_patch' });
+  const touchesGit = patchFileChanges(patch).some((c) => [c.oldPath, c.newPath].some((p) => p !== null && p.split('/').includes('.git')));
+  if (touchesGit) return finish({ outcome: 'apply_failed', reason: 'the patch touches .git, which is never applied' });
+
+  let box: Sandbox | null = null;
+  try {
+    box = await Sandbox.start(ctx.docker, {
+      image: ctx.imageFor(instance),
+      labels: { ...ctx.labels, [LABEL.instance]: instance.instance_id, [LABEL.purpose]: 'verify' },
+      ...ctx.limits,
+    });
+    const token = randomBytes(12).toString('hex');
+    const junitPath = `/tmp/rft-${token}/report.xml`;
+    const markers = { startMarker: `RFT_START_${token}`, endMarker: `RFT_END_${token}` };
+    await box.putFiles('/', [
+      { name: MODEL_PATCH_PATH.slice(1), content: patch },
+      { name: DEFAULT_TEST_PATCH_PATH.slice(1), content: normalizePatch(instance.test_patch) },
+      { name: 'tmp/rft/apply.sh', content: renderApplyScript(), mode: 0o755 },
+      { name: 'tmp/rft/eval.sh', content: renderEvalScript(spec, instance, { junitPath, ...markers }), mode: 0o755 },
+    ]);
+
+    let applyMethod: Verdict['apply_method'] = null;
+    if (patch !== '') {
+      const applied = await box.exec(ONE_STREAM('/tmp/rft/apply.sh'), { timeoutMs: APPLY_TIMEOUT_MS });
+      const method = parseApplyOutput(applied.output);
+      if (method === null) return finish({ outcome: 'error', reason: `applying the patch did not finish: ${tail(applied.output)}` });
+      if (method === 'failed') return finish({ outcome: 'apply_failed', reason: `no method applied the patch: ${tail(applied.output)}` });
+      applyMethod = method;
+    }
+
+    const run = await box.exec(ONE_STREAM('/tmp/rft/eval.sh'), {
+      timeoutMs: (spec.timeout_s + HARNESS_MARGIN_S) * 1000,
+      maxOutputBytes: ctx.maxLogBytes ?? 2 * 1024 * 1024,
+    });
+    if (run.timedOut) return finish({ outcome: 'error', reason: `the harness gave up after ${spec.timeout_s + HARNESS_MARGIN_S} s`, apply_method: applyMethod });
+    const output = parseEvalOutput(run.output, markers.startMarker, markers.endMarker);
+    if (!output.started) {
+      const why = run.exitCode === EVAL_EXIT.testPatchFailed ? 'the test patch did not apply' : `the eval script stopped (exit ${run.exitCode})`;
+      return finish({ outcome: 'error', reason: `${why}: ${tail(output.preamble)}`, apply_method: applyMethod }, run.output);
+    }
+    if (ranOutOfTime(output, spec.timeout_s)) {
+      return finish(
+        { outcome: 'timeout', reason: `the tests ran past ${spec.timeout_s} s and were killed`, apply_method: applyMethod, log_truncated: run.truncated },
+        output.log,
+      );
+    }
+    const xml = await box.readFile(junitPath);
+    const junit = xml === null ? null : parseJunitXml(xml.toString('utf8'), spec.test_files);
+    const statuses = mergeStatuses(junit, parsePytestSummary(output.log));
+    const graded = gradeTests({ failToPass: instance.FAIL_TO_PASS, passToPass: instance.PASS_TO_PASS, statuses });
+    const killed = output.exitCode === null ? 'the test run was killed before it finished; ' : '';
+    return finish(
+      {
+        outcome: graded.resolved ? 'resolved' : 'unresolved',
+        reason: graded.reason === null ? null : `${killed}${junit === null ? 'pytest wrote no report; ' : ''}${graded.reason}`,
+        apply_method: applyMethod ?? 'git_apply',
+        test_exit_code: output.exitCode,
+        tests: statuses,
+        report: graded.report,
+        log_truncated: run.truncated,
+      },
+      output.log,
+    );
+  } catch (err) {
+    return finish({ outcome: 'error', reason: `infrastructure: ${(err as Error).message}` });
+  } finally {
+    await box?.remove().catch(() => {});
+  }
+}
+
+function tail(text: string, lines = 6): string {
+  return text.trim().split('\n').slice(-lines).join(' | ').slice(0, 800);
+}
