@@ -5,6 +5,7 @@ export default defineConfig({
   root: fileURLToPath(new URL('..', import.meta.url)),
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Container tests talk to a real engine; give them room but never assert wall time.
     testTimeout: 120_000,
     hookTimeout: 300_000,

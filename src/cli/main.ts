@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { recipeCommand } from './recipe.js';
 import { schemaCommand } from './schema.js';
 import { tasksCommand } from './tasks.js';
+import { verifyCommand } from './verify.js';
 import { reportFailure } from './errors.js';
 
 try {
@@ -13,6 +14,7 @@ try {
     .command(recipeCommand)
     .command(schemaCommand)
     .command(tasksCommand)
+    .command(verifyCommand)
     .demandCommand(1, 'name a command (see the list above)')
     .strict()
     .recommendCommands()

@@ -71,19 +71,7 @@ export function loadInstances(file: string): Instance[] {
 
 /** Parses the text of an instance file; `file` is only used in messages and to tell .json from .jsonl. */
 export function parseInstances(text: string, file: string): Instance[] {
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark
-  const trimmed = text.trimStart();
-  let records: RawRecord[];
-  if (trimmed.startsWith('[')) {
-    records = splitJsonArray(text, file);
-  } else if (path.extname(file).toLowerCase() === '.json' && trimmed !== '') {
-    throw new TaskFileError(file, [
-      { ...fileProblem('a .json instance file holds a top-level array of instances ([{...}, {...}]); use .jsonl for one instance per line'), line: 1 },
-    ]);
-  } else {
-    records = splitJsonLines(text);
-  }
-
+  const records = splitRecords(text, file);
   const problems: TaskProblem[] = [];
   const instances: Instance[] = [];
   const firstSeen = new Map<string, RawRecord>();
@@ -151,7 +139,23 @@ function messageOf(issue: z.core.$ZodIssue): string {
 // ---------------------------------------------------------------------------------------------
 // Splitting a file into records, each with where it came from
 
-interface RawRecord {
+/**
+ * The records of a JSON-array or JSONL file, each with where it came from, each parsed on its own
+ * so that one broken record is reported without hiding the others.
+ */
+export function splitRecords(text: string, file: string): RawRecord[] {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('[')) return splitJsonArray(text, file);
+  if (path.extname(file).toLowerCase() === '.json' && trimmed !== '') {
+    throw new TaskFileError(file, [
+      { ...fileProblem('a .json file holds a top-level array of records ([{...}, {...}]); use .jsonl for one record per line'), line: 1 },
+    ]);
+  }
+  return splitJsonLines(text);
+}
+
+export interface RawRecord {
   line: number | null;
   index: number | null;
   value: unknown;

@@ -154,7 +154,7 @@ describe('bad records are reported with file, line, instance and field', () => {
   });
 
   it('refuses a .json file that is not an array', () => {
-    expect(problemsOf(jsonl([swebenchRecord()]), 'tasks.json').message).toContain('tasks.json:1: a .json instance file holds a top-level array');
+    expect(problemsOf(jsonl([swebenchRecord()]), 'tasks.json').message).toContain('tasks.json:1: a .json file holds a top-level array');
   });
 
   it('lists at most 20 problems in the message but keeps them all', () => {

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { TestReportSchema } from './grade.js';
+import { TestStatusMapSchema } from './pytest-log.js';
+
+/**
+ * What verifying one (instance, patch) pair came to.
+ * - resolved / unresolved: tests ran and were graded.
+ * - empty_patch: nothing to verify (the paper's "EP"); never run.
+ * - apply_failed: all three ways of applying the patch failed.
+ * - timeout: the test command outlived the spec's timeout — the patch's doing (an endless loop,
+ *   a hang), so a model failure.
+ * - error: the harness failed (image missing, engine down, the harness's own deadline). Not the
+ *   model's fault: not cached as a result, retried on resume.
+ */
+export const OutcomeSchema = z.enum(['resolved', 'unresolved', 'empty_patch', 'apply_failed', 'timeout', 'error']);
+export type Outcome = z.infer<typeof OutcomeSchema>;
+
+/** Which of the three application attempts succeeded (design §4.3), in the order they are tried. */
+export const ApplyMethodSchema = z.enum(['git_apply', 'git_apply_reject', 'patch_fuzz']);
+export type ApplyMethod = z.infer<typeof ApplyMethodSchema>;
+
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex digest');
+
+const RAN_TESTS = new Set<Outcome>(['resolved', 'unresolved']);
+const NEVER_APPLIED = new Set<Outcome>(['empty_patch', 'apply_failed']);
+const NEEDS_REASON = new Set<Outcome>(['apply_failed', 'timeout', 'error']);
+
+export const VerdictSchema = z
+  .object({
+    instance_id: z.string().min(1),
+    patch_hash: Sha256Hex,
+    spec_hash: Sha256Hex,
+    outcome: OutcomeSchema,
+    /** Why apply failed, the infrastructure error, or the timeout detail; null otherwise (a short note is allowed). */
+    reason: z.string().nullable(),
+    apply_method: ApplyMethodSchema.nullable(),
+    /** Exit code of the test command; null when it did not run or was killed without one. */
+    test_exit_code: z.number().int().nullable(),
+    /** Parsed test statuses (merged junit + summary). */
+    tests: TestStatusMapSchema,
+    report: TestReportSchema.nullable(),
+    /** The stored log was cut to a size limit. */
+    log_truncated: z.boolean(),
+    duration_ms: z.number().nonnegative(),
+    created_at: z.iso.datetime({ offset: true }),
+  })
+  // The invariants readers rely on, checked once where the record is made.
+  .superRefine((v, ctx) => {
+    if (RAN_TESTS.has(v.outcome)) {
+      if (v.report === null) ctx.addIssue({ code: 'custom', path: ['report'], message: `${v.outcome} needs a report` });
+      if (v.apply_method === null)
+        ctx.addIssue({ code: 'custom', path: ['apply_method'], message: `${v.outcome} needs an apply_method` });
+    }
+    if (NEVER_APPLIED.has(v.outcome)) {
+      if (v.apply_method !== null)
+        ctx.addIssue({ code: 'custom', path: ['apply_method'], message: `${v.outcome} has no apply_method` });
+      if (v.report !== null) ctx.addIssue({ code: 'custom', path: ['report'], message: `${v.outcome} has no report` });
+    }
+    if (NEEDS_REASON.has(v.outcome) && (v.reason === null || v.reason.trim() === '')) {
+      ctx.addIssue({ code: 'custom', path: ['reason'], message: `${v.outcome} needs a reason` });
+    }
+  });
+export type Verdict = z.infer<typeof VerdictSchema>;
+
+/**
+ * Cache key of a verdict: the same normalised patch on the same instance under the same eval
+ * spec is verified once. The instance id goes first and the two fixed-length hashes last, so the
+ * key stays unambiguous whatever characters an instance id holds.
+ */
+export function verdictKey(instanceId: string, patchHash: string, specHash: string): string {
+  return `${instanceId}@${patchHash}@${specHash}`;
+}
+
+export function verdictKeyOf(verdict: Pick<Verdict, 'instance_id' | 'patch_hash' | 'spec_hash'>): string {
+  return verdictKey(verdict.instance_id, verdict.patch_hash, verdict.spec_hash);
+}
+
+/** Did the model fail? `error` is the harness's failure and `resolved` is a success. */
+export function isModelFailure(outcome: Outcome): boolean {
+  return outcome !== 'resolved' && outcome !== 'error';
+}
+
+/** A verdict that settles the question; `error` verdicts are retried on resume instead of reused. */
+export function isFinal(outcome: Outcome): boolean {
+  return outcome !== 'error';
+}

@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { gradeTests, lookupStatus, mergeStatuses, TestReportSchema, testPasses } from '../../src/verify/grade.js';
+import { parseJunitXml } from '../../src/verify/junit.js';
+import { parsePytestSummary, TestStatusSchema, type TestStatus } from '../../src/verify/pytest-log.js';
+
+const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+
+describe('grading table: every status in every list', () => {
+  const PASSING: TestStatus[] = ['PASSED', 'XFAIL'];
+  for (const status of TestStatusSchema.options) {
+    const passes = PASSING.includes(status);
+    it(`${status} ${passes ? 'passes' : 'fails'} as FAIL_TO_PASS`, () => {
+      const { report, resolved } = gradeTests({ failToPass: ['t.py::a'], passToPass: [], statuses: { 't.py::a': status } });
+      expect(report.FAIL_TO_PASS).toEqual(passes ? { success: ['t.py::a'], failure: [] } : { success: [], failure: ['t.py::a'] });
+      expect(resolved).toBe(passes);
+    });
+    it(`${status} ${passes ? 'passes' : 'fails'} as PASS_TO_PASS`, () => {
+      const { report, resolved } = gradeTests({
+        failToPass: ['t.py::f'],
+        passToPass: ['t.py::p'],
+        statuses: { 't.py::f': 'PASSED', 't.py::p': status },
+      });
+      expect(report.PASS_TO_PASS).toEqual(passes ? { success: ['t.py::p'], failure: [] } : { success: [], failure: ['t.py::p'] });
+      expect(resolved).toBe(passes);
+    });
+  }
+
+  it('a missing test fails in either list', () => {
+    const missingF2P = gradeTests({ failToPass: ['t.py::gone'], passToPass: [], statuses: { 't.py::other': 'PASSED' } });
+    expect(missingF2P.report.FAIL_TO_PASS.failure).toEqual(['t.py::gone']);
+    expect(missingF2P.resolved).toBe(false);
+    const missingP2P = gradeTests({ failToPass: ['t.py::f'], passToPass: ['t.py::gone'], statuses: { 't.py::f': 'PASSED' } });
+    expect(missingP2P.report.PASS_TO_PASS.failure).toEqual(['t.py::gone']);
+    expect(missingP2P.resolved).toBe(false);
+  });
+
+  it('testPasses agrees with the table', () => {
+    expect(testPasses(undefined)).toBe(false);
+    expect(TestStatusSchema.options.filter(testPasses)).toEqual(['PASSED', 'XFAIL']);
+  });
+});
+
+describe('gradeTests', () => {
+  it('resolves when every listed test passes, and keeps list order in the report', () => {
+    const result = gradeTests({
+      failToPass: ['t.py::b', 't.py::a'],
+      passToPass: ['t.py::c'],
+      statuses: { 't.py::a': 'PASSED', 't.py::b': 'XFAIL', 't.py::c': 'PASSED' },
+    });
+    expect(result).toEqual({
+      report: {
+        FAIL_TO_PASS: { success: ['t.py::b', 't.py::a'], failure: [] },
+        PASS_TO_PASS: { success: ['t.py::c'], failure: [] },
+      },
+      resolved: true,
+      reason: null,
+    });
+    expect(TestReportSchema.parse(result.report)).toEqual(result.report);
+  });
+
+  it('says how many tests failed when not resolved', () => {
+    const result = gradeTests({
+      failToPass: ['t.py::a', 't.py::b'],
+      passToPass: ['t.py::c'],
+      statuses: { 't.py::a': 'PASSED', 't.py::b': 'SKIPPED', 't.py::c': 'ERROR' },
+    });
+    expect(result.resolved).toBe(false);
+    expect(result.reason).toBe('1 FAIL_TO_PASS and 1 PASS_TO_PASS tests did not pass');
+  });
+
+  it('never resolves an instance without FAIL_TO_PASS tests, even when PASS_TO_PASS all pass', () => {
+    const result = gradeTests({ failToPass: [], passToPass: ['t.py::c'], statuses: { 't.py::c': 'PASSED' } });
+    expect(result.resolved).toBe(false);
+    expect(result.reason).toMatch(/no FAIL_TO_PASS tests/);
+    expect(result.report.PASS_TO_PASS.success).toEqual(['t.py::c']);
+  });
+
+  it('lists a duplicated id once', () => {
+    const result = gradeTests({ failToPass: ['t.py::a', 't.py::a'], passToPass: [], statuses: { 't.py::a': 'FAILED' } });
+    expect(result.report.FAIL_TO_PASS.failure).toEqual(['t.py::a']);
+  });
+});
+
+describe('lookupStatus: ids SWE-bench cut at the first space', () => {
+  const statuses: Record<string, TestStatus> = {
+    't.py::test_x[two words]': 'PASSED',
+    't.py::test_x[two more words]': 'FAILED',
+    't.py::test_y[only one]': 'PASSED',
+    't.py::test_z': 'PASSED',
+  };
+
+  it('matches exactly first', () => {
+    expect(lookupStatus('t.py::test_z', statuses)).toBe('PASSED');
+    expect(lookupStatus('t.py::test_x[two words]', statuses)).toBe('PASSED');
+  });
+
+  it('stands for every observed id it is the first word of, and takes the worst', () => {
+    expect(lookupStatus('t.py::test_y[only', statuses)).toBe('PASSED');
+    expect(lookupStatus('t.py::test_x[two', statuses)).toBe('FAILED');
+  });
+
+  it('does not match a plain prefix or an id with spaces', () => {
+    expect(lookupStatus('t.py::test_', statuses)).toBeUndefined();
+    expect(lookupStatus('t.py::test_x[two wo', statuses)).toBeUndefined();
+  });
+});
+
+describe('mergeStatuses', () => {
+  it('keeps junit ids, lets the summary only lower them, and drops ids only the summary names', () => {
+    const merged = mergeStatuses(
+      { 'a::pass': 'PASSED', 'a::xpass': 'PASSED', 'a::fail': 'FAILED', 'a::skip': 'SKIPPED' },
+      { 'a::pass': 'PASSED', 'a::xpass': 'XPASS', 'a::fail': 'PASSED', 'a::forged': 'PASSED' },
+    );
+    expect(merged).toEqual({ 'a::pass': 'PASSED', 'a::xpass': 'XPASS', 'a::fail': 'FAILED', 'a::skip': 'SKIPPED' });
+  });
+
+  it('trusts nothing when a requested junit report is missing', () => {
+    expect(mergeStatuses(null, { 'a::pass': 'PASSED' })).toEqual({});
+  });
+
+  it('uses the summary alone when no junit report was requested', () => {
+    expect(mergeStatuses(null, { 'a::pass': 'PASSED' }, { junitRequested: false })).toEqual({ 'a::pass': 'PASSED' });
+  });
+
+  it('on the real fixtures: the forged test stays unknown and the XPASS fails', () => {
+    const junit = parseJunitXml(fixture('main.xml'), ['tests/test_basic.py', 'tests/test_marks.py', 'tests/test_forge.py']);
+    const merged = mergeStatuses(junit, parsePytestSummary(fixture('main.log')));
+    const result = gradeTests({
+      failToPass: ['tests/test_forge.py::test_fake', 'tests/test_marks.py::test_xpass', 'tests/test_marks.py::test_xfail'],
+      passToPass: ['tests/test_basic.py::test_param_str[two words]', 'tests/test_marks.py::test_skip_marker'],
+      statuses: merged,
+    });
+    expect(result.report).toEqual({
+      FAIL_TO_PASS: {
+        success: ['tests/test_marks.py::test_xfail'],
+        failure: ['tests/test_forge.py::test_fake', 'tests/test_marks.py::test_xpass'],
+      },
+      PASS_TO_PASS: {
+        success: ['tests/test_basic.py::test_param_str[two words]'],
+        failure: ['tests/test_marks.py::test_skip_marker'],
+      },
+    });
+  });
+});
