@@ -5,9 +5,9 @@ import type { Instance } from '../tasks/instance.js';
 import { MODEL_PATCH_PATH, parseApplyOutput, renderApplyScript } from './apply-script.js';
 import { DEFAULT_TEST_PATCH_PATH, EVAL_EXIT, parseEvalOutput, ranOutOfTime, renderEvalScript } from './eval-script.js';
 import { gradeTests, mergeStatuses } from './grade.js';
-import { parseJunitXml } from './junit.js';
+import { fileOfTestId, parseJunitXml } from './junit.js';
 import { normalizePatch, patchFileChanges, patchHash } from './patch.js';
-import { parsePytestSummary } from './pytest-log.js';
+import { parsePytestSummary, type TestStatusMap } from './pytest-log.js';
 import { specHash, type EvalSpec } from './spec.js';
 import { VerdictSchema, type Verdict } from './verdict.js';
 
@@ -118,8 +118,10 @@ export async function verifyPatch(
         output.log,
       );
     }
-    const xml = await box.readFile(junitPath);
-    const junit = xml === null ? null : parseJunitXml(xml.toString('utf8'), spec.test_files);
+    const junit = readJunit(await box.readFile(junitPath), [
+      ...spec.test_files,
+      ...[...instance.FAIL_TO_PASS, ...instance.PASS_TO_PASS].map(fileOfTestId),
+    ]);
     const statuses = mergeStatuses(junit, parsePytestSummary(output.log));
     const graded = gradeTests({ failToPass: instance.FAIL_TO_PASS, passToPass: instance.PASS_TO_PASS, statuses });
     const killed = output.exitCode === null ? 'the test run was killed before it finished; ' : '';
@@ -127,7 +129,7 @@ export async function verifyPatch(
       {
         outcome: graded.resolved ? 'resolved' : 'unresolved',
         reason: graded.reason === null ? null : `${killed}${junit === null ? 'pytest wrote no report; ' : ''}${graded.reason}`,
-        apply_method: applyMethod ?? 'git_apply',
+        apply_method: applyMethod,
         test_exit_code: output.exitCode,
         tests: statuses,
         report: graded.report,
@@ -139,6 +141,16 @@ export async function verifyPatch(
     return finish({ outcome: 'error', reason: `infrastructure: ${(err as Error).message}` });
   } finally {
     await box?.remove().catch(() => {});
+  }
+}
+
+/** A report cut off or mangled (the run was killed mid-write) says nothing: every test counts as missing. */
+function readJunit(xml: Buffer | null, knownFiles: string[]): TestStatusMap | null {
+  if (xml === null) return null;
+  try {
+    return parseJunitXml(xml.toString('utf8'), [...new Set(knownFiles)]);
+  } catch {
+    return null;
   }
 }
 

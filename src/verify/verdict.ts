@@ -19,6 +19,9 @@ export type Outcome = z.infer<typeof OutcomeSchema>;
 export const ApplyMethodSchema = z.enum(['git_apply', 'git_apply_reject', 'patch_fuzz']);
 export type ApplyMethod = z.infer<typeof ApplyMethodSchema>;
 
+/** sha256 of the empty (normalised) patch. */
+export const EMPTY_PATCH_HASH = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex digest');
 
 const RAN_TESTS = new Set<Outcome>(['resolved', 'unresolved']);
@@ -48,7 +51,8 @@ export const VerdictSchema = z
   .superRefine((v, ctx) => {
     if (RAN_TESTS.has(v.outcome)) {
       if (v.report === null) ctx.addIssue({ code: 'custom', path: ['report'], message: `${v.outcome} needs a report` });
-      if (v.apply_method === null)
+      // Only the unpatched run of a gold check (the empty patch) runs tests without applying anything.
+      if (v.apply_method === null && v.patch_hash !== EMPTY_PATCH_HASH)
         ctx.addIssue({ code: 'custom', path: ['apply_method'], message: `${v.outcome} needs an apply_method` });
     }
     if (NEVER_APPLIED.has(v.outcome)) {
