@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { agentCommand } from './agent.js';
 import { recipeCommand } from './recipe.js';
 import { schemaCommand } from './schema.js';
 import { tasksCommand } from './tasks.js';
@@ -15,6 +16,7 @@ try {
     .command(schemaCommand)
     .command(tasksCommand)
     .command(verifyCommand)
+    .command(agentCommand)
     .demandCommand(1, 'name a command (see the list above)')
     .strict()
     .recommendCommands()

@@ -1,0 +1,454 @@
+import { getEncoding, type Tiktoken } from 'js-tiktoken';
+import MiniSearch from 'minisearch';
+import type { SearchRequest } from './actions.js';
+import { renderFiles, type RenderedFile, type RenderedSpan } from './prompts.js';
+import { PythonSpanParser, type Span, type SpanDetail } from './python-spans.js';
+
+/**
+ * The code index the SearchCode state queries (design §5): every Python file of a repository
+ * snapshot split into spans, looked up by class or function name, by an exact
+ * (whitespace-insensitive) snippet, or ranked by a free-text query with BM25. Test files are
+ * indexed (so their spans can be shown) but never returned by a search.
+ */
+
+export interface IndexedFile {
+  path: string;
+  text: string;
+  /** The file's lines without line terminators; line n is `lines[n - 1]`. */
+  lines: string[];
+  /** Empty for files that are not Python. */
+  spans: Span[];
+}
+
+export interface SearchHit {
+  filePath: string;
+  /** The matching spans of the file, in file order. */
+  spanIds: string[];
+  /** The best score among them: exact name / snippet hits score ≥ 10, query-only hits in (0, 1]. */
+  score: number;
+}
+
+export interface SearchOptions {
+  /** Most spans returned over all files (default 10). */
+  maxHits?: number;
+  /** Most tokens (cl100k_base) of rendered span code returned (default 8000); the best span always is. */
+  maxTokens?: number;
+}
+
+/** A search request the index cannot run; its message says what is wrong, for the retry prompt. */
+export class SearchRequestError extends Error {
+  override readonly name = 'SearchRequestError';
+}
+
+export const DEFAULT_MAX_HITS = 10;
+export const DEFAULT_MAX_TOKENS = 8000;
+
+/** Score of one exact criterion (a name or the snippet); query scores are normalised to (0, 1]. */
+const EXACT_SCORE = 10;
+
+const TEST_DIRS = new Set(['tests', 'test', 'testing']);
+
+/** True for files the search never returns: under tests/, test/ or testing/, test_*.py, *_test.py, conftest.py. */
+export function isTestPath(path: string): boolean {
+  const segments = normalizePath(path).split('/');
+  const base = segments.at(-1) ?? '';
+  if (segments.slice(0, -1).some((segment) => TEST_DIRS.has(segment))) return true;
+  return (base.startsWith('test_') && base.endsWith('.py')) || base.endsWith('_test.py') || base === 'conftest.py';
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+function globBody(glob: string): string {
+  let out = '';
+  let i = 0;
+  while (i < glob.length) {
+    const char = glob[i]!;
+    if (char === '\\' && i + 1 < glob.length) {
+      out += escapeRegExp(glob[i + 1]!);
+      i += 2;
+    } else if (char === '*') {
+      let end = i;
+      while (glob[end] === '*') end++;
+      const atSegmentStart = i === 0 || glob[i - 1] === '/';
+      if (end - i >= 2 && atSegmentStart && glob[end] === '/') {
+        out += '(?:[^/]*/)*'; // `**/`: any number of directories, none included
+        i = end + 1;
+      } else if (end - i >= 2) {
+        out += '.*';
+        i = end;
+      } else {
+        out += '[^/]*';
+        i = end;
+      }
+    } else if (char === '?') {
+      out += '[^/]';
+      i++;
+    } else if (char === '[') {
+      const close = glob.indexOf(']', i + 2);
+      if (close < 0) {
+        out += '\\[';
+        i++;
+        continue;
+      }
+      let content = glob.slice(i + 1, close);
+      const negate = content.startsWith('!') || content.startsWith('^');
+      if (negate) content = content.slice(1);
+      out += `[${negate ? '^' : ''}${content.replace(/[\\\]^[]/g, '\\$&')}]`;
+      i = close + 1;
+    } else if (char === '{') {
+      const close = glob.indexOf('}', i + 1);
+      if (close < 0) {
+        out += '\\{';
+        i++;
+        continue;
+      }
+      out += `(?:${glob
+        .slice(i + 1, close)
+        .split(',')
+        .map(globBody)
+        .join('|')})`;
+      i = close + 1;
+    } else {
+      out += escapeRegExp(char);
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * A glob as a RegExp over repository-relative paths (`/`-separated): `*` and `?` stay inside one
+ * path segment, `**` crosses segments (`**​/x.py` matches x.py at any depth, the root included),
+ * `[abc]`, `[!abc]` and `{a,b}` work as in shells. A glob without `/` matches the basename in any
+ * directory (`units.py`, `*.py`); one with `/` is anchored at the repository root. An empty glob
+ * matches everything.
+ */
+export function globToRegExp(glob: string): RegExp {
+  let pattern = glob.trim();
+  while (pattern.startsWith('./')) pattern = pattern.slice(2);
+  pattern = pattern.replace(/^\/+/, '');
+  if (pattern === '') return /^.*$/;
+  if (!pattern.includes('/')) return new RegExp(`^(?:.*/)?${globBody(pattern)}$`);
+  return new RegExp(`^${globBody(pattern)}$`);
+}
+
+function normalizePath(path: string): string {
+  let out = path.replace(/\\/g, '/');
+  while (out.startsWith('./')) out = out.slice(2);
+  return out;
+}
+
+function splitLines(text: string): string[] {
+  if (text === '') return [];
+  const lines = text.split(/\r?\n/);
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+// --- query tokenisation ---------------------------------------------------------------------
+
+const STOP_WORDS = new Set(
+  'a an and are as at be by for from how in into is it its of on or that the this to was when where which with'.split(' '),
+);
+
+/**
+ * Identifier-aware tokens: `convert_temperature` → convert, temperature, convert_temperature;
+ * `HTTPServerError` → http, server, error, httpservererror. Lower-cased; one-letter parts dropped.
+ */
+export function codeTokens(text: string): string[] {
+  const tokens: string[] = [];
+  for (const word of text.match(/[A-Za-z0-9_]+/g) ?? []) {
+    const parts = (word.match(/[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g) ?? []).map((part) => part.toLowerCase());
+    for (const part of parts) if (part.length > 1) tokens.push(part);
+    const whole = word.replace(/^_+|_+$/g, '').toLowerCase();
+    if (parts.length > 1 && whole.length > 1) tokens.push(whole);
+  }
+  return tokens;
+}
+
+function processTerm(term: string): string | null {
+  const lower = term.toLowerCase();
+  return STOP_WORDS.has(lower) ? null : lower;
+}
+
+interface SearchDoc {
+  id: number;
+  name: string;
+  content: string;
+  path: string;
+}
+
+interface Entry {
+  path: string;
+  detail: SpanDetail;
+}
+
+interface IndexedPython {
+  file: IndexedFile;
+  details: SpanDetail[];
+  /** Whitespace-collapsed text and, per character of it, its 0-based row; built on first use. */
+  normalized?: { text: string; rows: number[] };
+}
+
+let encoder: Tiktoken | undefined;
+
+function countTokens(text: string): number {
+  encoder ??= getEncoding('cl100k_base');
+  return encoder.encode(text, [], []).length;
+}
+
+function collapseWhitespace(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+function lastSegment(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
+}
+
+/** `from_base` matches `Unit.from_base`; a dotted name (`Unit.from_base`) must match the tail. */
+function nameMatches(qualified: string, wanted: string): boolean {
+  return wanted.includes('.') ? qualified === wanted || qualified.endsWith(`.${wanted}`) : lastSegment(qualified) === wanted;
+}
+
+function nonEmpty(values: readonly string[] | null | undefined): string[] {
+  return (values ?? []).map((value) => value.trim()).filter((value) => value.length > 0);
+}
+
+export class CodeIndex {
+  private readonly search_: MiniSearch<SearchDoc>;
+
+  private constructor(
+    private readonly parser: PythonSpanParser,
+    private readonly files: ReadonlyMap<string, IndexedFile>,
+    private readonly python: ReadonlyMap<string, IndexedPython>,
+    /** Searchable spans (non-test Python files), in path then line order; a doc id is an index here. */
+    private readonly entries: readonly Entry[],
+  ) {
+    this.search_ = new MiniSearch<SearchDoc>({
+      fields: ['name', 'content', 'path'],
+      tokenize: codeTokens,
+      processTerm,
+      searchOptions: {
+        tokenize: codeTokens,
+        processTerm,
+        boost: { name: 2, content: 1, path: 0.5 },
+        combineWith: 'OR',
+        prefix: (term) => term.length >= 4,
+      },
+    });
+    this.search_.addAll(
+      entries.map((entry, id) => {
+        const lines = python.get(entry.path)!.file.lines.slice(entry.detail.startLine - 1, entry.detail.endLine);
+        return { id, name: entry.detail.name, content: lines.join('\n'), path: entry.path };
+      }),
+    );
+  }
+
+  /** Indexes a snapshot: path (repository-relative) → text. Only `*.py` files get spans. */
+  static async build(files: ReadonlyMap<string, string>, parser?: PythonSpanParser): Promise<CodeIndex> {
+    const spanParser = parser ?? (await PythonSpanParser.create());
+    const indexed = new Map<string, IndexedFile>();
+    const python = new Map<string, IndexedPython>();
+    const entries: Entry[] = [];
+    const paths = [...files.keys()].map((path) => [normalizePath(path), files.get(path)!] as const);
+    paths.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [path, text] of paths) {
+      const isPython = path.endsWith('.py');
+      const details = isPython ? spanParser.parseDetailed(text) : [];
+      const file: IndexedFile = { path, text, lines: splitLines(text), spans: details.map(plainSpan) };
+      indexed.set(path, file);
+      if (!isPython) continue;
+      python.set(path, { file, details });
+      if (!isTestPath(path)) for (const detail of details) entries.push({ path, detail });
+    }
+    return new CodeIndex(spanParser, indexed, python, entries);
+  }
+
+  file(path: string): IndexedFile | undefined {
+    return this.files.get(normalizePath(path));
+  }
+
+  /** Every file of the snapshot (Python or not), sorted. */
+  filePaths(): string[] {
+    return [...this.files.keys()];
+  }
+
+  span(path: string, spanId: string): Span | undefined {
+    const detail = this.python.get(normalizePath(path))?.details.find((d) => d.id === spanId);
+    return detail && plainSpan(detail);
+  }
+
+  /** The spans of one request, best first, grouped by file; throws SearchRequestError when it has nothing to search for. */
+  search(request: SearchRequest, options: SearchOptions = {}): SearchHit[] {
+    const query = request.query?.trim() ?? '';
+    const snippet = collapseWhitespace(request.code_snippet ?? '');
+    const classNames = nonEmpty(request.class_names);
+    const functionNames = nonEmpty(request.function_names);
+    if (!query && !snippet && classNames.length === 0 && functionNames.length === 0) {
+      const onlyPattern = request.file_pattern?.trim() ? ' (file_pattern alone is not enough)' : '';
+      throw new SearchRequestError(`a search request needs at least one of query, code_snippet, class_names, function_names${onlyPattern}`);
+    }
+    const maxHits = Math.max(1, options.maxHits ?? DEFAULT_MAX_HITS);
+    const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    const pattern = request.file_pattern?.trim() ? globToRegExp(request.file_pattern) : null;
+    const allowed = (path: string) => !pattern || pattern.test(path);
+
+    const scores = new Map<number, number>();
+    const bump = (entry: number, score: number) => scores.set(entry, (scores.get(entry) ?? 0) + score);
+    this.entries.forEach((entry, i) => {
+      if (!allowed(entry.path)) return;
+      if (this.nameHit(entry, classNames, functionNames)) bump(i, EXACT_SCORE);
+    });
+    if (classNames.length > 0 && functionNames.length > 0 && scores.size === 0) {
+      // No method of those classes has those names: fall back to the classes and the functions.
+      this.entries.forEach((entry, i) => {
+        if (!allowed(entry.path)) return;
+        const { detail } = entry;
+        if (detail.kind === 'class' && !detail.continuation && classNames.some((n) => nameMatches(detail.name, n))) bump(i, EXACT_SCORE);
+        if ((detail.kind === 'function' || detail.kind === 'method') && functionNames.some((n) => nameMatches(detail.name, n))) bump(i, EXACT_SCORE);
+      });
+    }
+    if (snippet) for (const i of this.snippetHits(snippet, allowed)) bump(i, EXACT_SCORE);
+    if (query) {
+      const results = this.search_.search(query).filter((result) => allowed(this.entries[result.id as number]!.path));
+      const best = results[0]?.score ?? 0;
+      if (best > 0) for (const result of results) bump(result.id as number, result.score / best);
+    }
+
+    const ranked = [...scores.entries()]
+      .map(([i, score]) => ({ entry: this.entries[i]!, score }))
+      .sort((a, b) => b.score - a.score || compare(a.entry.path, b.entry.path) || a.entry.detail.startLine - b.entry.detail.startLine);
+
+    const chosen: typeof ranked = [];
+    let tokens = 0;
+    for (const hit of ranked) {
+      if (chosen.length >= maxHits) break;
+      const cost = this.tokensOf(hit.entry);
+      if (chosen.length > 0 && tokens + cost > maxTokens) continue;
+      chosen.push(hit);
+      tokens += cost;
+    }
+
+    const byFile = new Map<string, { score: number; spans: SpanDetail[] }>();
+    for (const { entry, score } of chosen) {
+      const group = byFile.get(entry.path) ?? { score, spans: [] };
+      group.spans.push(entry.detail);
+      byFile.set(entry.path, group);
+    }
+    return [...byFile.entries()].map(([filePath, group]) => ({
+      filePath,
+      spanIds: group.spans.sort((a, b) => a.startLine - b.startLine).map((detail) => detail.id),
+      score: group.score,
+    }));
+  }
+
+  /**
+   * Spans of a file as the prompt shows them, in file order. A method (or nested class, or class
+   * continuation) brings its class header spans along so the reader sees `class X:` above it.
+   * Unknown ids are ignored. `text` is an edited copy of the file: it is parsed afresh.
+   */
+  renderFile(path: string, spanIds: readonly string[], text?: string): RenderedFile {
+    const filePath = normalizePath(path);
+    let details: readonly SpanDetail[];
+    let lines: readonly string[];
+    if (text !== undefined) {
+      details = filePath.endsWith('.py') ? this.parser.parseDetailed(text) : [];
+      lines = splitLines(text);
+    } else {
+      const indexed = this.python.get(filePath);
+      details = indexed?.details ?? [];
+      lines = indexed?.file.lines ?? [];
+    }
+    const byId = new Map(details.map((detail) => [detail.id, detail]));
+    const wanted = new Set<string>();
+    for (const id of spanIds) {
+      let detail = byId.get(id);
+      while (detail && !wanted.has(detail.id)) {
+        wanted.add(detail.id);
+        detail = detail.parentId === null ? undefined : byId.get(detail.parentId);
+      }
+    }
+    const spans: RenderedSpan[] = details
+      .filter((detail) => wanted.has(detail.id))
+      .map((detail) => ({ id: detail.id, startLine: detail.startLine, lines: lines.slice(detail.startLine - 1, detail.endLine) }));
+    return { path: filePath, spans };
+  }
+
+  /** An exact name hit: a class by `class_names`, a function or method by `function_names`, or with both, a method of one of those classes. */
+  private nameHit({ detail }: Entry, classNames: readonly string[], functionNames: readonly string[]): boolean {
+    const isFunction = detail.kind === 'function' || detail.kind === 'method';
+    if (classNames.length > 0 && functionNames.length > 0) {
+      if (detail.kind !== 'method' || !functionNames.some((n) => nameMatches(detail.name, n))) return false;
+      const owner = detail.name.slice(0, detail.name.lastIndexOf('.'));
+      return classNames.some((n) => nameMatches(owner, n));
+    }
+    if (detail.kind === 'class' && !detail.continuation) return classNames.some((n) => nameMatches(detail.name, n));
+    return isFunction && functionNames.some((n) => nameMatches(detail.name, n));
+  }
+
+  /** Entries covering the lines of every whitespace-insensitive occurrence of the snippet. */
+  private snippetHits(snippet: string, allowed: (path: string) => boolean): Set<number> {
+    const hits = new Set<number>();
+    const entriesByPath = new Map<string, number[]>();
+    this.entries.forEach((entry, i) => {
+      if (!allowed(entry.path)) return;
+      const list = entriesByPath.get(entry.path) ?? [];
+      list.push(i);
+      entriesByPath.set(entry.path, list);
+    });
+    for (const [path, entryIds] of entriesByPath) {
+      const normalized = this.normalizedText(path);
+      for (let at = normalized.text.indexOf(snippet); at >= 0; at = normalized.text.indexOf(snippet, at + 1)) {
+        const first = normalized.rows[at]! + 1;
+        const last = normalized.rows[at + snippet.length - 1]! + 1;
+        for (const i of entryIds) {
+          const { startLine, endLine } = this.entries[i]!.detail;
+          if (startLine <= last && endLine >= first) hits.add(i);
+        }
+      }
+    }
+    return hits;
+  }
+
+  private normalizedText(path: string): { text: string; rows: number[] } {
+    const indexed = this.python.get(path)!;
+    if (indexed.normalized) return indexed.normalized;
+    const source = indexed.file.text;
+    const chars: string[] = [];
+    const rows: number[] = [];
+    let row = 0;
+    let pendingSpace = false;
+    for (const char of source) {
+      if (/\s/.test(char)) {
+        pendingSpace = chars.length > 0;
+      } else {
+        if (pendingSpace) {
+          chars.push(' ');
+          rows.push(row);
+          pendingSpace = false;
+        }
+        chars.push(char);
+        // A surrogate pair is two UTF-16 units in the joined string: keep rows aligned with it.
+        for (let unit = 0; unit < char.length; unit++) rows.push(row);
+      }
+      if (char === '\n') row++;
+    }
+    indexed.normalized = { text: chars.join(''), rows };
+    return indexed.normalized;
+  }
+
+  private tokensOf(entry: Entry): number {
+    const lines = this.python.get(entry.path)!.file.lines.slice(entry.detail.startLine - 1, entry.detail.endLine);
+    return countTokens(renderFiles([{ path: entry.path, spans: [{ id: entry.detail.id, startLine: entry.detail.startLine, lines }] }]));
+  }
+}
+
+function plainSpan({ id, kind, startLine, endLine }: SpanDetail): Span {
+  return { id, kind, startLine, endLine };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,54 @@
+import type { z } from 'zod';
+import type { ChatMessage } from '../policy/types.js';
+import { ACTIONS, type StructuredState } from './actions.js';
+
+export type ParsedAction<S extends StructuredState> = { ok: true; action: z.infer<(typeof ACTIONS)[S]['schema']> } | { ok: false; problem: string };
+
+/**
+ * Reads a structured action out of an assistant message: the JSON object in its content (json
+ * protocol; a fenced ```json block is tolerated) or the arguments of its tool call (tools
+ * protocol). Every way it can be wrong becomes a one-line problem the retry message repeats.
+ */
+export function parseAction<S extends StructuredState>(state: S, message: Extract<ChatMessage, { role: 'assistant' }>, protocol: 'json' | 'tools'): ParsedAction<S> {
+  const expected = ACTIONS[state].name;
+  let raw: string;
+  if (protocol === 'tools') {
+    const call = message.tool_calls?.[0];
+    if (!call) return { ok: false, problem: `call the function ${expected}; the reply called no function` };
+    if (call.function.name !== expected) return { ok: false, problem: `call the function ${expected}, not ${truncate(call.function.name, 60)}` };
+    raw = call.function.arguments;
+  } else {
+    raw = extractJson(message.content ?? '');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    return { ok: false, problem: `the reply is not valid JSON (${truncate((err as Error).message, 120)})` };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, problem: `the reply must be one JSON object for ${expected}` };
+  }
+  const result = ACTIONS[state].schema.safeParse(value);
+  if (!result.success) {
+    const problems = result.error.issues.slice(0, 3).map((issue) => {
+      const field = issue.path.map(String).join('.') || expected;
+      if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => truncate(k, 40)).join(', ')}`;
+      if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) return `missing field ${field}`;
+      return `${field}: ${issue.message.replace(/^Invalid input: /, '')}`;
+    });
+    return { ok: false, problem: problems.join('; ') };
+  }
+  return { ok: true, action: result.data as z.infer<(typeof ACTIONS)[S]['schema']> };
+}
+
+function extractJson(content: string): string {
+  const text = content.trim();
+  const fenced = /^```(?:json)?\s*\n([\s\S]*?)\n```$/.exec(text);
+  return fenced ? fenced[1]! : text;
+}
+
+export function truncate(text: string, max: number): string {
+  const clean = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}

@@ -1,0 +1,67 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { filesOfTar } from '../sandbox/archive.js';
+import { LABEL, Sandbox } from '../sandbox/container.js';
+import { writeFileAtomic } from '../store/atomic.js';
+
+/** Files bigger than this are not source code the agent should read. */
+const MAX_FILE_BYTES = 1024 * 1024;
+const MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024;
+
+export interface RepoSnapshot {
+  imageId: string;
+  /** Text files tracked at HEAD of /testbed, by repository-relative path. Symlinks and binaries are left out. */
+  files: ReadonlyMap<string, string>;
+}
+
+export function snapshotCacheDir(): string {
+  return process.env.RFT_CACHE_DIR
+    ? path.join(process.env.RFT_CACHE_DIR, 'snapshots')
+    : path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'rft', 'snapshots');
+}
+
+/**
+ * The tracked files of /testbed at HEAD, taken once per task image (`git archive` in a throwaway
+ * container) and cached on disk by image id; every sample of the instance shares it read-only.
+ */
+export async function takeSnapshot(docker: Docker, image: string, options: { cacheDir?: string; labels?: Record<string, string> } = {}): Promise<RepoSnapshot> {
+  const imageId = (await docker.getImage(image).inspect()).Id;
+  const cacheDir = options.cacheDir ?? snapshotCacheDir();
+  const cached = path.join(cacheDir, `${imageId.replace(/[^A-Za-z0-9]+/g, '_')}.tar`);
+  let archive: Buffer;
+  if (existsSync(cached)) {
+    archive = readFileSync(cached);
+  } else {
+    const box = await Sandbox.start(docker, {
+      image,
+      labels: { ...(options.labels ?? {}), [LABEL.purpose]: 'snapshot' },
+      memoryBytes: 512 * 1024 * 1024,
+      cpus: 1,
+      pids: 64,
+    });
+    try {
+      const made = await box.exec(['git', '-C', '/testbed', 'archive', '--format=tar', '-o', '/tmp/rft-snapshot.tar', 'HEAD'], { timeoutMs: 300_000 });
+      if (made.exitCode !== 0) throw new Error(`git archive failed in ${image}: ${made.output.slice(-500)}`);
+      const file = await box.readFile('/tmp/rft-snapshot.tar', MAX_ARCHIVE_BYTES);
+      if (!file) throw new Error(`git archive wrote nothing in ${image}`);
+      archive = file;
+    } finally {
+      await box.remove();
+    }
+    mkdirSync(cacheDir, { recursive: true });
+    writeFileAtomic(cached, archive);
+  }
+  return { imageId, files: textFiles(await filesOfTar(Readable.from([archive]), MAX_ARCHIVE_BYTES)) };
+}
+
+function textFiles(entries: Map<string, Buffer>): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const [name, content] of [...entries].sort(([a], [b]) => a.localeCompare(b))) {
+    if (content.length > MAX_FILE_BYTES || content.includes(0)) continue;
+    files.set(name.replace(/^\.\//, ''), content.toString('utf8'));
+  }
+  return files;
+}
