@@ -217,7 +217,7 @@ function nonEmpty(values: readonly string[] | null | undefined): string[] {
 }
 
 export class CodeIndex {
-  private readonly search_: MiniSearch<SearchDoc>;
+  private readonly ranker: MiniSearch<SearchDoc>;
 
   private constructor(
     private readonly parser: PythonSpanParser,
@@ -226,7 +226,7 @@ export class CodeIndex {
     /** Searchable spans (non-test Python files), in path then line order; a doc id is an index here. */
     private readonly entries: readonly Entry[],
   ) {
-    this.search_ = new MiniSearch<SearchDoc>({
+    this.ranker = new MiniSearch<SearchDoc>({
       fields: ['name', 'content', 'path'],
       tokenize: codeTokens,
       processTerm,
@@ -238,7 +238,7 @@ export class CodeIndex {
         prefix: (term) => term.length >= 4,
       },
     });
-    this.search_.addAll(
+    this.ranker.addAll(
       entries.map((entry, id) => {
         const lines = python.get(entry.path)!.file.lines.slice(entry.detail.startLine - 1, entry.detail.endLine);
         return { id, name: entry.detail.name, content: lines.join('\n'), path: entry.path };
@@ -312,7 +312,7 @@ export class CodeIndex {
     }
     if (snippet) for (const i of this.snippetHits(snippet, allowed)) bump(i, EXACT_SCORE);
     if (query) {
-      const results = this.search_.search(query).filter((result) => allowed(this.entries[result.id as number]!.path));
+      const results = this.ranker.search(query).filter((result) => allowed(this.entries[result.id as number]!.path));
       const best = results[0]?.score ?? 0;
       if (best > 0) for (const result of results) bump(result.id as number, result.score / best);
     }
