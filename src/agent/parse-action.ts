@@ -34,12 +34,22 @@ export function parseAction<S extends StructuredState>(state: S, message: Extrac
     const problems = result.error.issues.slice(0, 3).map((issue) => {
       const field = issue.path.map(String).join('.') || expected;
       if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => truncate(k, 40)).join(', ')}`;
-      if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) return `missing field ${field}`;
+      if (valueAt(value, issue.path) === undefined) return `missing field ${field}`;
       return `${field}: ${issue.message.replace(/^Invalid input: /, '')}`;
     });
     return { ok: false, problem: problems.join('; ') };
   }
   return { ok: true, action: result.data as z.infer<(typeof ACTIONS)[S]['schema']> };
+}
+
+/** The value at a path of the parsed reply; undefined when a key on the way is absent. */
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
 }
 
 function extractJson(content: string): string {

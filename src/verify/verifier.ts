@@ -44,6 +44,11 @@ export class Verifier {
     return verdictKey(instance.instance_id, patchHash(normalizePatch(rawPatch)), specHash(this.options.specFor(instance)));
   }
 
+  /** The final verdict already known for this patch, if any (no container is run). */
+  cached(instance: Instance, rawPatch: string): Verdict | undefined {
+    return this.cache.get(this.keyOf(instance, rawPatch));
+  }
+
   async verify(instance: Instance, rawPatch: string): Promise<Verdict> {
     this.stats.requests += 1;
     const key = this.keyOf(instance, rawPatch);

@@ -269,3 +269,18 @@ describe('workflow: retries and limits', () => {
     expect(t.outcome).toEqual({ status: 'rejected', reason: 'not a bug' });
   });
 });
+
+describe('workflow: context after edits', () => {
+  it('a missing required field is reported as missing', async () => {
+    const t = await run([SEARCH, IDENTIFY, DECIDE, j({ scratch_pad: 'x', file_path: 'calc/ops.py' }), MODIFY, EDIT, FINISH]).trajectory;
+    expect(t.calls[3]!.invalid).toMatch(/^missing field action/);
+  });
+
+  it('a function the edit adds joins the file context shown to the next PlanToCode', async () => {
+    const addHelper = '<replace>\ndef add(a, b):\n    """Sum of a and b."""\n    return _plus(a, b)\n\n\ndef _plus(a, b):\n    return a + b\n';
+    const { policy, trajectory } = run([SEARCH, IDENTIFY, DECIDE, MODIFY, addHelper, FINISH]);
+    const t = await trajectory;
+    expect(t.outcome.status).toBe('finished');
+    expect(policy.requests[5]!.messages[1]!.content).toContain('<span id="_plus">');
+  });
+});

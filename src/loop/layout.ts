@@ -1,0 +1,22 @@
+import path from 'node:path';
+
+/**
+ * Where each phase keeps its ledger inside runs/<name>/ (design §8). Phases read the previous
+ * phase's files through these paths, never another phase's internals.
+ *
+ *   iter-<k>/trajectories.jsonl     sampled trajectories of iteration k (append-only)
+ *   iter-<k>/verdicts.jsonl         verdicts of their patches (append-only; `error` ones are retried)
+ *   iter-<k>/datasets/cap-<c>/      train.jsonl + manifest.json (c = 1, 2, … or none)
+ *   iter-<k>/finetune/              finetune.json (the job record) + the trainer's output and logs
+ *   eval/m<m>/trajectories.jsonl    evaluation of model m (m = 0 is the base model) + verdicts.jsonl
+ *   sim-models/                     models written by the SIMULATED trainer (demo and tests only)
+ */
+export const runLayout = {
+  iterationDir: (runDir: string, k: number) => path.join(runDir, `iter-${k}`),
+  trajectories: (runDir: string, k: number) => path.join(runDir, `iter-${k}`, 'trajectories.jsonl'),
+  verdicts: (runDir: string, k: number) => path.join(runDir, `iter-${k}`, 'verdicts.jsonl'),
+  datasetDir: (runDir: string, k: number, cap: number | null) => path.join(runDir, `iter-${k}`, 'datasets', `cap-${cap ?? 'none'}`),
+  finetuneDir: (runDir: string, k: number) => path.join(runDir, `iter-${k}`, 'finetune'),
+  evalDir: (runDir: string, m: number) => path.join(runDir, 'eval', `m${m}`),
+  simModels: (runDir: string) => path.join(runDir, 'sim-models'),
+} as const;

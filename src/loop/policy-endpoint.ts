@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs';
+import { OpenAiPolicy } from '../policy/client.js';
+import { loadSimModels } from '../policy/sim/model.js';
+import { startSimServer, type SimServer } from '../policy/sim/server.js';
+import type { PolicyClient } from '../policy/types.js';
+import type { Recipe } from '../recipe/schema.js';
+import type { Instance } from '../tasks/instance.js';
+
+/** The env variable the recipe names is missing: say which, never what a key would look like. */
+export class MissingApiKeyError extends Error {
+  constructor(variable: string, what: string) {
+    super(`${what} needs an API key in the environment variable ${variable}, which is not set`);
+    this.name = 'MissingApiKeyError';
+  }
+}
+
+export function apiKeyFrom(variable: string | null, what: string): string | null {
+  if (variable === null) return null;
+  const value = process.env[variable];
+  if (!value) throw new MissingApiKeyError(variable, what);
+  return value;
+}
+
+/**
+ * Where the policy answers. For `policy.kind: simulated`, rft serves the SIMULATED policy itself
+ * on 127.0.0.1, with the simulated models the trainer has written so far (`refresh` restarts it
+ * after a fine-tune so the new model is served). Otherwise the recipe's endpoint(s).
+ */
+export class PolicyEndpoint {
+  private sim: SimServer | null = null;
+
+  private constructor(
+    private readonly recipe: Recipe,
+    private readonly simModelsDir: string,
+    private readonly tasks: readonly Instance[],
+  ) {}
+
+  static async open(recipe: Recipe, simModelsDir: string, tasks: readonly Instance[]): Promise<PolicyEndpoint> {
+    const endpoint = new PolicyEndpoint(recipe, simModelsDir, tasks);
+    await endpoint.refresh();
+    return endpoint;
+  }
+
+  get simulated(): boolean {
+    return this.recipe.policy.kind === 'simulated';
+  }
+
+  baseUrls(): string[] {
+    if (this.sim) return [this.sim.url];
+    return this.recipe.policy.base_url ?? [];
+  }
+
+  /** Completion requests the simulated policy answered so far (tests count them). */
+  simRequests(): number {
+    return this.sim?.requests.length ?? 0;
+  }
+
+  async refresh(): Promise<void> {
+    if (!this.simulated) return;
+    await this.sim?.close();
+    const models = existsSync(this.simModelsDir) ? loadSimModels(this.simModelsDir) : [];
+    this.sim = await startSimServer({ models, tasks: this.tasks });
+  }
+
+  /** A client for a model at these endpoints (the first one; replicas arrive with the endpoint pool). */
+  client(model: string, baseUrls: string[] = this.baseUrls()): PolicyClient {
+    const { policy } = this.recipe;
+    const baseUrl = baseUrls[0];
+    if (!baseUrl) throw new Error('policy.base_url is not set');
+    return new OpenAiPolicy({
+      baseUrl,
+      model,
+      apiKey: apiKeyFrom(policy.api_key_env, 'policy'),
+      timeoutMs: policy.request_timeout_s * 1000,
+      maxRetries: policy.retries,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.sim?.close();
+    this.sim = null;
+  }
+}

@@ -1,0 +1,123 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
+import { readLedgerFile } from '../store/ledger.js';
+import { normalizePatch, patchHash } from '../verify/patch.js';
+import { VerdictSchema, type Verdict } from '../verify/verdict.js';
+import { runLayout } from './layout.js';
+
+/** One row of the per-iteration table: what model m did in training sampling and in eval. */
+export const IterationRowSchema = z.object({
+  model_index: z.number().int(),
+  model: z.string().nullable(),
+  train: z
+    .object({
+      trajectories: z.number().int(),
+      resolved: z.number().int(),
+      successes: z.number().int(),
+      empty_patch: z.number().int(),
+      kept: z.number().int().nullable(),
+      examples: z.number().int().nullable(),
+      tokens: z.number().int().nullable(),
+    })
+    .nullable(),
+  eval: z.object({ instances: z.number().int(), resolved: z.number().int() }).nullable(),
+});
+export type IterationRow = z.infer<typeof IterationRowSchema>;
+
+const ManifestCounts = z.looseObject({
+  counts: z.looseObject({}).optional(),
+});
+
+/** Reads the ledgers of a run into the table; nothing is typed in, everything is counted. */
+export function summarizeRun(runDir: string, iterations: number, cap: number | null, models: (string | null)[]): IterationRow[] {
+  const rows: IterationRow[] = [];
+  for (let m = 0; m <= iterations; m++) {
+    const train = m < iterations ? trainSummary(runDir, m, cap) : null;
+    const evalDir = runLayout.evalDir(runDir, m);
+    const evalStats = existsSync(evalDir) ? resolvedOf(path.join(evalDir, 'trajectories.jsonl'), path.join(evalDir, 'verdicts.jsonl')) : null;
+    rows.push({
+      model_index: m,
+      model: models[m] ?? null,
+      train,
+      eval: evalStats && evalStats.total > 0 ? { instances: evalStats.total, resolved: evalStats.resolved } : null,
+    });
+  }
+  return rows;
+}
+
+function trainSummary(runDir: string, k: number, cap: number | null): IterationRow['train'] {
+  const file = runLayout.trajectories(runDir, k);
+  if (!existsSync(file)) return null;
+  const stats = resolvedOf(file, runLayout.verdicts(runDir, k));
+  const manifestFile = path.join(runLayout.datasetDir(runDir, k, cap), 'manifest.json');
+  let kept: number | null = null;
+  let examples: number | null = null;
+  let tokens: number | null = null;
+  if (existsSync(manifestFile)) {
+    const manifest = ManifestCounts.parse(JSON.parse(readFileSync(manifestFile, 'utf8'))) as { counts?: Record<string, unknown>; tokens?: Record<string, unknown> };
+    kept = numberOr(manifest.counts?.kept ?? manifest.counts?.kept_after_cap);
+    examples = numberOr(manifest.counts?.examples);
+    tokens = numberOr(manifest.tokens?.total);
+  }
+  return { trajectories: stats.total, resolved: stats.resolved, successes: stats.successes, empty_patch: stats.emptyPatch, kept, examples, tokens };
+}
+
+function resolvedOf(trajectoriesFile: string, verdictsFile: string): { total: number; resolved: number; successes: number; emptyPatch: number } {
+  const trajectories = existsSync(trajectoriesFile) ? readLedgerFile(trajectoriesFile, TrajectorySchema).records : [];
+  const verdicts = existsSync(verdictsFile) ? readLedgerFile(verdictsFile, VerdictSchema).records : [];
+  const byPatch = verdictsByPatch(verdicts);
+  let resolved = 0;
+  let successes = 0;
+  let emptyPatch = 0;
+  for (const t of trajectories) {
+    const outcome = byPatch.get(patchKey(t));
+    if (outcome === 'resolved') resolved += 1;
+    if (outcome === 'resolved' && t.outcome.status === 'finished') successes += 1;
+    if (t.patch.trim() === '') emptyPatch += 1;
+  }
+  return { total: trajectories.length, resolved, successes, emptyPatch };
+}
+
+/** The final outcome per (instance, patch hash); the spec hash is the run's own, so it is left out here. */
+function verdictsByPatch(verdicts: readonly Verdict[]): Map<string, Verdict['outcome']> {
+  const map = new Map<string, Verdict['outcome']>();
+  for (const v of verdicts) {
+    const key = `${v.instance_id}@${v.patch_hash}`;
+    if (v.outcome !== 'error' || !map.has(key)) map.set(key, v.outcome);
+  }
+  return map;
+}
+
+
+function patchKey(t: Trajectory): string {
+  return `${t.instance_id}@${patchHash(normalizePatch(t.patch))}`;
+}
+
+function numberOr(value: unknown): number | null {
+  return typeof value === 'number' ? value : null;
+}
+
+function pct(n: number, d: number): string {
+  return d === 0 ? '-' : `${((100 * n) / d).toFixed(1)}%`;
+}
+
+/** The table the demo ends with: resolve rate rising (or not) across iterations. */
+export function formatTable(rows: readonly IterationRow[], cap: number | null): string {
+  const header = ['model', 'name', 'train resolved', 'successes', `kept (cap ${cap ?? 'none'})`, 'examples', 'tokens', 'empty patch', 'eval resolved'];
+  const body = rows.map((r) => [
+    `M${r.model_index}`,
+    r.model ?? '-',
+    r.train ? `${r.train.resolved}/${r.train.trajectories} (${pct(r.train.resolved, r.train.trajectories)})` : '-',
+    r.train ? String(r.train.successes) : '-',
+    r.train?.kept != null ? String(r.train.kept) : '-',
+    r.train?.examples != null ? String(r.train.examples) : '-',
+    r.train?.tokens != null ? String(r.train.tokens) : '-',
+    r.train ? pct(r.train.empty_patch, r.train.trajectories) : '-',
+    r.eval ? `${r.eval.resolved}/${r.eval.instances} (${pct(r.eval.resolved, r.eval.instances)})` : '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}

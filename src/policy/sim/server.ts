@@ -1,0 +1,235 @@
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import type { StateName } from '../../agent/actions.js';
+import type { Instance } from '../../tasks/instance.js';
+import { canonicalJson } from '../../util/canonical.js';
+import { SIM_BASE, SIM_BASE_NAME, type SimModel } from './model.js';
+import { SimPolicy, SimRequestError, type SimChatRequest } from './policy.js';
+
+/**
+ * The SIMULATED policy's OpenAI-compatible HTTP server (a test double, design §9): stands in for
+ * vLLM or the OpenAI API in tests and the demo. Stateless: every answer comes from the request
+ * alone (see policy.ts). Speaks just enough of the API for the agent's client and the serving
+ * backends: POST /v1/chat/completions and GET /v1/models.
+ */
+
+export interface SimServerOptions {
+  host?: string;
+  port?: number;
+  /** Models besides the built-in sim-base (which is always served). */
+  models: readonly SimModel[];
+  tasks: readonly Instance[];
+  /** Delay before each completion answer, to look like a model that takes time. */
+  latencyMs?: number;
+}
+
+export interface SimRequestLog {
+  model: string;
+  seed: number | null;
+  state: StateName;
+  instance_id: string | null;
+}
+
+export interface SimServer {
+  /** Base URL, ending in /v1. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+  /** One entry per answered completion request, in order. */
+  requests: SimRequestLog[];
+}
+
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+const MessageSchema = z.looseObject({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.union([z.string(), z.array(z.unknown()), z.null()]).optional(),
+  tool_calls: z
+    .array(z.looseObject({ id: z.string(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }) }))
+    .nullish(),
+  tool_call_id: z.string().optional(),
+});
+
+const ChatRequestSchema = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(MessageSchema).min(1),
+  tools: z
+    .array(z.looseObject({ type: z.literal('function'), function: z.looseObject({ name: z.string(), description: z.string().optional(), parameters: z.unknown().optional() }) }))
+    .nullish(),
+  tool_choice: z.unknown().optional(),
+  response_format: z.looseObject({ type: z.string() }).nullish(),
+  seed: z.number().int().nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  max_tokens: z.number().int().positive().nullish(),
+  max_completion_tokens: z.number().int().positive().nullish(),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  n: z.literal(1).nullish(),
+  stream: z.literal(false).nullish(),
+});
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: string,
+    readonly code: string | null = null,
+    readonly param: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export async function startSimServer(options: SimServerOptions): Promise<SimServer> {
+  const models = new Map<string, SimModel>([[SIM_BASE_NAME, SIM_BASE]]);
+  for (const model of options.models) {
+    if (model.name === SIM_BASE_NAME) {
+      // Passing the built-in model along is fine; redefining it is not.
+      if (canonicalJson(model) === canonicalJson(SIM_BASE)) continue;
+      throw new Error(`${SIM_BASE_NAME} is the built-in SIMULATED base model; give a model of your own another name`);
+    }
+    if (models.has(model.name)) throw new Error(`two SIMULATED models are named ${model.name}`);
+    models.set(model.name, model);
+  }
+  const policy = new SimPolicy(options.tasks);
+  const requests: SimRequestLog[] = [];
+  const started = Math.floor(Date.now() / 1000);
+  const latency = options.latencyMs ?? 0;
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const error = err instanceof HttpError ? err : new HttpError(500, `SIMULATED policy failed: ${(err as Error)?.message ?? String(err)}`, 'server_error');
+      sendError(res, error);
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const route = url.pathname.replace(/\/+$/, '');
+    if (route === '/health' && req.method === 'GET') return send(res, 200, { status: 'ok', simulated: true });
+    if (route === '/v1/models') {
+      if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed on /v1/models`, 'invalid_request_error');
+      return send(res, 200, {
+        object: 'list',
+        data: [...models.values()].map((m) => ({ id: m.name, object: 'model', created: started, owned_by: 'rft-simulated', parent: m.parent })),
+      });
+    }
+    const modelRoute = /^\/v1\/models\/(.+)$/.exec(route);
+    if (modelRoute && req.method === 'GET') {
+      const model = models.get(decodeURIComponent(modelRoute[1]!));
+      if (!model) throw unknownModel(decodeURIComponent(modelRoute[1]!));
+      return send(res, 200, { id: model.name, object: 'model', created: started, owned_by: 'rft-simulated', parent: model.parent });
+    }
+    if (route !== '/v1/chat/completions') throw new HttpError(404, `no route ${req.method} ${url.pathname} on the SIMULATED policy server`, 'invalid_request_error', 'not_found');
+    if (req.method !== 'POST') throw new HttpError(405, `${req.method} is not allowed on /v1/chat/completions`, 'invalid_request_error');
+    const body = await readBody(req);
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch (err) {
+      throw new HttpError(400, `the request body is not valid JSON: ${(err as Error).message}`, 'invalid_request_error');
+    }
+    const parsed = ChatRequestSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const where = issue.path.map(String).join('.') || 'body';
+      throw new HttpError(400, `invalid request: ${where}: ${issue.message}`, 'invalid_request_error', null, where);
+    }
+    const request = parsed.data;
+    const model = models.get(request.model);
+    if (!model) throw unknownModel(request.model);
+    let answer;
+    try {
+      answer = policy.complete(
+        {
+          messages: request.messages,
+          tools: request.tools ?? null,
+          tool_choice: request.tool_choice,
+          response_format: request.response_format ?? null,
+          seed: request.seed ?? null,
+          temperature: request.temperature ?? null,
+          max_tokens: request.max_tokens ?? request.max_completion_tokens ?? null,
+          stop: request.stop ?? null,
+        } as SimChatRequest,
+        model,
+      );
+    } catch (err) {
+      if (err instanceof SimRequestError) throw new HttpError(400, err.message, 'invalid_request_error', null, 'messages');
+      throw err;
+    }
+    requests.push({ model: model.name, seed: request.seed ?? null, state: answer.state, instance_id: answer.instance_id });
+    if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
+    const id = `chatcmpl-sim-${createHash('sha256').update(body).digest('hex').slice(0, 24)}`;
+    send(res, 200, {
+      id,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: model.name,
+      system_fingerprint: 'rft-simulated-policy',
+      choices: [{ index: 0, message: { ...answer.message, refusal: null }, logprobs: null, finish_reason: answer.finish_reason }],
+      usage: answer.usage,
+    });
+  }
+
+  function unknownModel(name: string): HttpError {
+    return new HttpError(404, `The model \`${name}\` does not exist on the SIMULATED policy server (it serves: ${[...models.keys()].join(', ')})`, 'invalid_request_error', 'model_not_found', 'model');
+  }
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  let closed: Promise<void> | null = null;
+  return {
+    url: `http://${shownHost}:${port}/v1`,
+    port,
+    requests,
+    close() {
+      closed ??= new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      });
+      return closed;
+    },
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`, 'invalid_request_error'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, error: HttpError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  send(res, error.status, { error: { message: error.message, type: error.type, param: error.param, code: error.code } });
+}
