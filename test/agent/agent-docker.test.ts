@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareInstance } from '../../src/agent/instance-workspace.js';
+import { runTrajectory } from '../../src/agent/workflow.js';
+import { OpenAiPolicy } from '../../src/policy/client.js';
+import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { AgentSchema } from '../../src/recipe/schema.js';
+import { LABEL } from '../../src/sandbox/container.js';
+import { connectEngine } from '../../src/sandbox/engine.js';
+import { imageNameFor } from '../../src/tasks/image-name.js';
+import { verifyPatch, type VerifyContext } from '../../src/verify/run.js';
+import { buildEvalSpec } from '../../src/verify/spec.js';
+import { MINIGYM_TASKS, minigymInstances } from '../helpers/minigym.js';
+import { RFT_BIN } from '../cli/helpers.js';
+
+const RUN = `agent-docker-${process.pid}`;
+let sim: SimServer;
+
+beforeAll(async () => {
+  sim = await startSimServer({ models: [], tasks: minigymInstances() });
+});
+
+afterAll(async () => {
+  await sim.close();
+});
+
+describe('the agent against the SIMULATED policy, verified in Docker', () => {
+  it('at T=1.0 over 10 seeds some samples resolve, some fail, and every patch applies with git apply', async () => {
+    const docker = await connectEngine();
+    const ctx: VerifyContext = {
+      docker,
+      imageFor: (i) => imageNameFor(i.instance_id, 'swebench'),
+      limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1, pids: 256 },
+      labels: { [LABEL.run]: RUN },
+    };
+    const policy = new OpenAiPolicy({ baseUrl: sim.url, model: 'sim-base', apiKey: null, timeoutMs: 30_000, maxRetries: 0 });
+    const outcomes: string[] = [];
+    for (const instance of minigymInstances().filter((i) => ['minigym__unitkit-101', 'minigym__iniform-203'].includes(i.instance_id))) {
+      const prepared = await prepareInstance(docker, ctx.imageFor(instance), ctx.labels);
+      for (let seed = 0; seed < 10; seed++) {
+        const trajectory = await runTrajectory({
+          ids: { run: RUN, iteration: 0, instance_id: instance.instance_id, sample_index: seed },
+          seed,
+          instance,
+          ...prepared,
+          policy,
+          agent: AgentSchema.parse({}),
+          sampling: { temperature: 1, top_p: 1 },
+        });
+        const { verdict } = await verifyPatch(ctx, instance, buildEvalSpec(instance, { timeout_s: 60 }), trajectory.patch);
+        outcomes.push(verdict.outcome);
+        if (trajectory.patch !== '') {
+          // Plain `git apply` takes every patch the agent writes: no fallback needed.
+          expect({ seed, method: verdict.apply_method }).toEqual({ seed, method: 'git_apply' });
+        }
+      }
+    }
+    expect(outcomes).toContain('resolved');
+    expect(outcomes.some((o) => o !== 'resolved')).toBe(true);
+    const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${LABEL.run}=${RUN}`] }) });
+    expect(left).toEqual([]);
+  });
+
+  it('rft agent run prints the states it walked, the patch and the verdict', async () => {
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [RFT_BIN, 'agent', 'run', '--tasks', MINIGYM_TASKS, '--instance', 'minigym__unitkit-101', '--base-url', sim.url, '--model', 'sim-base', '--seed', '1', '--temperature', '0', '--verify', '--timeout', '60']);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/SearchCode\s+search .*→ IdentifyCode/);
+    expect(out.stdout).toMatch(/PlanToCode\s+finish/);
+    expect(out.stdout).toContain('diff --git a/unitkit/units.py b/unitkit/units.py');
+    // sim-base solves this task at temperature 0 (skill >= 0.5).
+    expect(out.stdout).toMatch(/verdict: resolved/);
+  });
+});
