@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ToolSpec } from '../policy/types.js';
 
 /**
  * The structured action each workflow state asks the model for (design §5, MoatlessTools v0.0.2
@@ -85,3 +86,15 @@ export function actionJsonSchema(state: StructuredState): Record<string, unknown
 
 /** EditCode's free-text answer: `<replace>new code</replace>` or `<reject>why</reject>`. */
 export type EditAnswer = { kind: 'replace'; code: string } | { kind: 'reject'; reason: string };
+
+/**
+ * The one tool a state offers under the tools protocol: the action's JSON Schema (without its
+ * title and description) as parameters, the action's name and description around it. EditCode
+ * answers in free text and has none. SFT data rebuilds the tools of an example with this too.
+ */
+export function toolForState(state: StateName): ToolSpec | null {
+  if (state === 'EditCode') return null;
+  const structured: StructuredState = state;
+  const { title: _title, description: _description, ...parameters } = actionJsonSchema(structured);
+  return { type: 'function', function: { name: ACTIONS[structured].name, description: ACTIONS[structured].description, parameters } };
+}

@@ -1,10 +1,10 @@
 import type { Recipe } from '../recipe/schema.js';
 import { deriveSeed } from '../policy/seed.js';
-import { PolicyInfraError, type ChatMessage, type PolicyClient, type PolicyResponse, type ToolSpec } from '../policy/types.js';
+import { PolicyInfraError, type ChatMessage, type PolicyClient, type PolicyResponse } from '../policy/types.js';
 import type { Instance } from '../tasks/instance.js';
 import { canonicalJson } from '../util/canonical.js';
 import { countTokens } from '../util/tokens.js';
-import { ACTIONS, actionJsonSchema, type StateName, type StructuredState } from './actions.js';
+import { ACTIONS, toolForState, type StateName, type StructuredState } from './actions.js';
 import { isTestPath, SearchRequestError, type CodeIndex, type SearchHit } from './code-index.js';
 import { parseAction, truncate } from './parse-action.js';
 import { editRequest, fileContextBlock, issueBlock, parseEditAnswer, searchResultsBlock, systemPrompt, type RenderedFile } from './prompts.js';
@@ -169,7 +169,7 @@ class TrajectoryRun {
       max_tokens: agent.max_tokens_per_call,
       ...(state === 'EditCode' ? { stop: EDIT_STOP } : {}),
       ...(structured && agent.protocol === 'json' ? { json: true } : {}),
-      ...(structured && agent.protocol === 'tools' ? { tools: [toolFor(state as StructuredState)] } : {}),
+      ...(structured && agent.protocol === 'tools' ? { tools: [toolForState(state)!] } : {}),
     });
     const retry = this.isRetryMessage(messages);
     this.calls.push({
@@ -487,11 +487,6 @@ class TrajectoryRun {
 class BudgetExceeded extends Error {}
 
 const RETRY_PREFIX = 'Your last reply was not a valid action:';
-
-function toolFor(state: StructuredState): ToolSpec {
-  const { title: _title, description: _description, ...parameters } = actionJsonSchema(state);
-  return { type: 'function', function: { name: ACTIONS[state].name, description: ACTIONS[state].description, parameters } };
-}
 
 function extractJsonText(content: string): string {
   const fenced = /^```(?:json)?\s*\n([\s\S]*?)\n```$/.exec(content.trim());

@@ -2,6 +2,7 @@ import { RecipeError } from '../recipe/load.js';
 import { SimModelError } from '../policy/sim/model.js';
 import { EngineUnavailableError } from '../sandbox/engine.js';
 import { ImageMissingError } from '../sandbox/container.js';
+import { ImagePullError } from '../sandbox/images.js';
 import { DatasetFetchError } from '../tasks/fetch.js';
 import { ImageNameError } from '../tasks/image-name.js';
 import { TaskFileError } from '../tasks/load.js';
@@ -21,6 +22,7 @@ const USER_ERRORS = [
   EngineUnavailableError,
   ImageMissingError,
   SimModelError,
+  ImagePullError,
 ];
 
 export function reportFailure(error: unknown): never {

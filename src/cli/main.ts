@@ -3,6 +3,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { agentCommand } from './agent.js';
 import { recipeCommand } from './recipe.js';
+import { resumeCommand, runCommand } from './run.js';
+import { statusCommand } from './status.js';
 import { schemaCommand } from './schema.js';
 import { simCommand } from './sim.js';
 import { tasksCommand } from './tasks.js';
@@ -13,6 +15,9 @@ try {
   await yargs(hideBin(process.argv))
     .scriptName('rft')
     .usage('$0 <command>\n\nIterative rejection-sampling fine-tuning of software-engineering agents.')
+    .command(runCommand)
+    .command(resumeCommand)
+    .command(statusCommand)
     .command(recipeCommand)
     .command(schemaCommand)
     .command(tasksCommand)

@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
 import { OpenAiPolicy } from '../policy/client.js';
-import { loadSimModels } from '../policy/sim/model.js';
 import { startSimServer, type SimServer } from '../policy/sim/server.js';
 import type { PolicyClient } from '../policy/types.js';
 import type { Recipe } from '../recipe/schema.js';
@@ -23,21 +21,17 @@ export function apiKeyFrom(variable: string | null, what: string): string | null
 
 /**
  * Where the policy answers. For `policy.kind: simulated`, rft serves the SIMULATED policy itself
- * on 127.0.0.1, with the simulated models the trainer has written so far (`refresh` restarts it
- * after a fine-tune so the new model is served). Otherwise the recipe's endpoint(s).
+ * on 127.0.0.1; it reads the models the simulated trainer writes into the run as they appear.
+ * Otherwise the recipe's endpoint(s).
  */
 export class PolicyEndpoint {
   private sim: SimServer | null = null;
 
-  private constructor(
-    private readonly recipe: Recipe,
-    private readonly simModelsDir: string,
-    private readonly tasks: readonly Instance[],
-  ) {}
+  private constructor(private readonly recipe: Recipe) {}
 
   static async open(recipe: Recipe, simModelsDir: string, tasks: readonly Instance[]): Promise<PolicyEndpoint> {
-    const endpoint = new PolicyEndpoint(recipe, simModelsDir, tasks);
-    await endpoint.refresh();
+    const endpoint = new PolicyEndpoint(recipe);
+    if (endpoint.simulated) endpoint.sim = await startSimServer({ models: [], modelsDir: simModelsDir, tasks });
     return endpoint;
   }
 
@@ -53,13 +47,6 @@ export class PolicyEndpoint {
   /** Completion requests the simulated policy answered so far (tests count them). */
   simRequests(): number {
     return this.sim?.requests.length ?? 0;
-  }
-
-  async refresh(): Promise<void> {
-    if (!this.simulated) return;
-    await this.sim?.close();
-    const models = existsSync(this.simModelsDir) ? loadSimModels(this.simModelsDir) : [];
-    this.sim = await startSimServer({ models, tasks: this.tasks });
   }
 
   /** A client for a model at these endpoints (the first one; replicas arrive with the endpoint pool). */

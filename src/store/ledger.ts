@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
 import type { z } from 'zod';
 
 /** A ledger line that is neither valid JSON nor a valid record: the file needs a human. */
@@ -37,6 +38,7 @@ export class Ledger<T> {
   }
 
   static open<T>(file: string, schema: z.ZodType<T>, onTorn?: (bytes: number) => void): OpenedLedger<T> {
+    mkdirSync(path.dirname(file), { recursive: true });
     const { records, validBytes, totalBytes } = readLedgerFile(file, schema);
     const fd = openSync(file, existsSync(file) ? 'r+' : 'a+', 0o644);
     let droppedTornBytes = 0;

@@ -116,7 +116,6 @@ export class RunDir {
   /** Opens (creating folders as needed) an append-only ledger inside the run. */
   openLedger<T>(relativePath: string, schema: z.ZodType<T>, warn: (message: string) => void = () => {}): OpenedLedger<T> {
     const file = this.path(relativePath);
-    mkdirSync(path.dirname(file), { recursive: true });
     return Ledger.open(file, schema, (bytes) => warn(`${file}: dropped a torn last line (${bytes} bytes) left by an interrupted write`));
   }
 

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type { StateName } from '../../agent/actions.js';
 import type { Instance } from '../../tasks/instance.js';
 import { canonicalJson } from '../../util/canonical.js';
-import { SIM_BASE, SIM_BASE_NAME, type SimModel } from './model.js';
+import { loadSimModels, SIM_BASE, SIM_BASE_NAME, type SimModel } from './model.js';
 import { SimPolicy, SimRequestError, type SimChatRequest } from './policy.js';
 
 /**
@@ -21,6 +22,11 @@ export interface SimServerOptions {
   /** Models besides the built-in sim-base (which is always served). */
   models: readonly SimModel[];
   tasks: readonly Instance[];
+  /**
+   * A folder of model files (the simulated trainer writes there) read again whenever a request
+   * names a model not yet loaded, so models trained during a run are served without a restart.
+   */
+  modelsDir?: string;
   /** Delay before each completion answer, to look like a model that takes time. */
   latencyMs?: number;
 }
@@ -93,6 +99,12 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     if (models.has(model.name)) throw new Error(`two SIMULATED models are named ${model.name}`);
     models.set(model.name, model);
   }
+  const lookup = (name: string): SimModel | undefined => {
+    if (!models.has(name) && options.modelsDir && existsSync(options.modelsDir)) {
+      for (const model of loadSimModels(options.modelsDir)) if (!models.has(model.name)) models.set(model.name, model);
+    }
+    return models.get(name);
+  };
   const policy = new SimPolicy(options.tasks);
   const requests: SimRequestLog[] = [];
   const started = Math.floor(Date.now() / 1000);
@@ -118,7 +130,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     }
     const modelRoute = /^\/v1\/models\/(.+)$/.exec(route);
     if (modelRoute && req.method === 'GET') {
-      const model = models.get(decodeURIComponent(modelRoute[1]!));
+      const model = lookup(decodeURIComponent(modelRoute[1]!));
       if (!model) throw unknownModel(decodeURIComponent(modelRoute[1]!));
       return send(res, 200, { id: model.name, object: 'model', created: started, owned_by: 'rft-simulated', parent: model.parent });
     }
@@ -138,7 +150,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       throw new HttpError(400, `invalid request: ${where}: ${issue.message}`, 'invalid_request_error', null, where);
     }
     const request = parsed.data;
-    const model = models.get(request.model);
+    const model = lookup(request.model);
     if (!model) throw unknownModel(request.model);
     let answer;
     try {

@@ -8,9 +8,9 @@ import { skillFor, type SimModel } from './model.js';
  */
 export const SIM_TRAIN = {
   /** Largest share of the remaining headroom (1 − skill) one round can close on a covered task. */
-  maxGain: 0.4,
+  maxGain: 0.3,
   /** Examples at which the gain reaches about 63% of maxGain. */
-  examplesScale: 12,
+  examplesScale: 16,
   /** Gain on tasks the data does not cover. */
   transfer: 0.04,
   /** No simulated model gets more skilled than this. */

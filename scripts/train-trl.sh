@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# train-trl.sh — supervised fine-tuning with Hugging Face TRL's `trl sft` CLI, for rft's
+# `command` trainer backend. Reads the SFT file rft writes (OpenAI chat JSONL: one
+# {"messages": [...]} per line), trains, writes the model to <output-dir>/model and that path
+# to <output-dir>/MODEL (point finetune.output_model_file at it).
+#
+# Recipe example (SWE-Gym 7B settings: full fine-tune, lr 2e-5, batch 8, 5 epochs, 10240 tokens):
+#   finetune:
+#     backend: command
+#     base_model: Qwen/Qwen2.5-Coder-7B-Instruct
+#     hyperparameters: { epochs: 5, learning_rate: 2e-5, batch_size: 8 }
+#     command: >-
+#       bash scripts/train-trl.sh --dataset {dataset} --output-dir {output_dir} --model {base_model}
+#       --epochs {hp.epochs} --learning-rate {hp.learning_rate} --batch-size {hp.batch_size} --max-length 10240
+#     output_model_file: '{output_dir}/MODEL'
+# (32B as in the paper: add --lora-rank 64 and use learning_rate 5e-4.)
+#
+# Flags (→ the `trl sft` argument each sets):
+#   --dataset PATH         SFT data, OpenAI chat JSONL. Linked as <output-dir>/data/train.jsonl and
+#                          given as --dataset_name <output-dir>/data (a local folder of JSONL files). Required.
+#   --output-dir DIR       rft's fine-tune folder; TRL writes to DIR/model (→ --output_dir). Required.
+#   --model NAME|PATH      base model, a Hub id or a local folder (→ --model_name_or_path). Required.
+#   --epochs N             → --num_train_epochs (default 5)
+#   --learning-rate LR     → --learning_rate (default 2e-5)
+#   --batch-size N         effective batch size = micro batch × gradient accumulation × GPUs
+#                          (→ --per_device_train_batch_size and --gradient_accumulation_steps; default 8)
+#   --max-length N         tokens per example, longer ones are truncated (→ --max_length, the name since
+#                          TRL 0.16; older TRL calls it max_seq_length) (default 10240)
+#   --lora-rank R          optional: train a LoRA adapter instead of all weights
+#                          (→ --use_peft --lora_r R --lora_alpha 2R --lora_target_modules all-linear)
+#   --micro-batch-size N   examples per device and step (default 1)
+#   --gpus N               processes the batch is spread over, for the arithmetic above (default 1);
+#                          how the processes are launched is accelerate's configuration (`accelerate config`)
+#   -- ARGS...             passed to `trl sft` unchanged (e.g. -- --attn_implementation flash_attention_2)
+#   -h, --help             this text
+# Always set: --bf16 true --gradient_checkpointing true --save_strategy no --logging_steps 10 --report_to none.
+# The loss covers the whole conversation (TRL's default for "messages" data).
+#
+# Needs: pip install trl peft accelerate (a GPU machine). Exit codes: 2 bad arguments, 127 trl missing.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+die() { echo "train-trl.sh: $*" >&2; echo "(train-trl.sh --help lists the flags)" >&2; exit 2; }
+
+dataset='' output_dir='' model='' epochs=5 learning_rate=2e-5 batch_size=8 max_length=10240
+lora_rank='' micro_batch=1 gpus=1
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --dataset|--output-dir|--model|--epochs|--learning-rate|--batch-size|--max-length|--lora-rank|--micro-batch-size|--gpus)
+      [ $# -ge 2 ] || die "$1 needs a value"
+      case "$1" in
+        --dataset) dataset=$2 ;; --output-dir) output_dir=$2 ;; --model) model=$2 ;;
+        --epochs) epochs=$2 ;; --learning-rate) learning_rate=$2 ;; --batch-size) batch_size=$2 ;;
+        --max-length) max_length=$2 ;; --lora-rank) lora_rank=$2 ;; --micro-batch-size) micro_batch=$2 ;;
+        --gpus) gpus=$2 ;;
+      esac
+      shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    *) die "unknown argument: $1" ;;
+  esac
+done
+
+[ -n "$dataset" ] || die "--dataset is required"
+[ -n "$output_dir" ] || die "--output-dir is required"
+[ -n "$model" ] || die "--model is required"
+[ -f "$dataset" ] || die "--dataset $dataset does not exist"
+is_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
+is_num() { [[ "$1" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]]; }
+for pair in "batch-size:$batch_size" "max-length:$max_length" "micro-batch-size:$micro_batch" "gpus:$gpus"; do
+  is_int "${pair#*:}" || die "--${pair%%:*} must be a positive whole number, not ${pair#*:}"
+done
+is_num "$epochs" || die "--epochs must be a number, not $epochs"
+is_num "$learning_rate" || die "--learning-rate must be a number, not $learning_rate"
+[ -z "$lora_rank" ] || is_int "$lora_rank" || die "--lora-rank must be a positive whole number, not $lora_rank"
+per_step=$((micro_batch * gpus))
+[ $((batch_size % per_step)) -eq 0 ] || die "--batch-size $batch_size is not a multiple of micro batch × gpus ($per_step)"
+accumulation=$((batch_size / per_step))
+
+if ! command -v trl >/dev/null 2>&1; then
+  echo "train-trl.sh: the 'trl' command is not installed in this environment." >&2
+  echo "  Install it on the GPU machine: pip install trl peft accelerate   (then run 'accelerate config')" >&2
+  exit 127
+fi
+
+mkdir -p "$output_dir/data"
+ln -sf "$(cd "$(dirname "$dataset")" && pwd)/$(basename "$dataset")" "$output_dir/data/train.jsonl"
+rm -f "$output_dir/MODEL"
+
+args=(
+  --model_name_or_path "$model"
+  --dataset_name "$output_dir/data"
+  --output_dir "$output_dir/model"
+  --num_train_epochs "$epochs"
+  --learning_rate "$learning_rate"
+  --per_device_train_batch_size "$micro_batch"
+  --gradient_accumulation_steps "$accumulation"
+  --max_length "$max_length"
+  --bf16 true
+  --gradient_checkpointing true
+  --save_strategy no
+  --logging_steps 10
+  --report_to none
+)
+if [ -n "$lora_rank" ]; then
+  args+=(--use_peft --lora_r "$lora_rank" --lora_alpha "$((lora_rank * 2))" --lora_target_modules all-linear)
+fi
+
+echo "train-trl.sh: trl sft ${args[*]} ${extra[*]:-}"
+trl sft "${args[@]}" "${extra[@]}"
+echo "$output_dir/model" > "$output_dir/MODEL"
+echo "train-trl.sh: model written to $output_dir/model"

@@ -1,0 +1,27 @@
+import type { CommandModule } from 'yargs';
+import { runStatus } from '../loop/status.js';
+
+interface StatusArgs {
+  'run-dir': string;
+  json: boolean;
+}
+
+export const statusCommand: CommandModule<object, StatusArgs> = {
+  command: 'status <run-dir>',
+  describe: 'Show per iteration and phase what is done, running and left, and the resolve rates so far',
+  builder: (y) =>
+    y
+      .positional('run-dir', { type: 'string', demandOption: true })
+      .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' }),
+  handler: (args) => {
+    const status = runStatus(args['run-dir']);
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify({ run: status.name, complete: status.complete, phases: status.phases, rows: status.rows }, null, 2)}\n`);
+      return;
+    }
+    const width = Math.max(...status.phases.map((p) => p.phase.length));
+    process.stdout.write(`run ${status.name} (${status.runDir}): ${status.complete ? 'complete' : 'not complete'}\n\n`);
+    for (const p of status.phases) process.stdout.write(`  ${p.phase.padEnd(width)}  ${p.status.padEnd(7)}  ${p.detail}\n`);
+    process.stdout.write(`\n${status.table}\n`);
+  },
+};

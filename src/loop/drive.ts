@@ -1,0 +1,70 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadRecipe, type LoadedRecipe } from '../recipe/load.js';
+import { RunDir, RunMetaSchema, RUN_FILES } from '../store/run-dir.js';
+import { runLoop, type LoopResult } from './run-loop.js';
+
+export interface DriveOptions {
+  /** A recipe file (rft run) … */
+  recipeFile?: string;
+  /** … or an existing run directory (rft resume). */
+  runDir?: string;
+  overrides?: readonly string[];
+  runsDir: string;
+  allowRecipeChange?: boolean;
+  log: (message: string) => void;
+  warn: (message: string) => void;
+}
+
+export interface DriveResult extends LoopResult {
+  runDir: string;
+  resumed: boolean;
+}
+
+/**
+ * Opens (or creates) the run directory under its lock and drives the loop. The first Ctrl-C stops
+ * starting new work and waits for nothing long (a fine-tune keeps running and is re-attached to on
+ * resume); a second one exits at once. Either way every record already written stays, and the run
+ * continues with `rft resume`.
+ */
+export async function driveRun(options: DriveOptions): Promise<DriveResult> {
+  const loaded = options.runDir ? loadRunRecipe(options.runDir, options.overrides ?? []) : loadRecipe(options.recipeFile!, options.overrides ?? []);
+  const runsDir = options.runDir ? path.dirname(path.resolve(options.runDir)) : options.runsDir;
+  const run = RunDir.open({ runsDir, loaded, allowRecipeChange: options.allowRecipeChange ?? false, warn: options.warn });
+  const controller = new AbortController();
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      options.warn(`${signal} again: quitting now. Resume with: rft resume ${path.relative(process.cwd(), run.dir) || run.dir}`);
+      run.close();
+      process.exit(130);
+    }
+    stopping = true;
+    options.warn(`${signal}: stopping after the work in flight (press Ctrl-C again to quit now)`);
+    controller.abort(new Error(`stopped by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    if (!run.created) options.log(`continuing ${run.dir}: what is recorded is kept, only what is missing runs`);
+    const result = await runLoop({ run, loaded, log: options.log, warn: options.warn, stopping: () => stopping, signal: controller.signal }).catch((err: unknown) => {
+      if (stopping) return null;
+      throw err;
+    });
+    const final: LoopResult = result ?? { status: 'stopped', rows: [], table: '', simRequests: 0, reason: null };
+    return { ...final, runDir: run.dir, resumed: !run.created };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    run.close();
+  }
+}
+
+/** The recipe a run was created from (its resolved copy), with relative paths against the original folder. */
+export function loadRunRecipe(runDir: string, overrides: readonly string[]): LoadedRecipe {
+  const metaFile = path.join(runDir, RUN_FILES.meta);
+  if (!existsSync(metaFile)) throw new Error(`${runDir} is not a run directory (no ${RUN_FILES.meta})`);
+  const meta = RunMetaSchema.parse(JSON.parse(readFileSync(metaFile, 'utf8')));
+  const loaded = loadRecipe(path.join(runDir, RUN_FILES.recipe), overrides);
+  return { ...loaded, baseDir: meta.base_dir };
+}

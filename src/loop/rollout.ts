@@ -1,0 +1,185 @@
+import type Docker from 'dockerode';
+import pLimit from 'p-limit';
+import { prepareInstance } from '../agent/instance-workspace.js';
+import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
+import { runTrajectory, type AgentSettings } from '../agent/workflow.js';
+import { deriveSeed } from '../policy/seed.js';
+import type { PolicyClient } from '../policy/types.js';
+import { LABEL } from '../sandbox/container.js';
+import { ensureImage, removeImage } from '../sandbox/images.js';
+import { Ledger } from '../store/ledger.js';
+import type { Instance } from '../tasks/instance.js';
+import type { VerifyContext } from '../verify/run.js';
+import type { EvalSpec } from '../verify/spec.js';
+import { VerdictSchema, isFinal, type Verdict } from '../verify/verdict.js';
+import { Verifier } from '../verify/verifier.js';
+import { LimitedPolicy } from './limited-policy.js';
+
+export interface RolloutPlan {
+  /** Names the rollout in seeds and labels: `iter-<k>` or `eval-m<m>`. */
+  phase: string;
+  runName: string;
+  runSeed: number;
+  iteration: number;
+  instances: readonly Instance[];
+  samplesPerInstance: number;
+  sampling: { temperature: number; top_p: number };
+  agent: AgentSettings;
+  encoding: 'cl100k_base' | 'o200k_base';
+  trajectoriesFile: string;
+  verdictsFile: string;
+}
+
+export interface RolloutResources {
+  docker: Docker;
+  policy: PolicyClient;
+  imageFor: (instance: Instance) => string;
+  specFor: (instance: Instance) => EvalSpec;
+  verifyContext: VerifyContext;
+  llmConcurrency: number;
+  containerConcurrency: number;
+  instancesInFlight: number;
+  pullImages: boolean;
+  removeImagesAfterUse: boolean;
+  /** Set when the user asked to stop: no new work starts. */
+  stopping: () => boolean;
+  progress?: (event: RolloutEvent) => void;
+  warn?: (message: string) => void;
+}
+
+export type RolloutEvent =
+  | { kind: 'trajectory'; trajectory: Trajectory }
+  | { kind: 'infra_error'; instance_id: string; sample_index: number; reason: string }
+  | { kind: 'verdict'; verdict: Verdict }
+  | { kind: 'instance'; instance_id: string; status: 'started' | 'done'; detail?: string };
+
+export interface RolloutSummary {
+  trajectories: Trajectory[];
+  verdicts: Verdict[];
+  /** Samples that could not be recorded this time (endpoint down): retried on resume. */
+  infraErrors: number;
+  /** Verifications that failed for the harness's reasons: retried on resume. */
+  verifyErrors: number;
+  /** Every sample is recorded and every recorded patch has a final verdict. */
+  complete: boolean;
+}
+
+/** The seed of one sample: a resumed run draws exactly what an uninterrupted one would. */
+export function sampleSeed(runSeed: number, phase: string, instanceId: string, sampleIndex: number): number {
+  return deriveSeed(runSeed, phase, instanceId, sampleIndex);
+}
+
+/**
+ * Samples and verifies, instance by instance (design §1; SWE-Gym images are 2–3 GB, so only a
+ * bounded number of instances has its image on disk at once): image present, repository snapshot
+ * taken once, the missing samples run (LLM calls bounded across all instances), each recorded
+ * patch verified as soon as it exists (containers bounded), the image removed if asked.
+ * Everything already in the ledgers is skipped, so a resumed rollout redoes only what is missing.
+ */
+export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise<RolloutSummary> {
+  const opened = Ledger.open(plan.trajectoriesFile, TrajectorySchema, (bytes) => res.warn?.(`${plan.trajectoriesFile}: dropped a torn last line (${bytes} bytes)`));
+  const verdictLedger = Ledger.open(plan.verdictsFile, VerdictSchema, (bytes) => res.warn?.(`${plan.verdictsFile}: dropped a torn last line (${bytes} bytes)`));
+  const trajectories = [...opened.records];
+  const verdicts = [...verdictLedger.records];
+  const done = new Set(trajectories.map((t) => sampleKey(t.instance_id, t.sample_index)));
+
+  const verifier = new Verifier(res.verifyContext, {
+    concurrency: res.containerConcurrency,
+    specFor: res.specFor,
+    known: verdicts,
+    onVerdict: (verdict) => {
+      verdictLedger.ledger.append(verdict);
+      verdicts.push(verdict);
+      res.progress?.({ kind: 'verdict', verdict });
+    },
+  });
+  const policy = new LimitedPolicy(res.policy, pLimit(res.llmConcurrency));
+  const instanceLimit = pLimit(res.instancesInFlight);
+  let infraErrors = 0;
+  let verifyErrors = 0;
+
+  const verifyOne = async (instance: Instance, trajectory: Trajectory): Promise<void> => {
+    const verdict = await verifier.verify(instance, trajectory.patch);
+    if (!isFinal(verdict.outcome)) verifyErrors += 1;
+  };
+
+  const work = async (instance: Instance): Promise<void> => {
+    if (res.stopping()) return;
+    const missing = range(plan.samplesPerInstance).filter((s) => !done.has(sampleKey(instance.instance_id, s)));
+    const recorded = trajectories.filter((t) => t.instance_id === instance.instance_id);
+    const unverified = recorded.filter((t) => !hasFinalVerdict(verifier, instance, t));
+    if (missing.length === 0 && unverified.length === 0) return;
+    res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'started' });
+    const image = res.imageFor(instance);
+    try {
+      await ensureImage(res.docker, image, { pull: res.pullImages });
+      const verifications = unverified.map((t) => verifyOne(instance, t));
+      if (missing.length > 0) {
+        const prepared = await prepareInstance(res.docker, image, { [LABEL.run]: plan.runName });
+        await Promise.all(
+          missing.map(async (sampleIndex) => {
+            if (res.stopping()) return;
+            const trajectory = await runTrajectory({
+              ids: { run: plan.runName, iteration: plan.iteration, instance_id: instance.instance_id, sample_index: sampleIndex },
+              seed: sampleSeed(plan.runSeed, plan.phase, instance.instance_id, sampleIndex),
+              instance,
+              ...prepared,
+              policy,
+              agent: plan.agent,
+              sampling: plan.sampling,
+              encoding: plan.encoding,
+            });
+            if (trajectory.outcome.status === 'error' && trajectory.outcome.fault === 'infrastructure') {
+              infraErrors += 1;
+              res.progress?.({ kind: 'infra_error', instance_id: instance.instance_id, sample_index: sampleIndex, reason: trajectory.outcome.reason });
+              return;
+            }
+            if (res.stopping()) return;
+            opened.ledger.append(trajectory);
+            trajectories.push(trajectory);
+            done.add(sampleKey(instance.instance_id, sampleIndex));
+            res.progress?.({ kind: 'trajectory', trajectory });
+            verifications.push(verifyOne(instance, trajectory));
+          }),
+        );
+      }
+      await Promise.all(verifications);
+      if (res.removeImagesAfterUse && !res.stopping()) {
+        const removed = await removeImage(res.docker, image);
+        if (removed.warning) res.warn?.(`${image}: ${removed.warning}`);
+      }
+      res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'done' });
+    } catch (err) {
+      // The instance could not be worked on (image missing, engine trouble): later instances go on,
+      // and a resume retries this one.
+      infraErrors += 1;
+      res.warn?.(`${instance.instance_id}: ${(err as Error).message}`);
+      res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'done', detail: (err as Error).message });
+    }
+  };
+
+  try {
+    await Promise.all(plan.instances.map((instance) => instanceLimit(() => work(instance))));
+  } finally {
+    opened.ledger.close();
+    verdictLedger.ledger.close();
+  }
+  const byId = new Map(plan.instances.map((i) => [i.instance_id, i]));
+  const complete =
+    !res.stopping() &&
+    plan.instances.every((i) => range(plan.samplesPerInstance).every((s) => done.has(sampleKey(i.instance_id, s)))) &&
+    trajectories.every((t) => hasFinalVerdict(verifier, byId.get(t.instance_id)!, t));
+  return { trajectories, verdicts, infraErrors, verifyErrors, complete };
+}
+
+function hasFinalVerdict(verifier: Verifier, instance: Instance, trajectory: Trajectory): boolean {
+  return verifier.cached(instance, trajectory.patch) !== undefined;
+}
+
+function sampleKey(instanceId: string, sampleIndex: number): string {
+  return `${instanceId}#${sampleIndex}`;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

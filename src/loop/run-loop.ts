@@ -1,0 +1,271 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
+import { createTrainer } from '../finetune/trainer.js';
+import type { LoadedRecipe } from '../recipe/load.js';
+import type { Recipe } from '../recipe/schema.js';
+import { LABEL, reapContainers } from '../sandbox/container.js';
+import { connectEngine } from '../sandbox/engine.js';
+import { parseByteSize } from '../sandbox/limits.js';
+import { poolFromRecords } from '../select/pool.js';
+import { selectTrajectories } from '../select/select.js';
+import { createModelServer, type ModelServer } from '../serve/server.js';
+import { accumulate, buildExamples } from '../sft/examples.js';
+import type { DatasetManifest } from '../sft/manifest.js';
+import { DATASET_FILE, writeDataset } from '../sft/write.js';
+import { readLedgerFile } from '../store/ledger.js';
+import type { RunDir } from '../store/run-dir.js';
+import { imageNameFor } from '../tasks/image-name.js';
+import type { Instance } from '../tasks/instance.js';
+import { selectTaskSet } from '../tasks/select.js';
+import { normalizePatch, patchHash } from '../verify/patch.js';
+import type { VerifyContext } from '../verify/run.js';
+import { buildEvalSpec, specHash, type EvalSpec } from '../verify/spec.js';
+import { VerdictSchema, verdictKey, type Verdict } from '../verify/verdict.js';
+import { runLayout } from './layout.js';
+import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
+import { PhaseProgress } from './progress.js';
+import { rollout, type RolloutEvent, type RolloutSummary } from './rollout.js';
+import { formatTable, summarizeRun, type IterationRow } from './summary.js';
+
+export interface LoopOptions {
+  run: RunDir;
+  loaded: LoadedRecipe;
+  log: (message: string) => void;
+  warn: (message: string) => void;
+  /** True once the user asked to stop (Ctrl-C): no new work starts, what is recorded stays. */
+  stopping: () => boolean;
+  /** Aborts waits that may be long (a fine-tune): the job keeps running and is re-attached to. */
+  signal: AbortSignal;
+}
+
+export type LoopStatus = 'complete' | 'stopped' | 'incomplete';
+
+export interface LoopResult {
+  status: LoopStatus;
+  rows: IterationRow[];
+  table: string;
+  /** Completion requests the SIMULATED policy answered in this process (0 for a real endpoint). */
+  simRequests: number;
+  /** Why the run is incomplete (infrastructure errors left to retry). */
+  reason: string | null;
+}
+
+/** A phase name in state.json, e.g. `iter-0/sample` or `eval/m1`. */
+type PhaseKey = string;
+
+/**
+ * The iteration loop of design §1: zero-shot eval of M_0, then per iteration sample (+ verify) →
+ * select → emit → fine-tune → serve → eval. Each phase reads what the previous one recorded and
+ * records its own result once, so running this again on the same run directory redoes only what
+ * is missing: that is how `rft resume` works.
+ */
+export async function runLoop(options: LoopOptions): Promise<LoopResult> {
+  const { run, loaded, log } = options;
+  const recipe = run.recipe;
+  const baseDir = run.meta.base_dir;
+  const train = selectTaskSet(recipe.tasks.train, baseDir);
+  const evalSet = recipe.tasks.eval ? selectTaskSet(recipe.tasks.eval, baseDir) : null;
+  const docker = await connectEngine(recipe.sandbox.docker[0]!.url);
+  // Containers a killed earlier process left behind carry this run's label.
+  const reaped = await reapContainers(docker, { [LABEL.run]: recipe.name });
+  if (reaped > 0) options.warn(`removed ${reaped} container(s) left by an earlier process of this run`);
+
+  const allTasks = uniqueTasks([...train, ...(evalSet ?? [])]);
+  const endpoint = await PolicyEndpoint.open(recipe, runLayout.simModels(run.dir), allTasks);
+  const server: ModelServer = createModelServer(recipe.serve, { runDir: run.dir, log, warn: options.warn });
+  const trainer = createTrainer(recipe.finetune, {
+    apiKey: recipe.finetune.backend === 'openai' ? apiKeyFrom(recipe.finetune.api_key_env, 'finetune') : null,
+    log,
+    warn: options.warn,
+    cwd: process.cwd(),
+  });
+  const specs = new Map<string, EvalSpec>();
+  const specFor = (instance: Instance): EvalSpec => {
+    let spec = specs.get(instance.instance_id);
+    if (!spec) {
+      spec = buildEvalSpec(instance, { timeout_s: recipe.sandbox.test_timeout_s });
+      specs.set(instance.instance_id, spec);
+    }
+    return spec;
+  };
+  const imageTemplate = (set: 'train' | 'eval') => recipe.tasks[set]?.image ?? recipe.sandbox.image;
+  const trainIds = new Set(train.map((i) => i.instance_id));
+  const imageFor = (instance: Instance) => imageNameFor(instance.instance_id, imageTemplate(trainIds.has(instance.instance_id) ? 'train' : 'eval'));
+  const verifyContext: VerifyContext = {
+    docker,
+    imageFor,
+    limits: { memoryBytes: parseByteSize(recipe.sandbox.memory), cpus: recipe.sandbox.cpus, pids: recipe.sandbox.pids },
+    labels: { [LABEL.run]: recipe.name },
+  };
+
+  const models: (string | null)[] = [recipe.policy.model];
+  let served = { baseUrl: endpoint.baseUrls(), model: recipe.policy.model };
+
+  const doRollout = async (phase: PhaseKey, seedPhase: string, iteration: number, instances: readonly Instance[], samples: number, sampling: { temperature: number; top_p: number }, files: { trajectories: string; verdicts: string }): Promise<RolloutSummary> => {
+    markPhase(run, phase, 'running');
+    const progress = new PhaseProgress(phase, instances.length * samples, process.stderr, undefined, countLines(files.trajectories));
+    const summary = await rollout(
+      {
+        phase: seedPhase,
+        runName: recipe.name,
+        runSeed: recipe.seed,
+        iteration,
+        instances,
+        samplesPerInstance: samples,
+        sampling,
+        agent: recipe.agent,
+        encoding: recipe.sft.tokenizer,
+        trajectoriesFile: files.trajectories,
+        verdictsFile: files.verdicts,
+      },
+      {
+        docker,
+        policy: endpoint.client(served.model, served.baseUrl),
+        imageFor,
+        specFor,
+        verifyContext,
+        llmConcurrency: recipe.policy.concurrency,
+        containerConcurrency: recipe.sandbox.concurrency,
+        instancesInFlight: recipe.sampling.instances_in_flight,
+        pullImages: true,
+        removeImagesAfterUse: recipe.sandbox.image_policy === 'remove_after_use',
+        stopping: options.stopping,
+        warn: options.warn,
+        progress: (event: RolloutEvent) => {
+          if (event.kind === 'trajectory') progress.trajectory();
+          if (event.kind === 'verdict') progress.verdict(event.verdict.outcome === 'resolved');
+          if (event.kind === 'infra_error') progress.error();
+        },
+      },
+    );
+    progress.finish();
+    markPhase(run, phase, summary.complete ? 'done' : 'running');
+    return summary;
+  };
+
+  const evalModel = async (m: number): Promise<boolean> => {
+    if (!evalSet) return true;
+    const dir = runLayout.evalDir(run.dir, m);
+    log(`eval of M${m} (${served.model}) on ${evalSet.length} instances at temperature ${recipe.eval.temperature}`);
+    const summary = await doRollout(`eval/m${m}`, `eval-m${m}`, m, evalSet, recipe.eval.samples, { temperature: recipe.eval.temperature, top_p: 1 }, {
+      trajectories: path.join(dir, 'trajectories.jsonl'),
+      verdicts: path.join(dir, 'verdicts.jsonl'),
+    });
+    return summary.complete;
+  };
+
+  const finish = (status: LoopStatus, reason: string | null = null): LoopResult => {
+    const rows = summarizeRun(run.dir, recipe.iterations, recipe.select.cap, models);
+    return { status, rows, table: formatTable(rows, recipe.select.cap), simRequests: endpoint.simRequests(), reason };
+  };
+
+  try {
+    if (recipe.serve.kind === 'command') served = withBaseUrl(await server.serve(recipe.policy.model, 0), served);
+    if (evalSet && recipe.eval.zero_shot && !(await evalModel(0))) return finish(options.stopping() ? 'stopped' : 'incomplete', 'the zero-shot eval has samples or verdicts left to retry');
+
+    for (let k = 0; k < recipe.iterations; k++) {
+      if (options.stopping()) return finish('stopped');
+      log(`iteration ${k}: sampling ${recipe.sampling.samples_per_task} trajectories per task from M${k} (${served.model}) on ${train.length} instances`);
+      const sampled = await doRollout(`iter-${k}/sample`, `iter-${k}`, k, train, recipe.sampling.samples_per_task, { temperature: recipe.sampling.temperature, top_p: recipe.sampling.top_p }, {
+        trajectories: runLayout.trajectories(run.dir, k),
+        verdicts: runLayout.verdicts(run.dir, k),
+      });
+      if (!sampled.complete) {
+        return finish(options.stopping() ? 'stopped' : 'incomplete', `iteration ${k}: ${sampled.infraErrors} samples and ${sampled.verifyErrors} verifications hit infrastructure errors`);
+      }
+
+      const manifest = emitDataset(run, loaded, k, sampled, specFor, train);
+      log(`iteration ${k}: dataset (cap ${recipe.select.cap ?? 'none'}): ${manifest.counts.kept_after_cap} trajectories kept, ${manifest.counts.examples} examples`);
+      markPhase(run, `iter-${k}/select`, 'done');
+
+      if (options.stopping()) return finish('stopped');
+      markPhase(run, `iter-${k}/finetune`, 'running');
+      const job = await trainer.run(
+        {
+          iteration: k,
+          dataset: path.join(runLayout.datasetDir(run.dir, k, recipe.select.cap), DATASET_FILE),
+          datasetSha256: manifest.file.sha256,
+          baseModel: trainingStart(recipe, models[k]!),
+          outputDir: runLayout.finetuneDir(run.dir, k),
+          runDir: run.dir,
+          recipeHash: loaded.hash,
+          runName: recipe.name,
+          signal: options.signal,
+        },
+        (update) => log(`iteration ${k}: fine-tune ${update.status}`),
+      );
+      markPhase(run, `iter-${k}/finetune`, 'done');
+      const next = job.output_model!;
+      models[k + 1] = next;
+      log(`iteration ${k}: fine-tuned M${k + 1} = ${next}`);
+
+      served = withBaseUrl(await server.serve(next, k + 1), { baseUrl: endpoint.baseUrls(), model: next });
+      if (!(await evalModel(k + 1))) return finish(options.stopping() ? 'stopped' : 'incomplete', `the eval of M${k + 1} has samples or verdicts left to retry`);
+    }
+    return finish('complete');
+  } finally {
+    await server.stop().catch((err: unknown) => options.warn(`stopping the model server: ${(err as Error).message}`));
+    await endpoint.close();
+    await reapContainers(docker, { [LABEL.run]: recipe.name }).catch(() => 0);
+  }
+}
+
+/** Selects iteration k's successes (and earlier iterations' when accumulating) and writes the SFT dataset. */
+function emitDataset(
+  run: RunDir,
+  loaded: LoadedRecipe,
+  k: number,
+  sampled: RolloutSummary,
+  specFor: (instance: Instance) => EvalSpec,
+  train: readonly Instance[],
+): DatasetManifest {
+  const recipe = run.recipe;
+  const byId = new Map(train.map((i) => [i.instance_id, i]));
+  const keyOf = (t: Trajectory) => verdictKey(t.instance_id, patchHash(normalizePatch(t.patch)), specHash(specFor(byId.get(t.instance_id)!)));
+  const included = recipe.sft.accumulate ? range(k + 1) : [k];
+  const data = included.map((i) => (i === k ? { iteration: k, trajectories: sampled.trajectories, verdicts: sampled.verdicts } : { iteration: i, ...readIteration(run, i) }));
+  const selections = data.map((d) => ({
+    iteration: d.iteration,
+    selection: selectTrajectories(poolFromRecords(d.trajectories, d.verdicts, keyOf), { ...recipe.select, seed: recipe.seed }),
+  }));
+  const trajectories = accumulate(data.map((d, i) => ({ iteration: d.iteration, kept: selections[i]!.selection.kept, trajectories: d.trajectories })));
+  const examples = buildExamples(trajectories, { unit: recipe.sft.unit, max_tokens: recipe.sft.max_tokens, tokenizer: recipe.sft.tokenizer });
+  return writeDataset(runLayout.datasetDir(run.dir, k, recipe.select.cap), { recipe_hash: loaded.hash, iteration: k, selections, examples });
+}
+
+function readIteration(run: RunDir, k: number): { trajectories: Trajectory[]; verdicts: Verdict[] } {
+  return {
+    trajectories: readLedgerFile(runLayout.trajectories(run.dir, k), TrajectorySchema).records,
+    verdicts: readLedgerFile(runLayout.verdicts(run.dir, k), VerdictSchema).records,
+  };
+}
+
+/** What iteration k's fine-tune starts from: the recipe's base weights, or M_k. */
+function trainingStart(recipe: Recipe, current: string): string {
+  return recipe.finetune.start_from === 'previous' && current !== recipe.policy.model ? current : recipe.finetune.base_model;
+}
+
+function withBaseUrl(servedModel: { baseUrl: string[] | null; model: string }, fallback: { baseUrl: string[]; model: string }): { baseUrl: string[]; model: string } {
+  return { baseUrl: servedModel.baseUrl ?? fallback.baseUrl, model: servedModel.model };
+}
+
+function markPhase(run: RunDir, phase: PhaseKey, status: 'running' | 'done'): void {
+  const state = run.readState();
+  if (state.phases[phase]?.status === status) return;
+  run.writeState({ ...state, phases: { ...state.phases, [phase]: { status, updated_at: new Date().toISOString(), note: null } } });
+}
+
+function countLines(file: string): number {
+  if (!existsSync(file)) return 0;
+  const text = readFileSync(file, 'utf8');
+  return text.split('\n').filter((l) => l.trim() !== '').length;
+}
+
+function uniqueTasks(instances: readonly Instance[]): Instance[] {
+  return [...new Map(instances.map((i) => [i.instance_id, i])).values()];
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

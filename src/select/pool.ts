@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import { TrajectoryStatusSchema, type Trajectory } from '../agent/trajectory.js';
+import { canonicalJson } from '../util/canonical.js';
+import { normalizePatch, patchHash } from '../verify/patch.js';
+import { isFinal, OutcomeSchema, verdictKeyOf as keyOfVerdict, type Verdict } from '../verify/verdict.js';
+
+/** How a trajectory's run ended, as the pool sees it (the `status` of TrajectoryStatusSchema). */
+export const OutcomeStatusSchema = z.enum(TrajectoryStatusSchema.options.map((option) => option.shape.status.value));
+export type OutcomeStatus = z.infer<typeof OutcomeStatusSchema>;
+
+/**
+ * What selection needs to know of one sampled trajectory (design §6). Selection reads only
+ * these records; the trajectory itself is fetched again by key when its examples are built.
+ */
+export const PoolEntrySchema = z.object({
+  /** RFT iteration that sampled it: with accumulation, (iteration, instance_id, sample_index) is the key. */
+  iteration: z.number().int().nonnegative(),
+  instance_id: z.string().min(1),
+  sample_index: z.number().int().nonnegative(),
+  llm_calls: z.number().int().nonnegative(),
+  /** Prompt + completion tokens over all calls, as counted when the trajectory was written. */
+  tokens_total: z.number().int().nonnegative(),
+  /** The largest single call (= the largest call-unit example). */
+  max_example_tokens: z.number().int().nonnegative(),
+  /** sha256 of the normalised patch. */
+  patch_hash: z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex digest'),
+  outcome_status: OutcomeStatusSchema,
+  /** The verdict of its patch; null when none is recorded yet. */
+  verdict: OutcomeSchema.nullable(),
+});
+export type PoolEntry = z.infer<typeof PoolEntrySchema>;
+
+/** The fields that name one trajectory of a run. */
+export type TrajectoryRef = Pick<PoolEntry, 'iteration' | 'instance_id' | 'sample_index'>;
+
+/** Unambiguous key of a trajectory (instance ids may hold any character, so no ad-hoc separator). */
+export function trajectoryKey(ref: TrajectoryRef): string {
+  return canonicalJson([ref.iteration, ref.instance_id, ref.sample_index]);
+}
+
+/** Deterministic order of records: instance, then iteration, then sample index (code-unit string order). */
+export function compareRefs(a: TrajectoryRef, b: TrajectoryRef): number {
+  if (a.instance_id !== b.instance_id) return a.instance_id < b.instance_id ? -1 : 1;
+  if (a.iteration !== b.iteration) return a.iteration - b.iteration;
+  return a.sample_index - b.sample_index;
+}
+
+/**
+ * The endpoint failed, not the model: such a record is no data at all (neither success nor
+ * failure). The sample is retried on resume, so the ledger later holds its real record too.
+ */
+export function isInfrastructureError(trajectory: Trajectory): boolean {
+  return trajectory.outcome.status === 'error' && trajectory.outcome.fault === 'infrastructure';
+}
+
+/**
+ * Is this pool entry a success, i.e. training data? Both must hold:
+ * - the outcome is `finished`: the agent itself declared the fix done (PlanToCode's finish);
+ * - the verdict is `resolved`: the hidden tests agree.
+ * A patch that resolves the issue in a run that was rejected, aborted or cut off by a limit is
+ * not a success: training on it would teach the model to stop without finishing, or to reject
+ * work that was right. Verdict `resolved` alone is design §6's definition; the `finished`
+ * requirement narrows it to trajectories whose every step, the last one included, is worth
+ * imitating.
+ */
+export function isSuccess(entry: Pick<PoolEntry, 'outcome_status' | 'verdict'>): boolean {
+  return entry.outcome_status === 'finished' && entry.verdict === 'resolved';
+}
+
+/**
+ * The selection pool of one iteration: each trajectory joined to the verdict of its normalised
+ * patch. `verdictKeyOf` gives a trajectory's verdict cache key (it knows the instance's eval spec;
+ * selection does not).
+ *
+ * - Infrastructure-error trajectories are left out: they are not data (see isInfrastructureError).
+ * - When a key has several verdicts (an `error` verdict retried later), the first final one wins
+ *   — the one the verdict cache settled on; with only `error` verdicts the entry says `error`;
+ *   with none it says null. Neither is a success.
+ * - Two non-infrastructure records of the same (iteration, instance, sample) mean a broken
+ *   ledger: that throws rather than counting a sample twice.
+ *
+ * Entries come out in (instance_id, iteration, sample_index) order.
+ */
+export function poolFromRecords(
+  trajectories: readonly Trajectory[],
+  verdicts: readonly Verdict[],
+  verdictKeyOf: (trajectory: Trajectory) => string,
+): PoolEntry[] {
+  const byKey = new Map<string, Verdict>();
+  for (const verdict of verdicts) {
+    const key = keyOfVerdict(verdict);
+    const seen = byKey.get(key);
+    if (seen === undefined || (!isFinal(seen.outcome) && isFinal(verdict.outcome))) byKey.set(key, verdict);
+  }
+
+  const entries = new Map<string, PoolEntry>();
+  for (const trajectory of trajectories) {
+    if (isInfrastructureError(trajectory)) continue; // not data: retried on resume, never a failure
+    const entry = PoolEntrySchema.parse({
+      iteration: trajectory.iteration,
+      instance_id: trajectory.instance_id,
+      sample_index: trajectory.sample_index,
+      llm_calls: trajectory.llm_calls,
+      tokens_total: trajectory.tokens.prompt + trajectory.tokens.completion,
+      max_example_tokens: trajectory.tokens.max_example,
+      patch_hash: patchHash(normalizePatch(trajectory.patch)),
+      outcome_status: trajectory.outcome.status,
+      verdict: byKey.get(verdictKeyOf(trajectory))?.outcome ?? null,
+    });
+    const key = trajectoryKey(entry);
+    if (entries.has(key)) {
+      throw new Error(
+        `trajectory ${trajectory.instance_id} #${trajectory.sample_index} of iteration ${trajectory.iteration} is recorded twice; the trajectory ledger needs a look`,
+      );
+    }
+    entries.set(key, entry);
+  }
+  return [...entries.values()].sort(compareRefs);
+}

@@ -1,0 +1,162 @@
+import { z } from 'zod';
+import { SelectSchema } from '../recipe/schema.js';
+import { canonicalJson, sha256Hex } from '../util/canonical.js';
+import { OutcomeSchema } from '../verify/verdict.js';
+import { compareRefs, isSuccess, PoolEntrySchema, type PoolEntry } from './pool.js';
+
+/** The recipe's `select` settings plus the seed of the tie-break hash. */
+export const SelectOptionsSchema = SelectSchema.extend({
+  seed: z.number().int().nonnegative().describe('Seed of the tie-break hash (the run seed)'),
+});
+export type SelectOptions = z.infer<typeof SelectOptionsSchema>;
+export type SelectOptionsInput = z.input<typeof SelectOptionsSchema>;
+
+/**
+ * Why a pool entry is not kept, checked in this order:
+ * - not_resolved: the verdict is not `resolved` (or there is none);
+ * - not_finished: resolved, but the agent did not finish (rejected, or a model-fault error) —
+ *   so this count is exactly what the `finished` requirement costs;
+ * - duplicate_patch: (dedup) a success with the same normalised patch on the same instance ranks
+ *   higher in the preference order;
+ * - over_cap: the instance already has `cap` successes that rank higher.
+ */
+export const DropReasonSchema = z.enum(['not_resolved', 'not_finished', 'duplicate_patch', 'over_cap']);
+export type DropReason = z.infer<typeof DropReasonSchema>;
+
+const count = () => z.number().int().nonnegative();
+
+/** Counts in and out of each stage. in = not_resolved + not_finished + successes, and so on down. */
+export const SelectionCountsSchema = z.object({
+  in: count().describe('Pool entries (infrastructure errors never enter a pool)'),
+  verdicts: z.record(z.enum([...OutcomeSchema.options, 'missing']), count()).describe('Pool entries by verdict; missing = no verdict recorded'),
+  resolved: count().describe('Verdict resolved'),
+  finished: count().describe('Outcome finished'),
+  not_resolved: count(),
+  not_finished: count().describe('Resolved but not finished'),
+  successes: count().describe('Finished and resolved'),
+  duplicate_patch: count(),
+  after_dedup: count().describe('successes - duplicate_patch'),
+  over_cap: count(),
+  kept: count().describe('after_dedup - over_cap'),
+  instances_in: count(),
+  instances_with_success: count(),
+  instances_kept: count(),
+});
+export type SelectionCounts = z.infer<typeof SelectionCountsSchema>;
+
+export interface DroppedEntry {
+  entry: PoolEntry;
+  reason: DropReason;
+}
+
+export interface SelectionResult {
+  options: SelectOptions;
+  /** Kept successes, in (instance_id, iteration, sample_index) order. */
+  kept: PoolEntry[];
+  /** Everything else with its reason, in the same order. */
+  dropped: DroppedEntry[];
+  counts: SelectionCounts;
+}
+
+/**
+ * The seeded tie-break of an entry: sha256 of the canonical JSON of (seed, instance_id,
+ * sample_index). Pure and platform-independent, so a resumed run, another machine or another
+ * Node version ranks alike; a different seed shuffles ties differently.
+ */
+export function tieHash(seed: number, instanceId: string, sampleIndex: number): string {
+  return sha256Hex(canonicalJson([seed, instanceId, sampleIndex]));
+}
+
+/**
+ * Preference order of one instance's successes, first = kept first.
+ * - fewest_calls (the paper's): fewer LLM calls, then fewer tokens, then the seeded hash.
+ * - random: the seeded hash alone.
+ * The last resort (iteration, sample index) only matters for equal hashes, i.e. entries of
+ * different iterations pooled together under the same sample index.
+ */
+export function preferenceCompare(order: SelectOptions['order'], seed: number): (a: PoolEntry, b: PoolEntry) => number {
+  return (a, b) => {
+    if (order === 'fewest_calls') {
+      if (a.llm_calls !== b.llm_calls) return a.llm_calls - b.llm_calls;
+      if (a.tokens_total !== b.tokens_total) return a.tokens_total - b.tokens_total;
+    }
+    const ha = tieHash(seed, a.instance_id, a.sample_index);
+    const hb = tieHash(seed, b.instance_id, b.sample_index);
+    if (ha !== hb) return ha < hb ? -1 : 1;
+    return compareRefs(a, b);
+  };
+}
+
+/**
+ * Rejection sampling's filter plus SWE-Gym's per-instance cap (design §6): keep the successes
+ * (finished and resolved, see isSuccess), optionally one per distinct patch per instance, then at
+ * most `cap` per instance in preference order (`cap: null` keeps all). The cap stops easy
+ * instances, which succeed in most samples, from dominating the data.
+ */
+export function selectTrajectories(pool: readonly PoolEntry[], optionsInput: SelectOptionsInput): SelectionResult {
+  const options = SelectOptionsSchema.parse(optionsInput);
+  const entries = pool.map((entry) => PoolEntrySchema.parse(entry));
+  const dropped: DroppedEntry[] = [];
+  const kept: PoolEntry[] = [];
+  const successesByInstance = new Map<string, PoolEntry[]>();
+
+  for (const entry of entries) {
+    if (entry.verdict !== 'resolved') dropped.push({ entry, reason: 'not_resolved' });
+    else if (!isSuccess(entry)) dropped.push({ entry, reason: 'not_finished' });
+    else {
+      const group = successesByInstance.get(entry.instance_id) ?? [];
+      group.push(entry);
+      successesByInstance.set(entry.instance_id, group);
+    }
+  }
+
+  const prefer = preferenceCompare(options.order, options.seed);
+  for (const group of successesByInstance.values()) {
+    const ranked = [...group].sort(prefer);
+    const patches = new Set<string>();
+    let taken = 0;
+    for (const entry of ranked) {
+      if (options.dedup) {
+        if (patches.has(entry.patch_hash)) {
+          dropped.push({ entry, reason: 'duplicate_patch' });
+          continue;
+        }
+        patches.add(entry.patch_hash);
+      }
+      if (options.cap !== null && taken >= options.cap) {
+        dropped.push({ entry, reason: 'over_cap' });
+        continue;
+      }
+      taken += 1;
+      kept.push(entry);
+    }
+  }
+
+  kept.sort(compareRefs);
+  dropped.sort((a, b) => compareRefs(a.entry, b.entry));
+  return { options, kept, dropped, counts: selectionCounts(entries, kept, dropped) };
+}
+
+function selectionCounts(entries: readonly PoolEntry[], kept: readonly PoolEntry[], dropped: readonly DroppedEntry[]): SelectionCounts {
+  const reasons = Object.fromEntries(DropReasonSchema.options.map((r) => [r, 0])) as Record<DropReason, number>;
+  for (const d of dropped) reasons[d.reason] += 1;
+  const verdicts = Object.fromEntries([...OutcomeSchema.options, 'missing'].map((v) => [v, 0])) as SelectionCounts['verdicts'];
+  for (const e of entries) verdicts[e.verdict ?? 'missing'] += 1;
+  const successes = entries.filter(isSuccess);
+  return SelectionCountsSchema.parse({
+    in: entries.length,
+    verdicts,
+    resolved: verdicts.resolved,
+    finished: entries.filter((e) => e.outcome_status === 'finished').length,
+    not_resolved: reasons.not_resolved,
+    not_finished: reasons.not_finished,
+    successes: successes.length,
+    duplicate_patch: reasons.duplicate_patch,
+    after_dedup: successes.length - reasons.duplicate_patch,
+    over_cap: reasons.over_cap,
+    kept: kept.length,
+    instances_in: new Set(entries.map((e) => e.instance_id)).size,
+    instances_with_success: new Set(successes.map((e) => e.instance_id)).size,
+    instances_kept: new Set(kept.map((e) => e.instance_id)).size,
+  });
+}

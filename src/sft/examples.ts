@@ -1,0 +1,330 @@
+import { z } from 'zod';
+import { StateNameSchema, type LlmCall, type Trajectory } from '../agent/trajectory.js';
+import { ToolCallSchema, ToolSpecSchema, type ChatMessage, type ToolSpec } from '../policy/types.js';
+import { SftSchema } from '../recipe/schema.js';
+import { compareRefs, trajectoryKey, type PoolEntry, type TrajectoryRef } from '../select/pool.js';
+import { toolForState } from '../agent/actions.js';
+
+/**
+ * SFT examples in OpenAI chat fine-tuning format (design §6): one JSON object per line with
+ * `messages` and, for the tools protocol, `tools`. TRL, axolotl, torchtune and LLaMA-Factory read
+ * the same `messages` shape.
+ *
+ * Choices, each forced by a consumer:
+ * - Every `content` is a string. Our records keep `content: null` on an assistant message that
+ *   only calls a tool; here it becomes ''. OpenAI's fine-tuning format accepts an assistant
+ *   message with `tool_calls` and empty content, chat templates (Qwen2.5, Llama 3) skip an empty
+ *   content, and a column that is always a string keeps Hugging Face `datasets` (Arrow) from
+ *   seeing a mix of string, null and missing. `tool_calls` is kept as recorded.
+ * - Every assistant message carries `weight` (OpenAI's per-message training switch, 0 or 1):
+ *   1 on the training target (the call's completion), 0 on every assistant message that is only
+ *   context — replayed history and, above all, the invalid answers a retry message quotes back.
+ *   OpenAI trains on every assistant message of an example unless told otherwise, so without
+ *   weight 0 those invalid answers would be learnt. Trainers that ignore `weight` (TRL's
+ *   assistant-only loss, for one) train on them too; mask by `weight` there.
+ */
+
+const Weight = z.union([z.literal(0), z.literal(1)]);
+
+/** One message of a training line: the OpenAI fine-tuning chat shape, content always a string. */
+export const TrainingMessageSchema = z.discriminatedUnion('role', [
+  z.strictObject({ role: z.literal('system'), content: z.string() }),
+  z.strictObject({ role: z.literal('user'), content: z.string() }),
+  z.strictObject({
+    role: z.literal('assistant'),
+    content: z.string(),
+    tool_calls: z.array(ToolCallSchema.strict()).min(1).optional(),
+    weight: Weight,
+  }),
+  z.strictObject({ role: z.literal('tool'), content: z.string(), tool_call_id: z.string() }),
+]);
+export type TrainingMessage = z.infer<typeof TrainingMessageSchema>;
+
+/** One line of train.jsonl. Nothing else at the top level: OpenAI rejects unknown keys. */
+export const SftLineSchema = z
+  .strictObject({
+    messages: z.array(TrainingMessageSchema).min(2),
+    tools: z.array(ToolSpecSchema).min(1).optional(),
+  })
+  .superRefine((line, ctx) => {
+    const last = line.messages.at(-1);
+    if (last?.role !== 'assistant' || last.weight !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['messages'], message: 'must end with the training target: an assistant message of weight 1' });
+    }
+  });
+export type SftLine = z.infer<typeof SftLineSchema>;
+
+export const SftUnitSchema = SftSchema.shape.unit.unwrap();
+export type SftUnit = z.infer<typeof SftUnitSchema>;
+
+/** What building examples needs from the recipe's `sft` section. */
+export const ExampleOptionsSchema = SftSchema.pick({ unit: true, max_tokens: true, tokenizer: true });
+export type ExampleOptions = z.infer<typeof ExampleOptionsSchema>;
+export type ExampleOptionsInput = z.input<typeof ExampleOptionsSchema>;
+
+/** Where an example (or a dropped candidate) comes from. call_index is null for a trajectory-unit example. */
+export const ExampleSourceSchema = z.object({
+  iteration: z.number().int().nonnegative(),
+  instance_id: z.string().min(1),
+  sample_index: z.number().int().nonnegative(),
+  call_index: z.number().int().nonnegative().nullable(),
+  /** The workflow state of the call; null for a trajectory-unit example. */
+  state: StateNameSchema.nullable(),
+});
+export type ExampleSource = z.infer<typeof ExampleSourceSchema>;
+
+export interface SftExample {
+  source: ExampleSource;
+  /** Tokens as recorded in the trajectory (see buildExamples). */
+  tokens: number;
+  line: SftLine;
+}
+
+/**
+ * Why a candidate is not an example:
+ * - invalid_call: the call's answer was not a valid action — never a training target (the retry
+ *   call after it carries the invalid answer as weight-0 context; its target is the corrected one);
+ * - over_max_tokens: the example is longer than `max_tokens`.
+ */
+export const ExampleDropReasonSchema = z.enum(['invalid_call', 'over_max_tokens']);
+export type ExampleDropReason = z.infer<typeof ExampleDropReasonSchema>;
+
+export interface DroppedExample {
+  source: ExampleSource;
+  reason: ExampleDropReason;
+  /** The example's tokens (over_max_tokens), or the invalid call's own (invalid_call). */
+  tokens: number;
+}
+
+const count = () => z.number().int().nonnegative();
+
+/**
+ * Counts of the example stage. The arithmetic:
+ * calls - invalid_call = valid_calls;
+ * call unit: candidates = valid_calls; trajectory unit: candidates = trajectories with a valid call;
+ * candidates - over_max_tokens = examples.
+ */
+export const ExampleCountsSchema = z.object({
+  trajectories: count().describe('Kept trajectories the examples were built from'),
+  calls: count().describe('Their LLM calls'),
+  invalid_call: count(),
+  valid_calls: count(),
+  candidates: count(),
+  over_max_tokens: count(),
+  examples: count(),
+  trajectories_with_examples: count(),
+  instances_with_examples: count(),
+  tokens_total: count().describe('Sum of the examples\' tokens'),
+  tokens_mean: z.number().nonnegative().nullable().describe('Mean tokens per example; null without examples'),
+  tokens_max: count().nullable().describe('Most tokens of one example; null without examples'),
+});
+export type ExampleCounts = z.infer<typeof ExampleCountsSchema>;
+
+export interface ExamplesResult {
+  options: ExampleOptions;
+  /** In (instance_id, iteration, sample_index, call_index) order: the order of train.jsonl. */
+  examples: SftExample[];
+  dropped: DroppedExample[];
+  counts: ExampleCounts;
+}
+
+/**
+ * SFT examples from kept trajectories.
+ *
+ * unit `call` (SWE-Gym's): one example per valid LLM call, `[...call.messages, call.completion]`,
+ * with `tools: [the state's tool]` when the trajectory used the tools protocol (EditCode calls
+ * have none). Its tokens are the call's `tokens.per_call` entry, counted when the trajectory was
+ * written (never recounted here): messages + completion under the trajectory's encoding, without
+ * the tool schema.
+ *
+ * unit `trajectory`: one example per trajectory, its valid calls in order, each contributing its
+ * messages followed by its completion. Every workflow state has its own system prompt and
+ * rebuilds its user message, so calls share no prefix and the line is the plain concatenation:
+ * `[system₁, user₁, …, assistant₁(weight 1), system₂, user₂, …, assistant₂(weight 1), …]` — a
+ * valid OpenAI chat line (roles in any order, system messages anywhere, the last message an
+ * assistant one) whose trainable messages are exactly the valid completions. Chat templates that
+ * allow only a leading system message (some Llama templates) will refuse it; Qwen2.5's renders
+ * later system messages as ordinary system turns. `tools` is the union of the states' tools in
+ * order of first use. Its tokens are the sum of the valid calls' per_call counts: exact for this
+ * layout under the per-message count used at write time, and an upper bound for any layout that
+ * merged shared prefixes.
+ *
+ * Examples above `max_tokens` are dropped and reported. The trajectories' token encoding must be
+ * the recipe's `tokenizer` (recounting is not done here), else this throws.
+ */
+export function buildExamples(trajectories: readonly Trajectory[], optionsInput: ExampleOptionsInput): ExamplesResult {
+  const options = ExampleOptionsSchema.parse(optionsInput);
+  const ordered = [...trajectories].sort(compareRefs);
+  const examples: SftExample[] = [];
+  const dropped: DroppedExample[] = [];
+  let calls = 0;
+  let candidates = 0;
+  const seen = new Set<string>();
+
+  for (const trajectory of ordered) {
+    const key = trajectoryKey(trajectory);
+    if (seen.has(key)) throw new Error(`trajectory ${describe(trajectory)} is given twice`);
+    seen.add(key);
+    checkTokens(trajectory, options.tokenizer);
+    calls += trajectory.calls.length;
+
+    const valid: Array<{ call: LlmCall; index: number; tokens: number }> = [];
+    trajectory.calls.forEach((call, index) => {
+      const tokens = trajectory.tokens.per_call[index]!;
+      if (call.invalid !== null) dropped.push({ source: sourceOf(trajectory, index, call), reason: 'invalid_call', tokens });
+      else valid.push({ call, index, tokens });
+    });
+
+    if (options.unit === 'call') {
+      for (const { call, index, tokens } of valid) {
+        candidates += 1;
+        const source = sourceOf(trajectory, index, call);
+        if (tokens > options.max_tokens) {
+          dropped.push({ source, reason: 'over_max_tokens', tokens });
+          continue;
+        }
+        const tool = trajectory.protocol === 'tools' ? toolForState(call.state) : null;
+        examples.push({ source, tokens, line: makeLine(callMessages(call, trajectory), tool ? [tool] : []) });
+      }
+    } else if (valid.length > 0) {
+      candidates += 1;
+      const source = sourceOf(trajectory, null, null);
+      const tokens = valid.reduce((sum, v) => sum + v.tokens, 0);
+      if (tokens > options.max_tokens) {
+        dropped.push({ source, reason: 'over_max_tokens', tokens });
+        continue;
+      }
+      const tools = new Map<string, ToolSpec>();
+      if (trajectory.protocol === 'tools') {
+        for (const { call } of valid) {
+          const tool = toolForState(call.state);
+          if (tool && !tools.has(tool.function.name)) tools.set(tool.function.name, tool);
+        }
+      }
+      examples.push({ source, tokens, line: makeLine(valid.flatMap(({ call }) => callMessages(call, trajectory)), [...tools.values()]) });
+    }
+  }
+
+  examples.sort((a, b) => compareSources(a.source, b.source));
+  dropped.sort((a, b) => compareSources(a.source, b.source));
+  const invalid = dropped.filter((d) => d.reason === 'invalid_call').length;
+  const tokens = examples.map((e) => e.tokens);
+  const total = tokens.reduce((a, b) => a + b, 0);
+  const counts = ExampleCountsSchema.parse({
+    trajectories: ordered.length,
+    calls,
+    invalid_call: invalid,
+    valid_calls: calls - invalid,
+    candidates,
+    over_max_tokens: dropped.length - invalid,
+    examples: examples.length,
+    trajectories_with_examples: new Set(examples.map((e) => trajectoryKey(e.source))).size,
+    instances_with_examples: new Set(examples.map((e) => e.source.instance_id)).size,
+    tokens_total: total,
+    tokens_mean: tokens.length === 0 ? null : total / tokens.length,
+    tokens_max: tokens.length === 0 ? null : Math.max(...tokens),
+  });
+  return { options, examples, dropped, counts };
+}
+
+/** Examples per kept trajectory, by trajectoryKey (for the cap comparison). */
+export function examplesPerTrajectory(result: Pick<ExamplesResult, 'examples'>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const example of result.examples) {
+    const key = trajectoryKey(example.source);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** One iteration's selection, for accumulate: its kept entries and the trajectories they name. */
+export interface IterationKept {
+  iteration: number;
+  kept: readonly PoolEntry[];
+  /** The iteration's trajectories (all of them, or at least the kept ones). */
+  trajectories: readonly Trajectory[];
+}
+
+/**
+ * The kept trajectories of iterations 0..k merged (the recipe's `sft.accumulate`): each
+ * iteration is selected on its own (its cap applies to its own samples, so an instance can give
+ * up to cap × (k+1) trajectories), then the kept trajectories are put together, in
+ * (instance_id, iteration, sample_index) order. With one iteration this is that iteration's kept
+ * trajectories. Throws when an iteration appears twice or a kept entry has no trajectory.
+ */
+export function accumulate(perIteration: readonly IterationKept[]): Trajectory[] {
+  const iterations = new Set<number>();
+  const merged: Trajectory[] = [];
+  for (const { iteration, kept, trajectories } of perIteration) {
+    if (iterations.has(iteration)) throw new Error(`iteration ${iteration} is given twice`);
+    iterations.add(iteration);
+    const byKey = new Map(trajectories.filter((t) => t.iteration === iteration).map((t) => [trajectoryKey(t), t] as const));
+    for (const entry of kept) {
+      if (entry.iteration !== iteration) throw new Error(`a kept entry of iteration ${entry.iteration} is listed under iteration ${iteration}`);
+      const trajectory = byKey.get(trajectoryKey(entry));
+      if (!trajectory) throw new Error(`kept trajectory ${describe(entry)} is not among the trajectories of iteration ${iteration}`);
+      merged.push(trajectory);
+    }
+  }
+  return merged.sort(compareRefs);
+}
+
+/** Orders sources like train.jsonl: instance, iteration, sample, then call (a whole trajectory first). */
+export function compareSources(a: ExampleSource, b: ExampleSource): number {
+  return compareRefs(a, b) || (a.call_index ?? -1) - (b.call_index ?? -1);
+}
+
+function sourceOf(trajectory: Trajectory, callIndex: number | null, call: LlmCall | null): ExampleSource {
+  return {
+    iteration: trajectory.iteration,
+    instance_id: trajectory.instance_id,
+    sample_index: trajectory.sample_index,
+    call_index: callIndex,
+    state: call?.state ?? null,
+  };
+}
+
+function describe(ref: TrajectoryRef): string {
+  return `${ref.instance_id} #${ref.sample_index} (iteration ${ref.iteration})`;
+}
+
+function checkTokens(trajectory: Trajectory, tokenizer: ExampleOptions['tokenizer']): void {
+  if (trajectory.tokens.encoding !== tokenizer) {
+    throw new Error(
+      `trajectory ${describe(trajectory)} counted its tokens with ${trajectory.tokens.encoding}, the recipe says ${tokenizer}; tokens are counted once, when a trajectory is written`,
+    );
+  }
+  if (trajectory.tokens.per_call.length !== trajectory.calls.length) {
+    throw new Error(`trajectory ${describe(trajectory)} has ${trajectory.calls.length} calls but ${trajectory.tokens.per_call.length} per-call token counts`);
+  }
+}
+
+/** A call as training messages: its prompt as context (assistant turns weight 0), its completion the target. */
+function callMessages(call: LlmCall, trajectory: Trajectory): TrainingMessage[] {
+  if (call.completion.role !== 'assistant') {
+    throw new Error(`trajectory ${describe(trajectory)}: a completion must be an assistant message, not ${call.completion.role}`);
+  }
+  return [...call.messages.map((m) => trainingMessage(m, 0)), trainingMessage(call.completion, 1)];
+}
+
+/** Rebuilds a message with only the fields of the training format (content made a string). */
+function trainingMessage(message: ChatMessage, weight: 0 | 1): TrainingMessage {
+  switch (message.role) {
+    case 'assistant': {
+      const calls = (message.tool_calls ?? []).map((c) => ({
+        id: c.id,
+        type: c.type,
+        function: { name: c.function.name, arguments: c.function.arguments },
+      }));
+      return { role: 'assistant', content: message.content ?? '', ...(calls.length > 0 ? { tool_calls: calls } : {}), weight };
+    }
+    case 'tool':
+      return { role: 'tool', content: message.content, tool_call_id: message.tool_call_id };
+    default:
+      return { role: message.role, content: message.content };
+  }
+}
+
+function makeLine(messages: TrainingMessage[], tools: ToolSpec[]): SftLine {
+  return SftLineSchema.parse(tools.length > 0 ? { messages, tools } : { messages });
+}
