@@ -1,5 +1,9 @@
 import { RecipeError } from '../recipe/load.js';
 import { SimModelError } from '../policy/sim/model.js';
+import { FinetuneFailedError, FinetuneMismatchError } from '../finetune/job.js';
+import { TemplateError } from '../finetune/template.js';
+import { MissingApiKeyError } from '../loop/policy-endpoint.js';
+import { ServeError } from '../serve/errors.js';
 import { EngineUnavailableError } from '../sandbox/engine.js';
 import { ImageMissingError } from '../sandbox/container.js';
 import { ImagePullError } from '../sandbox/images.js';
@@ -23,6 +27,11 @@ const USER_ERRORS = [
   ImageMissingError,
   SimModelError,
   ImagePullError,
+  FinetuneFailedError,
+  FinetuneMismatchError,
+  TemplateError,
+  MissingApiKeyError,
+  ServeError,
 ];
 
 export function reportFailure(error: unknown): never {

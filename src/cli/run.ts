@@ -8,11 +8,12 @@ interface RunArgs {
   set: string[];
   'runs-dir': string;
   'allow-recipe-change': boolean;
+  'retry-failed': boolean;
 }
 
 interface ResumeArgs {
   'run-dir': string;
-  'allow-recipe-change': boolean;
+  'retry-failed': boolean;
 }
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
@@ -38,10 +39,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('name', { type: 'string', describe: 'run name (default: the recipe\'s name); the run lives in <runs-dir>/<name>' })
       .option('set', { type: 'string', array: true, default: [], describe: 'override a recipe key: --set select.cap=1 (repeatable)' })
       .option('runs-dir', { type: 'string', default: 'runs', describe: 'where run directories live' })
-      .option('allow-recipe-change', { type: 'boolean', default: false, describe: 'continue an existing run whose recipe differs' }),
+      .option('allow-recipe-change', { type: 'boolean', default: false, describe: 'continue an existing run whose recipe differs' })
+      .option('retry-failed', { type: 'boolean', default: false, describe: 'try a fine-tune that failed again (its record is kept aside)' }),
   handler: async (args) => {
     const overrides = [...args.set, ...(args.name ? [`name=${args.name}`] : [])];
-    report(await driveRun({ recipeFile: args.recipe, overrides, runsDir: args['runs-dir'], allowRecipeChange: args['allow-recipe-change'], log, warn }));
+    report(
+      await driveRun({ recipeFile: args.recipe, overrides, runsDir: args['runs-dir'], allowRecipeChange: args['allow-recipe-change'], retryFailed: args['retry-failed'], log, warn }),
+    );
   },
 };
 
@@ -51,8 +55,8 @@ export const resumeCommand: CommandModule<object, ResumeArgs> = {
   builder: (y) =>
     y
       .positional('run-dir', { type: 'string', demandOption: true, describe: 'the run directory, e.g. runs/demo' })
-      .option('allow-recipe-change', { type: 'boolean', default: false, hidden: true }),
+      .option('retry-failed', { type: 'boolean', default: false, describe: 'try a fine-tune that failed again (its record is kept aside)' }),
   handler: async (args) => {
-    report(await driveRun({ runDir: args['run-dir'], runsDir: path.dirname(args['run-dir']), log, warn }));
+    report(await driveRun({ runDir: args['run-dir'], runsDir: path.dirname(args['run-dir']), retryFailed: args['retry-failed'], log, warn }));
   },
 };

@@ -67,7 +67,7 @@ export class FinetuneFailedError extends Error {
   constructor(readonly job: FinetuneJob) {
     super(
       `fine-tune of iteration ${job.iteration} failed (${job.backend}, attempt ${job.attempt}): ${job.error ?? 'unknown reason'}\n` +
-        `(a re-run stops here again; retry it with the retry-failed option, which sets the failed record aside as ` +
+        `(a re-run stops here again; retry it with \`rft resume <run-dir> --retry-failed\`, which sets the failed record aside as ` +
         `finetune.failed-${job.attempt}.json)`,
     );
     this.name = 'FinetuneFailedError';

@@ -12,6 +12,7 @@ export interface DriveOptions {
   overrides?: readonly string[];
   runsDir: string;
   allowRecipeChange?: boolean;
+  retryFailed?: boolean;
   log: (message: string) => void;
   warn: (message: string) => void;
 }
@@ -47,7 +48,7 @@ export async function driveRun(options: DriveOptions): Promise<DriveResult> {
   process.on('SIGTERM', onSignal);
   try {
     if (!run.created) options.log(`continuing ${run.dir}: what is recorded is kept, only what is missing runs`);
-    const result = await runLoop({ run, loaded, log: options.log, warn: options.warn, stopping: () => stopping, signal: controller.signal }).catch((err: unknown) => {
+    const result = await runLoop({ run, loaded, log: options.log, warn: options.warn, stopping: () => stopping, signal: controller.signal, retryFailed: options.retryFailed ?? false }).catch((err: unknown) => {
       if (stopping) return null;
       throw err;
     });

@@ -37,6 +37,8 @@ export interface LoopOptions {
   stopping: () => boolean;
   /** Aborts waits that may be long (a fine-tune): the job keeps running and is re-attached to. */
   signal: AbortSignal;
+  /** A fine-tune recorded as failed is tried again (its record is kept aside) instead of stopping the run. */
+  retryFailed?: boolean;
 }
 
 export type LoopStatus = 'complete' | 'stopped' | 'incomplete';
@@ -192,6 +194,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
           recipeHash: loaded.hash,
           runName: recipe.name,
           signal: options.signal,
+          retryFailed: options.retryFailed ?? false,
         },
         (update) => log(`iteration ${k}: fine-tune ${update.status}`),
       );
