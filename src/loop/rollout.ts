@@ -45,6 +45,7 @@ export interface RolloutResources {
   stopping: () => boolean;
   progress?: (event: RolloutEvent) => void;
   warn?: (message: string) => void;
+  log?: (message: string) => void;
 }
 
 export type RolloutEvent =
@@ -112,7 +113,17 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
     res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'started' });
     const image = res.imageFor(instance);
     try {
-      await ensureImage(res.docker, image, { pull: res.pullImages });
+      let lastReport = 0;
+      await ensureImage(res.docker, image, {
+        pull: res.pullImages,
+        // A pull of a 2-3 GB image takes minutes: say how far it is, every few seconds.
+        onProgress: (p) => {
+          if (!p.done && Date.now() - lastReport < 5000) return;
+          lastReport = Date.now();
+          const mb = (n: number) => (n / 1024 ** 2).toFixed(0);
+          res.log?.(`pulling ${image}: ${p.layersDone}/${p.layersTotal} layers, ${mb(p.bytesDownloaded)}/${mb(p.bytesTotal)} MB${p.done ? ' (done)' : ''}`);
+        },
+      });
       const verifications = unverified.map((t) => verifyOne(instance, t));
       if (missing.length > 0) {
         const prepared = await prepareInstance(res.docker, image, { [LABEL.run]: plan.runName });

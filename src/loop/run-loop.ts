@@ -134,6 +134,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         removeImagesAfterUse: recipe.sandbox.image_policy === 'remove_after_use',
         stopping: options.stopping,
         warn: options.warn,
+        log,
         progress: (event: RolloutEvent) => {
           if (event.kind === 'trajectory') progress.trajectory();
           if (event.kind === 'verdict') progress.verdict(event.verdict.outcome === 'resolved');

@@ -75,7 +75,7 @@ export class CommandModelServer implements ModelServer {
       { model, served_name: servedName, port: config.port, iteration, run_dir: options.runDir },
       { quote: shellQuote, what: 'serve.command' },
     );
-    await this.stop();
+    await this.stopCurrent();
     await this.stopLeftover();
     if (await portAnswers(config.port)) {
       throw new ServeError(
@@ -117,14 +117,21 @@ export class CommandModelServer implements ModelServer {
   }
 
   async stop(): Promise<void> {
+    await this.stopCurrent();
+  }
+
+  /** Stops what this object started; true when there was something to stop. */
+  private async stopCurrent(): Promise<boolean> {
     const running = this.current;
-    if (!running) return;
+    if (!running) return false;
     this.current = null;
     process.off('exit', running.onExit);
     const gone = await killGroup(running.proc.pid, { graceMs: this.options.killGraceMs ?? 15_000 });
     if (!gone) this.warn(`some processes of the model server group ${running.proc.pid} survived SIGKILL`);
+    await this.waitPortClosed(running.state.port);
     this.removeState(running.proc.pid);
     this.options.log(`stopped the model server of iteration ${running.state.iteration} (pid ${running.proc.pid})`);
+    return true;
   }
 
   private async waitReady(baseUrl: string, servedName: string): Promise<void> {
@@ -156,20 +163,28 @@ export class CommandModelServer implements ModelServer {
   }
 
   /** Stops a server an earlier (killed) rft process left running for this run. */
-  private async stopLeftover(): Promise<void> {
+  private async stopLeftover(): Promise<boolean> {
     const file = path.join(serveDir(this.options.runDir), SERVER_STATE_FILE);
     let state: ServerState;
     try {
       state = ServerStateSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
     } catch {
       rmSync(file, { force: true });
-      return;
+      return false;
     }
-    if (isProcessAlive(state.pid, state.start_ticks)) {
+    const alive = isProcessAlive(state.pid, state.start_ticks);
+    if (alive) {
       this.warn(`stopping the model server left by an earlier rft process (pid ${state.pid}, ${state.served_name}, iteration ${state.iteration})`);
       await killGroup(state.pid, { graceMs: this.options.killGraceMs ?? 15_000 });
+      await this.waitPortClosed(state.port);
     }
     rmSync(file, { force: true });
+    return alive;
+  }
+
+  /** A killed server's listener can outlive its group leader for a moment: wait until the port is free. */
+  private async waitPortClosed(port: number): Promise<void> {
+    if (!(await portClosesWithin(port, this.options.killGraceMs ?? 15_000))) this.warn(`port ${port} still answers after the model server was stopped`);
   }
 
   private removeState(pid: number): void {
@@ -193,6 +208,15 @@ export async function listModels(baseUrl: string, timeoutMs = 5_000): Promise<st
   } catch {
     return null;
   }
+}
+
+async function portClosesWithin(port: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!(await portAnswers(port))) return true;
+    await sleep(50);
+  }
+  return false;
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
