@@ -4,6 +4,8 @@ import { FinetuneFailedError, FinetuneMismatchError } from '../finetune/job.js';
 import { TemplateError } from '../finetune/template.js';
 import { MissingApiKeyError } from '../loop/policy-endpoint.js';
 import { ServeError } from '../serve/errors.js';
+import { ForkError } from '../loop/fork.js';
+import { SweepError } from '../loop/sweep.js';
 import { EngineUnavailableError } from '../sandbox/engine.js';
 import { ImageMissingError } from '../sandbox/container.js';
 import { ImagePullError } from '../sandbox/images.js';
@@ -32,6 +34,8 @@ const USER_ERRORS = [
   TemplateError,
   MissingApiKeyError,
   ServeError,
+  ForkError,
+  SweepError,
 ];
 
 export function reportFailure(error: unknown): never {

@@ -5,6 +5,9 @@ import { agentCommand } from './agent.js';
 import { recipeCommand } from './recipe.js';
 import { resumeCommand, runCommand } from './run.js';
 import { statusCommand } from './status.js';
+import { selectCommand } from './select.js';
+import { forkCommand } from './fork.js';
+import { sweepCommand } from './sweep.js';
 import { schemaCommand } from './schema.js';
 import { simCommand } from './sim.js';
 import { tasksCommand } from './tasks.js';
@@ -18,6 +21,9 @@ try {
     .command(runCommand)
     .command(resumeCommand)
     .command(statusCommand)
+    .command(selectCommand)
+    .command(forkCommand)
+    .command(sweepCommand)
     .command(recipeCommand)
     .command(schemaCommand)
     .command(tasksCommand)

@@ -13,6 +13,8 @@ export interface DriveOptions {
   runsDir: string;
   allowRecipeChange?: boolean;
   retryFailed?: boolean;
+  /** Stop once this iteration is sampled and verified. */
+  stopAfterSampling?: number;
   log: (message: string) => void;
   warn: (message: string) => void;
 }
@@ -48,7 +50,7 @@ export async function driveRun(options: DriveOptions): Promise<DriveResult> {
   process.on('SIGTERM', onSignal);
   try {
     if (!run.created) options.log(`continuing ${run.dir}: what is recorded is kept, only what is missing runs`);
-    const result = await runLoop({ run, loaded, log: options.log, warn: options.warn, stopping: () => stopping, signal: controller.signal, retryFailed: options.retryFailed ?? false }).catch((err: unknown) => {
+    const result = await runLoop({ run, loaded, log: options.log, warn: options.warn, stopping: () => stopping, signal: controller.signal, retryFailed: options.retryFailed ?? false, stopAfterSampling: options.stopAfterSampling }).catch((err: unknown) => {
       if (stopping) return null;
       throw err;
     });

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
+import { readJob } from '../finetune/job.js';
 import { createTrainer } from '../finetune/trainer.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
@@ -39,9 +40,12 @@ export interface LoopOptions {
   signal: AbortSignal;
   /** A fine-tune recorded as failed is tried again (its record is kept aside) instead of stopping the run. */
   retryFailed?: boolean;
+  /** Stop once this iteration is sampled and verified (rft sweep's shared base run). */
+  stopAfterSampling?: number;
 }
 
-export type LoopStatus = 'complete' | 'stopped' | 'incomplete';
+/** `sampled`: stopped as asked after sampling an iteration (stopAfterSampling). */
+export type LoopStatus = 'complete' | 'sampled' | 'stopped' | 'incomplete';
 
 export interface LoopResult {
   status: LoopStatus;
@@ -167,8 +171,17 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     if (recipe.serve.kind === 'command') served = withBaseUrl(await server.serve(recipe.policy.model, 0), served);
     if (evalSet && recipe.eval.zero_shot && !(await evalModel(0))) return finish(options.stopping() ? 'stopped' : 'incomplete', 'the zero-shot eval has samples or verdicts left to retry');
 
+    // A fork shares iterations before this one whole (their datasets, fine-tunes and evals).
+    const inherited = run.meta.forked_from?.from_iteration ?? 0;
     for (let k = 0; k < recipe.iterations; k++) {
       if (options.stopping()) return finish('stopped');
+      if (k < inherited) {
+        const job = readJob(runLayout.finetuneDir(run.dir, k));
+        if (job?.status !== 'succeeded' || !job.output_model) throw new Error(`iteration ${k} was shared from ${run.meta.forked_from!.run_dir} without a finished fine-tune`);
+        models[k + 1] = job.output_model;
+        served = withBaseUrl(await server.serve(job.output_model, k + 1), { baseUrl: endpoint.baseUrls(), model: job.output_model });
+        continue;
+      }
       log(`iteration ${k}: sampling ${recipe.sampling.samples_per_task} trajectories per task from M${k} (${served.model}) on ${train.length} instances`);
       const sampled = await doRollout(`iter-${k}/sample`, `iter-${k}`, k, train, recipe.sampling.samples_per_task, { temperature: recipe.sampling.temperature, top_p: recipe.sampling.top_p }, {
         trajectories: runLayout.trajectories(run.dir, k),
@@ -177,6 +190,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       if (!sampled.complete) {
         return finish(options.stopping() ? 'stopped' : 'incomplete', `iteration ${k}: ${sampled.infraErrors} samples and ${sampled.verifyErrors} verifications hit infrastructure errors`);
       }
+      if (options.stopAfterSampling === k) return finish('sampled', `stopped after sampling iteration ${k}, as asked`);
 
       const manifest = emitDataset(run, loaded, k, sampled, specFor, train);
       log(`iteration ${k}: dataset (cap ${recipe.select.cap ?? 'none'}): ${manifest.counts.kept_after_cap} trajectories kept, ${manifest.counts.examples} examples`);

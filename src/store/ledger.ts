@@ -1,6 +1,7 @@
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
+import { writeFileAtomic } from './atomic.js';
 
 /** A ledger line that is neither valid JSON nor a valid record: the file needs a human. */
 export class LedgerCorruptError extends Error {
@@ -40,8 +41,9 @@ export class Ledger<T> {
   static open<T>(file: string, schema: z.ZodType<T>, onTorn?: (bytes: number) => void): OpenedLedger<T> {
     mkdirSync(path.dirname(file), { recursive: true });
     const { records, validBytes, totalBytes } = readLedgerFile(file, schema);
-    const fd = openSync(file, existsSync(file) ? 'r+' : 'a+', 0o644);
     let droppedTornBytes = 0;
+    if (validBytes < totalBytes) unshare(file);
+    const fd = openSync(file, existsSync(file) ? 'r+' : 'a+', 0o644);
     if (validBytes < totalBytes) {
       droppedTornBytes = totalBytes - validBytes;
       ftruncateSync(fd, validBytes);
@@ -57,6 +59,13 @@ export class Ledger<T> {
   append(record: T): void {
     if (this.fd === null) throw new Error(`ledger ${this.file} is closed`);
     const checked = this.schema.parse(record);
+    if (fstatSync(this.fd).nlink > 1) {
+      // Shared with another run by a hard link (rft fork): write to a copy of our own.
+      closeSync(this.fd);
+      this.fd = null;
+      unshare(this.file);
+      this.fd = openSync(this.file, 'a', 0o644);
+    }
     writeSync(this.fd, Buffer.from(`${JSON.stringify(checked)}\n`, 'utf8'));
     fsyncSync(this.fd);
   }
@@ -65,6 +74,15 @@ export class Ledger<T> {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/**
+ * Gives a file hard-linked from another run (rft fork shares ledgers that way) an inode of its
+ * own — a copy renamed over the link — so that changing it cannot change the other run's file.
+ */
+export function unshare(file: string): void {
+  if (!existsSync(file) || statSync(file).nlink <= 1) return;
+  writeFileAtomic(file, readFileSync(file));
 }
 
 /** Reads a ledger without changing it: the records, and how many leading bytes are whole lines. */

@@ -16,6 +16,8 @@ export const RunMetaSchema = z.object({
   base_dir: z.string(),
   created_at: z.string(),
   recipe_history: z.array(z.object({ hash: z.string(), replaced_at: z.string() })).default([]),
+  /** A forked run: which run it shares files with, and through which iteration's samples. */
+  forked_from: z.object({ run_dir: z.string(), from_iteration: z.number().int().nonnegative() }).nullable().default(null),
 });
 export type RunMeta = z.infer<typeof RunMetaSchema>;
 
@@ -48,6 +50,8 @@ export interface OpenRunOptions {
   /** Continue a run whose recipe changed (the old hash is kept in run.json's history). */
   allowRecipeChange?: boolean;
   warn?: (message: string) => void;
+  /** Set by rft fork when it creates the run. */
+  forkedFrom?: RunMeta['forked_from'];
 }
 
 export const RUN_FILES = {
@@ -67,7 +71,7 @@ export class RunDir {
     readonly created: boolean,
   ) {}
 
-  static open({ runsDir, loaded, allowRecipeChange = false, warn = () => {} }: OpenRunOptions): RunDir {
+  static open({ runsDir, loaded, allowRecipeChange = false, warn = () => {}, forkedFrom = null }: OpenRunOptions): RunDir {
     const dir = path.resolve(runsDir, loaded.recipe.name);
     mkdirSync(dir, { recursive: true });
     const lock = acquireLock(path.join(dir, RUN_FILES.lock), warn);
@@ -75,7 +79,7 @@ export class RunDir {
       const metaFile = path.join(dir, RUN_FILES.meta);
       const now = new Date().toISOString();
       if (!existsSync(metaFile)) {
-        const meta: RunMeta = { name: loaded.recipe.name, recipe_hash: loaded.hash, base_dir: loaded.baseDir, created_at: now, recipe_history: [] };
+        const meta: RunMeta = { name: loaded.recipe.name, recipe_hash: loaded.hash, base_dir: loaded.baseDir, created_at: now, recipe_history: [], forked_from: forkedFrom };
         writeRecipe(dir, loaded);
         writeJsonAtomic(path.join(dir, RUN_FILES.state), { version: 1, updated_at: now, phases: {} } satisfies RunState);
         writeJsonAtomic(metaFile, meta);

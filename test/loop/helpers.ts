@@ -7,8 +7,8 @@ import { MINIGYM_TASKS } from '../helpers/minigym.js';
 
 export const LOOP_TASKS = ['minigym__iniform-201', 'minigym__ledgerlite-303', 'minigym__unitkit-101'];
 
-/** A small recipe on three bundled tasks, its policy at a SIMULATED server the test runs. */
-export function writeLoopRecipe(simUrl: string, options: { trainerDelayS?: number; name?: string } = {}): string {
+/** A small recipe on three bundled tasks; its policy is a SIMULATED server the test runs (simUrl), or the one rft runs itself (null). */
+export function writeLoopRecipe(simUrl: string | null, options: { trainerDelayS?: number; name?: string } = {}): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'rft-loop-recipe-'));
   writeFileSync(path.join(dir, 'ids.txt'), `${LOOP_TASKS.join('\n')}\n`);
   const delay = options.trainerDelayS ? `sleep ${options.trainerDelayS} && ` : '';
@@ -19,7 +19,7 @@ tasks:
   train: {path: ${MINIGYM_TASKS}, ids_file: ids.txt}
   eval: {path: ${MINIGYM_TASKS}, ids_file: ids.txt}
 sandbox: {memory: 512m, pids: 256, test_timeout_s: 60, concurrency: 2}
-policy: {kind: openai, base_url: ${simUrl}, model: sim-base, concurrency: 8, retries: 0}
+policy: ${simUrl ? `{kind: openai, base_url: ${simUrl}, model: sim-base, concurrency: 8, retries: 0}` : '{kind: simulated, model: sim-base, concurrency: 8}'}
 sampling: {samples_per_task: 4, instances_in_flight: 2}
 select: {cap: 2}
 finetune:

@@ -85,3 +85,33 @@ describe('ledger', () => {
     expect(Ledger.open(file, Row).records.map((r) => r.id)).toEqual([1, 2, 3]);
   });
 });
+
+describe('a ledger shared by a hard link (rft fork)', () => {
+  it('is copied to an inode of its own before its first append; the other link is untouched', async () => {
+    const { linkSync, statSync } = await import('node:fs');
+    const parent = freshFile();
+    const first = Ledger.open(parent, Row).ledger;
+    first.append({ id: 1, text: 'a' });
+    first.close();
+    const fork = path.join(mkdtempSync(path.join(tmpdir(), 'rft-fork-')), 'rows.jsonl');
+    linkSync(parent, fork);
+    const opened = Ledger.open(fork, Row);
+    expect(opened.records).toEqual([{ id: 1, text: 'a' }]);
+    expect(statSync(fork).ino).toBe(statSync(parent).ino); // opening alone keeps the sharing
+    opened.ledger.append({ id: 2, text: 'b' });
+    opened.ledger.close();
+    expect(statSync(fork).ino).not.toBe(statSync(parent).ino);
+    expect(readFileSync(parent, 'utf8')).toBe('{"id":1,"text":"a"}\n');
+    expect(Ledger.open(fork, Row).records.map((r) => r.id)).toEqual([1, 2]);
+  });
+
+  it('dropping a torn line in a shared ledger does not cut the other link', async () => {
+    const { linkSync } = await import('node:fs');
+    const parent = freshFile();
+    writeFileSync(parent, '{"id":1,"text":"a"}\n{"id":2,"te');
+    const fork = path.join(mkdtempSync(path.join(tmpdir(), 'rft-fork-')), 'rows.jsonl');
+    linkSync(parent, fork);
+    expect(Ledger.open(fork, Row).records).toHaveLength(1);
+    expect(readFileSync(parent, 'utf8')).toBe('{"id":1,"text":"a"}\n{"id":2,"te');
+  });
+});
