@@ -1,4 +1,5 @@
 import { OpenAiPolicy } from '../policy/client.js';
+import { PolicyPool } from '../policy/pool.js';
 import { startSimServer, type SimServer } from '../policy/sim/server.js';
 import type { PolicyClient } from '../policy/types.js';
 import type { Recipe } from '../recipe/schema.js';
@@ -49,18 +50,16 @@ export class PolicyEndpoint {
     return this.sim?.requests.length ?? 0;
   }
 
-  /** A client for a model at these endpoints (the first one; replicas arrive with the endpoint pool). */
-  client(model: string, baseUrls: string[] = this.baseUrls()): PolicyClient {
+  /** A client for a model at these endpoints: one, or a pool spreading requests over replicas. */
+  client(model: string, baseUrls: string[] = this.baseUrls(), warn?: (message: string) => void): PolicyClient {
     const { policy } = this.recipe;
-    const baseUrl = baseUrls[0];
-    if (!baseUrl) throw new Error('policy.base_url is not set');
-    return new OpenAiPolicy({
-      baseUrl,
-      model,
-      apiKey: apiKeyFrom(policy.api_key_env, 'policy'),
-      timeoutMs: policy.request_timeout_s * 1000,
-      maxRetries: policy.retries,
-    });
+    if (baseUrls.length === 0) throw new Error('policy.base_url is not set');
+    const apiKey = apiKeyFrom(policy.api_key_env, 'policy');
+    const clients = baseUrls.map((baseUrl) => ({
+      name: baseUrl,
+      client: new OpenAiPolicy({ baseUrl, model, apiKey, timeoutMs: policy.request_timeout_s * 1000, maxRetries: policy.retries }),
+    }));
+    return clients.length === 1 ? clients[0]!.client : new PolicyPool(clients, { warn });
   }
 
   async close(): Promise<void> {

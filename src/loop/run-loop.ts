@@ -127,7 +127,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       },
       {
         docker,
-        policy: endpoint.client(served.model, served.baseUrl),
+        policy: endpoint.client(served.model, served.baseUrl, options.warn),
         imageFor,
         specFor,
         verifyContext,
