@@ -4,7 +4,8 @@ import { AblateError, ablateJson, formatAblateReport, parseCapList, rebuildDatas
 interface SelectArgs {
   'run-dir': string;
   iteration: number;
-  cap: string[];
+  /** A repeated --cap gives several values. */
+  cap: string | string[];
   dedup?: boolean;
   order?: SelectOrder;
   json: boolean;
@@ -17,7 +18,7 @@ export const selectCommand: CommandModule<object, SelectArgs> = {
     y
       .positional('run-dir', { type: 'string', demandOption: true, describe: 'the run directory, e.g. runs/demo' })
       .option('iteration', { type: 'number', demandOption: true, describe: 'the iteration whose sampled pool is used (0, 1, …)' })
-      .option('cap', { type: 'string', array: true, demandOption: true, describe: 'caps to compare, comma-separated: --cap 1,2,3,none' })
+      .option('cap', { type: 'string', demandOption: true, describe: 'caps to compare, comma-separated, in the order of the rows: --cap 1,2,3,none' })
       .option('dedup', { type: 'boolean', describe: "one success per distinct normalised patch (default: the recipe's; --no-dedup turns it off)" })
       .option('order', { type: 'string', choices: ['fewest_calls', 'random'] as const, describe: "which successes a cap keeps first (default: the recipe's)" })
       .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON (the rows and the folders written)' }),

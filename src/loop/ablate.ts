@@ -4,11 +4,12 @@ import { z } from 'zod';
 import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
 import type { Recipe } from '../recipe/schema.js';
 import { capComparisonRow, CapComparisonRowSchema, easiestInstances, EASIEST_FRACTION } from '../select/compare.js';
-import { isInfrastructureError, isSuccess, poolFromRecords, trajectoryKey, type PoolEntry } from '../select/pool.js';
+import { compareRefs, isInfrastructureError, isSuccess, poolFromRecords, trajectoryKey, type PoolEntry } from '../select/pool.js';
 import { SelectOptionsSchema, selectTrajectories, type SelectionResult, type SelectOptions } from '../select/select.js';
 import { accumulate, buildExamples, examplesPerTrajectory, type ExampleOptions, type ExamplesResult } from '../sft/examples.js';
 import { writeDataset } from '../sft/write.js';
 import { readLedgerFile } from '../store/ledger.js';
+import { RUN_FILES } from '../store/run-dir.js';
 import type { Instance } from '../tasks/instance.js';
 import { selectTaskSet } from '../tasks/select.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
@@ -97,6 +98,9 @@ export const AblateRowSchema = CapComparisonRowSchema.extend({
   dataset_dir: z.string().describe('The folder written (train.jsonl + manifest.json), absolute'),
   folder: z.string().describe('The same, relative to the run directory'),
   recipe_dataset: z.boolean().describe("The recipe's own settings: the folder the loop writes and fine-tunes on"),
+  kept: z
+    .array(z.object({ iteration: z.number().int().nonnegative(), instance_id: z.string(), sample_index: z.number().int().nonnegative() }))
+    .describe('The kept trajectories, in (instance_id, iteration, sample_index) order'),
 });
 export type AblateRow = z.infer<typeof AblateRowSchema>;
 
@@ -134,6 +138,7 @@ export interface AblateResult {
  */
 export function rebuildDatasets(options: AblateOptions): AblateResult {
   const runDir = path.resolve(options.runDir);
+  if (!existsSync(path.join(runDir, RUN_FILES.meta))) throw new AblateError(`${options.runDir} is not a run directory (no ${RUN_FILES.meta})`);
   const loaded = loadRunRecipe(runDir, []);
   const recipe = loaded.recipe;
   const k = options.iteration;
@@ -219,6 +224,7 @@ function rowOf(
     dataset_dir: dir,
     folder: path.relative(runDir, dir),
     recipe_dataset: setting.cap === recipe.select.cap && setting.dedup === recipe.select.dedup && setting.order === recipe.select.order,
+    kept: [...kept].sort(compareRefs).map((e) => ({ iteration: e.iteration, instance_id: e.instance_id, sample_index: e.sample_index })),
   });
 }
 
