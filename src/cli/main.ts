@@ -3,10 +3,12 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { agentCommand } from './agent.js';
 import { recipeCommand } from './recipe.js';
+import { reportCommand } from './report.js';
 import { resumeCommand, runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { selectCommand } from './select.js';
 import { forkCommand } from './fork.js';
+import { gcCommand } from './gc.js';
 import { sweepCommand } from './sweep.js';
 import { schemaCommand } from './schema.js';
 import { simCommand } from './sim.js';
@@ -21,8 +23,10 @@ try {
     .command(runCommand)
     .command(resumeCommand)
     .command(statusCommand)
+    .command(reportCommand)
     .command(selectCommand)
     .command(forkCommand)
+    .command(gcCommand)
     .command(sweepCommand)
     .command(recipeCommand)
     .command(schemaCommand)
