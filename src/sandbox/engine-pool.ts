@@ -97,5 +97,8 @@ export class EnginePool {
 export function isEngineFailure(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
   const message = (err as Error)?.message ?? '';
-  return ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code ?? '') || /socket hang up|connect ECONNREFUSED|no Docker engine answers/.test(message);
+  return (
+    ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code ?? '') ||
+    /socket hang up|connect (ECONNREFUSED|ENOENT|ETIMEDOUT)|read ECONNRESET|write EPIPE|no Docker engine answers/.test(message)
+  );
 }

@@ -1,4 +1,5 @@
 import pLimit, { type LimitFunction } from 'p-limit';
+import { isEngineFailure, type EnginePool } from '../sandbox/engine-pool.js';
 import type { Instance } from '../tasks/instance.js';
 import { normalizePatch, patchHash } from './patch.js';
 import { verifyPatch, type VerifyContext } from './run.js';
@@ -11,6 +12,8 @@ export interface VerifierOptions {
   specFor: (instance: Instance) => EvalSpec;
   /** Verdicts recorded earlier (a resumed run's ledger); final ones are reused, errors retried. */
   known?: readonly Verdict[];
+  /** Several Docker engines (sandbox.docker): each container goes to one with free capacity. */
+  engines?: EnginePool;
   /** Called once per verification actually run, before the verdict is handed out: append it to a ledger here. */
   onVerdict?: (verdict: Verdict, log: string) => void;
 }
@@ -58,7 +61,7 @@ export class Verifier {
       return cached;
     }
     const running = this.limit(async () => {
-      const { verdict, log } = await verifyPatch(this.ctx, instance, this.options.specFor(instance), rawPatch);
+      const { verdict, log } = await this.onSomeEngine(instance, rawPatch);
       if (verdict.outcome !== 'empty_patch') this.stats.containerRuns += 1;
       this.options.onVerdict?.(verdict, log);
       if (isFinal(verdict.outcome)) this.cache.set(key, verdict);
@@ -66,5 +69,22 @@ export class Verifier {
     }).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, running);
     return running;
+  }
+
+  /**
+   * Runs one verification, on an engine of the pool when there is one. When the engine itself
+   * fails (not the patch), it leaves the rotation and the verification is tried on another.
+   */
+  private async onSomeEngine(instance: Instance, rawPatch: string): Promise<{ verdict: Verdict; log: string }> {
+    const spec = this.options.specFor(instance);
+    const engines = this.options.engines;
+    if (!engines) return verifyPatch(this.ctx, instance, spec, rawPatch);
+    for (;;) {
+      const lease = await engines.acquire();
+      const result = await verifyPatch({ ...this.ctx, docker: lease.docker }, instance, spec, rawPatch);
+      const engineFailed = result.verdict.outcome === 'error' && isEngineFailure(new Error(result.verdict.reason ?? ''));
+      lease.release(engineFailed ? { failed: new Error(result.verdict.reason ?? 'engine failure') } : undefined);
+      if (!engineFailed || engines.healthy().length === 0) return result;
+    }
   }
 }

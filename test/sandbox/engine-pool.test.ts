@@ -45,6 +45,7 @@ describe('engine pool', () => {
   it('tells engine failures from other errors', () => {
     expect(isEngineFailure(Object.assign(new Error('connect ECONNREFUSED /x.sock'), { code: 'ECONNREFUSED' }))).toBe(true);
     expect(isEngineFailure(new Error('socket hang up'))).toBe(true);
+    expect(isEngineFailure(new Error('infrastructure: connect ENOENT /tmp/rft-e2-x/d.sock'))).toBe(true);
     expect(isEngineFailure(Object.assign(new Error('no such image'), { statusCode: 404 }))).toBe(false);
   });
 });
