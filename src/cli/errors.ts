@@ -1,11 +1,13 @@
 import { RecipeError } from '../recipe/load.js';
 import { SimModelError } from '../policy/sim/model.js';
-import { FinetuneFailedError, FinetuneMismatchError } from '../finetune/job.js';
+import { FinetuneFailedError, FinetuneInterruptedError, FinetuneMismatchError } from '../finetune/job.js';
 import { TemplateError } from '../finetune/template.js';
 import { MissingApiKeyError } from '../loop/policy-endpoint.js';
 import { ServeError } from '../serve/errors.js';
 import { ForkError } from '../loop/fork.js';
 import { SweepError } from '../loop/sweep.js';
+import { NotARunDirError } from '../loop/drive.js';
+import { RunDirOccupiedError } from '../store/run-dir.js';
 import { EngineUnavailableError } from '../sandbox/engine.js';
 import { ImageMissingError } from '../sandbox/container.js';
 import { ImagePullError } from '../sandbox/images.js';
@@ -36,6 +38,9 @@ const USER_ERRORS = [
   ServeError,
   ForkError,
   SweepError,
+  NotARunDirError,
+  RunDirOccupiedError,
+  FinetuneInterruptedError,
 ];
 
 export function reportFailure(error: unknown): never {

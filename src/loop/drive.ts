@@ -63,11 +63,30 @@ export async function driveRun(options: DriveOptions): Promise<DriveResult> {
   }
 }
 
+/** The path given is not a usable run directory. */
+export class NotARunDirError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotARunDirError';
+  }
+}
+
 /** The recipe a run was created from (its resolved copy), with relative paths against the original folder. */
 export function loadRunRecipe(runDir: string, overrides: readonly string[]): LoadedRecipe {
   const metaFile = path.join(runDir, RUN_FILES.meta);
-  if (!existsSync(metaFile)) throw new Error(`${runDir} is not a run directory (no ${RUN_FILES.meta})`);
-  const meta = RunMetaSchema.parse(JSON.parse(readFileSync(metaFile, 'utf8')));
+  if (!existsSync(metaFile)) {
+    // RunDir.open writes recipe.yaml, state.json, then run.json: a process killed in between left a run never started.
+    const interrupted = existsSync(path.join(runDir, RUN_FILES.recipe))
+      ? `${runDir} was interrupted while being created, before anything was recorded: start it again with \`rft run <recipe>\` (same recipe and --runs-dir); `
+      : '';
+    throw new NotARunDirError(`${interrupted}${runDir} is not a run directory (no ${RUN_FILES.meta})`);
+  }
+  let meta;
+  try {
+    meta = RunMetaSchema.parse(JSON.parse(readFileSync(metaFile, 'utf8')));
+  } catch (err) {
+    throw new NotARunDirError(`${metaFile} is damaged (${(err as Error).message.split('\n')[0]}); nothing was changed`);
+  }
   const loaded = loadRecipe(path.join(runDir, RUN_FILES.recipe), overrides);
   return { ...loaded, baseDir: meta.base_dir };
 }

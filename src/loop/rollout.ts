@@ -6,7 +6,7 @@ import { runTrajectory, type AgentSettings } from '../agent/workflow.js';
 import { deriveSeed } from '../policy/seed.js';
 import type { PolicyClient } from '../policy/types.js';
 import { LABEL } from '../sandbox/container.js';
-import { ensureImage, removeImage } from '../sandbox/images.js';
+import { ensureImage, ImagePullError, removeImage } from '../sandbox/images.js';
 import { Ledger } from '../store/ledger.js';
 import type { Instance } from '../tasks/instance.js';
 import type { VerifyContext } from '../verify/run.js';
@@ -65,6 +65,12 @@ export interface RolloutSummary {
   complete: boolean;
 }
 
+/** Distinct reasons of infrastructure errors told per rollout; the rest are only counted. */
+const MAX_INFRA_REASONS_SHOWN = 5;
+
+/** Distinct reasons of failed verifications told per rollout; the rest are only counted. */
+const MAX_VERIFY_REASONS_SHOWN = 5;
+
 /** The seed of one sample: a resumed run draws exactly what an uninterrupted one would. */
 export function sampleSeed(runSeed: number, phase: string, instanceId: string, sampleIndex: number): number {
   return deriveSeed(runSeed, phase, instanceId, sampleIndex);
@@ -98,10 +104,29 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   const instanceLimit = pLimit(res.instancesInFlight);
   let infraErrors = 0;
   let verifyErrors = 0;
+  // Why samples failed is not recorded (they are not data): say it, once per distinct reason.
+  const infraReasons = new Set<string>();
+  const tellInfraError = (instanceId: string, sampleIndex: number, reason: string): void => {
+    if (infraReasons.has(reason) || infraReasons.size > MAX_INFRA_REASONS_SHOWN) return;
+    infraReasons.add(reason);
+    res.warn?.(
+      infraReasons.size > MAX_INFRA_REASONS_SHOWN
+        ? 'more infrastructure errors with other reasons: counted, not shown'
+        : `${instanceId} sample ${sampleIndex}: the policy endpoint failed, the sample is not recorded (retried on resume): ${reason}`,
+    );
+  };
 
+  // A verification the harness failed (engine down, image gone, container killed) is recorded as
+  // `error` and retried on resume; say why, once per distinct reason, or the run stops unexplained.
+  const verifyReasons = new Set<string>();
   const verifyOne = async (instance: Instance, trajectory: Trajectory): Promise<void> => {
     const verdict = await verifier.verify(instance, trajectory.patch);
-    if (!isFinal(verdict.outcome)) verifyErrors += 1;
+    if (isFinal(verdict.outcome)) return;
+    verifyErrors += 1;
+    const reason = verdict.reason ?? 'no reason given';
+    if (verifyReasons.has(reason) || verifyReasons.size >= MAX_VERIFY_REASONS_SHOWN) return;
+    verifyReasons.add(reason);
+    res.warn?.(`${instance.instance_id}: a verification failed for the harness's reasons, not the patch's (retried on resume): ${reason}${engineHint(reason)}`);
   };
 
   const work = async (instance: Instance): Promise<void> => {
@@ -126,7 +151,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
       });
       const verifications = unverified.map((t) => verifyOne(instance, t));
       if (missing.length > 0) {
-        const prepared = await prepareInstance(res.docker, image, { [LABEL.run]: plan.runName });
+        const prepared = await prepareInstance(res.docker, image, { ...res.verifyContext.labels, [LABEL.run]: plan.runName });
         await Promise.all(
           missing.map(async (sampleIndex) => {
             if (res.stopping()) return;
@@ -142,6 +167,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
             });
             if (trajectory.outcome.status === 'error' && trajectory.outcome.fault === 'infrastructure') {
               infraErrors += 1;
+              tellInfraError(instance.instance_id, sampleIndex, trajectory.outcome.reason);
               res.progress?.({ kind: 'infra_error', instance_id: instance.instance_id, sample_index: sampleIndex, reason: trajectory.outcome.reason });
               return;
             }
@@ -164,7 +190,8 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
       // The instance could not be worked on (image missing, engine trouble): later instances go on,
       // and a resume retries this one.
       infraErrors += 1;
-      res.warn?.(`${instance.instance_id}: ${(err as Error).message}`);
+      const hint = err instanceof ImagePullError ? ` (an image built locally rather than pulled is built again with: rft tasks build-images <tasks file>)` : engineHint((err as Error).message);
+      res.warn?.(`${instance.instance_id}: ${(err as Error).message}${hint}`);
       res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'done', detail: (err as Error).message });
     }
   };
@@ -181,6 +208,11 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
     plan.instances.every((i) => range(plan.samplesPerInstance).every((s) => done.has(sampleKey(i.instance_id, s)))) &&
     trajectories.every((t) => hasFinalVerdict(verifier, byId.get(t.instance_id)!, t));
   return { trajectories, verdicts, infraErrors, verifyErrors, complete };
+}
+
+/** Socket errors of the engine's connection mean little to a reader: say what they mean. */
+function engineHint(message: string): string {
+  return /\b(ECONNRESET|ECONNREFUSED|EPIPE|socket hang up)\b/.test(message) ? ' (the Docker engine dropped or refused the connection: it stopped or restarted)' : '';
 }
 
 function hasFinalVerdict(verifier: Verifier, instance: Instance, trajectory: Trajectory): boolean {

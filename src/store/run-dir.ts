@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import lodash from 'lodash';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
@@ -44,6 +44,14 @@ export class RecipeMismatchError extends Error {
   }
 }
 
+/** The run's folder exists and holds something that is not an rft run: never take it over. */
+export class RunDirOccupiedError extends Error {
+  constructor(dir: string, entries: string[]) {
+    super(`${dir} exists and is not an rft run (it holds ${entries.slice(0, 5).join(', ')}${entries.length > 5 ? ', …' : ''}); choose another --name or move it away — nothing was changed`);
+    this.name = 'RunDirOccupiedError';
+  }
+}
+
 export interface OpenRunOptions {
   runsDir: string;
   loaded: LoadedRecipe;
@@ -61,6 +69,9 @@ export const RUN_FILES = {
   lock: 'lock',
 } as const;
 
+/** What RunDir.open writes before run.json: a folder holding only these is a run whose creation was cut short. */
+const CREATION_FILES = new Set<string>([RUN_FILES.recipe, RUN_FILES.state, RUN_FILES.lock]);
+
 /** An open run directory, held under its lock until closed. */
 export class RunDir {
   private constructor(
@@ -74,6 +85,10 @@ export class RunDir {
   static open({ runsDir, loaded, allowRecipeChange = false, warn = () => {}, forkedFrom = null }: OpenRunOptions): RunDir {
     const dir = path.resolve(runsDir, loaded.recipe.name);
     mkdirSync(dir, { recursive: true });
+    if (!existsSync(path.join(dir, RUN_FILES.meta))) {
+      const foreign = readdirSync(dir).filter((name) => !CREATION_FILES.has(name) && !/^\..*\.tmp$/.test(name));
+      if (foreign.length > 0) throw new RunDirOccupiedError(dir, foreign);
+    }
     const lock = acquireLock(path.join(dir, RUN_FILES.lock), warn);
     try {
       const metaFile = path.join(dir, RUN_FILES.meta);

@@ -33,7 +33,7 @@ describe('the agent against the SIMULATED policy, verified in Docker', () => {
       limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1, pids: 256 },
       labels: { [LABEL.run]: RUN },
     };
-    const policy = new OpenAiPolicy({ baseUrl: sim.url, model: 'sim-base', apiKey: null, timeoutMs: 30_000, maxRetries: 0 });
+    const policy = new OpenAiPolicy({ baseUrl: sim.url, model: 'sim-base', apiKey: null, timeoutMs: 30_000, maxRetries: 3 });
     const outcomes: string[] = [];
     for (const instance of minigymInstances().filter((i) => ['minigym__unitkit-101', 'minigym__iniform-203'].includes(i.instance_id))) {
       const prepared = await prepareInstance(docker, ctx.imageFor(instance), ctx.labels);

@@ -101,3 +101,15 @@ describe('run directory', () => {
     run.close();
   });
 });
+
+describe('a folder that is not a run', () => {
+  it('is never taken over: refused, naming what it holds, and left as it was', async () => {
+    const { mkdirSync, writeFileSync, readFileSync: read } = await import('node:fs');
+    const runs = runsDir();
+    mkdirSync(path.join(runs, 'exp'));
+    writeFileSync(path.join(runs, 'exp', 'recipe.yaml'), 'my own notes\n');
+    writeFileSync(path.join(runs, 'exp', 'notes.txt'), 'keep me\n');
+    expect(() => RunDir.open({ runsDir: runs, loaded: parseRecipe(RECIPE, 'r.yaml') })).toThrow(/exists and is not an rft run \(it holds notes\.txt\)/);
+    expect(read(path.join(runs, 'exp', 'recipe.yaml'), 'utf8')).toBe('my own notes\n');
+  });
+});

@@ -75,7 +75,7 @@ async function sample(task: Instance, model: SimModel, seed: number, temperature
     files,
     index,
     parser,
-    policy: new OpenAiPolicy({ baseUrl: server.url, model: model.name, apiKey: null, timeoutMs: 30_000, maxRetries: 0 }),
+    policy: new OpenAiPolicy({ baseUrl: server.url, model: model.name, apiKey: null, timeoutMs: 30_000, maxRetries: 3 }),
     agent: { ...AGENT, protocol },
     sampling: { temperature, top_p: 1 },
   });
