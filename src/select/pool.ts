@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { TrajectoryStatusSchema, type Trajectory } from '../agent/trajectory.js';
-import { canonicalJson } from '../util/canonical.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { isFinal, OutcomeSchema, verdictKeyOf as keyOfVerdict, type Verdict } from '../verify/verdict.js';
 
@@ -35,7 +34,8 @@ export type TrajectoryRef = Pick<PoolEntry, 'iteration' | 'instance_id' | 'sampl
 
 /** Unambiguous key of a trajectory (instance ids may hold any character, so no ad-hoc separator). */
 export function trajectoryKey(ref: TrajectoryRef): string {
-  return canonicalJson([ref.iteration, ref.instance_id, ref.sample_index]);
+  // = canonicalJson([...]): an array of primitives has no keys to sort, and this runs once per record.
+  return JSON.stringify([ref.iteration, ref.instance_id, ref.sample_index]);
 }
 
 /** Deterministic order of records: instance, then iteration, then sample index (code-unit string order). */
@@ -49,7 +49,7 @@ export function compareRefs(a: TrajectoryRef, b: TrajectoryRef): number {
  * The endpoint failed, not the model: such a record is no data at all (neither success nor
  * failure). The sample is retried on resume, so the ledger later holds its real record too.
  */
-export function isInfrastructureError(trajectory: Trajectory): boolean {
+export function isInfrastructureError(trajectory: Pick<Trajectory, 'outcome'>): boolean {
   return trajectory.outcome.status === 'error' && trajectory.outcome.fault === 'infrastructure';
 }
 
@@ -81,39 +81,80 @@ export function isSuccess(entry: Pick<PoolEntry, 'outcome_status' | 'verdict'>):
  *
  * Entries come out in (instance_id, iteration, sample_index) order.
  */
-export function poolFromRecords(
-  trajectories: readonly Trajectory[],
+export function poolFromRecords<T extends PoolSource>(
+  trajectories: readonly T[],
   verdicts: readonly Verdict[],
-  verdictKeyOf: (trajectory: Trajectory) => string,
+  verdictKeyOf: VerdictKeyOf<T>,
 ): PoolEntry[] {
-  const byKey = new Map<string, Verdict>();
-  for (const verdict of verdicts) {
-    const key = keyOfVerdict(verdict);
-    const seen = byKey.get(key);
-    if (seen === undefined || (!isFinal(seen.outcome) && isFinal(verdict.outcome))) byKey.set(key, verdict);
-  }
-
+  const byKey = verdictIndex(verdicts);
   const entries = new Map<string, PoolEntry>();
   for (const trajectory of trajectories) {
-    if (isInfrastructureError(trajectory)) continue; // not data: retried on resume, never a failure
-    const entry = PoolEntrySchema.parse({
-      iteration: trajectory.iteration,
-      instance_id: trajectory.instance_id,
-      sample_index: trajectory.sample_index,
-      llm_calls: trajectory.llm_calls,
-      tokens_total: trajectory.tokens.prompt + trajectory.tokens.completion,
-      max_example_tokens: trajectory.tokens.max_example,
-      patch_hash: patchHash(normalizePatch(trajectory.patch)),
-      outcome_status: trajectory.outcome.status,
-      verdict: byKey.get(verdictKeyOf(trajectory))?.outcome ?? null,
-    });
+    const entry = poolEntryOf(trajectory, byKey, verdictKeyOf);
+    if (entry === null) continue; // not data: retried on resume, never a failure
     const key = trajectoryKey(entry);
-    if (entries.has(key)) {
-      throw new Error(
-        `trajectory ${trajectory.instance_id} #${trajectory.sample_index} of iteration ${trajectory.iteration} is recorded twice; the trajectory ledger needs a look`,
-      );
-    }
+    if (entries.has(key)) throw duplicateRecord(entry);
     entries.set(key, entry);
   }
   return [...entries.values()].sort(compareRefs);
+}
+
+/**
+ * What a pool entry is made of: a trajectory record without its calls (a streaming reader of a
+ * ledger never materialises them; see src/select/scan.ts).
+ */
+export type PoolSource = Pick<Trajectory, 'iteration' | 'instance_id' | 'sample_index' | 'llm_calls' | 'tokens' | 'patch' | 'outcome'>;
+
+/**
+ * A trajectory's verdict cache key. The pool hands over the sha256 of the normalised patch it has
+ * just computed, so that a key function need not hash the patch a second time (it may ignore it).
+ */
+export type VerdictKeyOf<T> = (trajectory: T, patchHash: string) => string;
+
+/** The verdict that counts for each cache key: the first final one, else the first one (see poolFromRecords). */
+export function verdictIndex(verdicts: Iterable<Verdict>): Map<string, Verdict> {
+  const byKey = new Map<string, Verdict>();
+  for (const verdict of verdicts) addVerdict(byKey, verdict);
+  return byKey;
+}
+
+/**
+ * Adds one verdict to an index made by verdictIndex, by the same rule. `keep` says what the index
+ * holds of it (the whole verdict by default; a streaming reader keeps only the outcome).
+ */
+export function addVerdict<I extends Pick<Verdict, 'instance_id' | 'patch_hash' | 'spec_hash' | 'outcome'>, V extends Pick<Verdict, 'outcome'> = I>(
+  byKey: Map<string, V>,
+  verdict: I,
+  keep: (verdict: I) => V = (v) => v as unknown as V,
+): void {
+  const key = keyOfVerdict(verdict);
+  const seen = byKey.get(key);
+  if (seen === undefined || (!isFinal(seen.outcome) && isFinal(verdict.outcome))) byKey.set(key, keep(verdict));
+}
+
+/** The pool entry of one record, or null for an infrastructure error (not data). */
+export function poolEntryOf<T extends PoolSource>(
+  trajectory: T,
+  byKey: ReadonlyMap<string, Pick<Verdict, 'outcome'>>,
+  verdictKeyOf: VerdictKeyOf<T>,
+): PoolEntry | null {
+  if (isInfrastructureError(trajectory)) return null;
+  const hash = patchHash(normalizePatch(trajectory.patch));
+  return PoolEntrySchema.parse({
+    iteration: trajectory.iteration,
+    instance_id: trajectory.instance_id,
+    sample_index: trajectory.sample_index,
+    llm_calls: trajectory.llm_calls,
+    tokens_total: trajectory.tokens.prompt + trajectory.tokens.completion,
+    max_example_tokens: trajectory.tokens.max_example,
+    patch_hash: hash,
+    outcome_status: trajectory.outcome.status,
+    verdict: byKey.get(verdictKeyOf(trajectory, hash))?.outcome ?? null,
+  });
+}
+
+/** Two non-infrastructure records of one sample: the ledger is broken. */
+export function duplicateRecord(ref: TrajectoryRef): Error {
+  return new Error(
+    `trajectory ${ref.instance_id} #${ref.sample_index} of iteration ${ref.iteration} is recorded twice; the trajectory ledger needs a look`,
+  );
 }

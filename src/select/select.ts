@@ -75,13 +75,20 @@ export function tieHash(seed: number, instanceId: string, sampleIndex: number): 
  * different iterations pooled together under the same sample index.
  */
 export function preferenceCompare(order: SelectOptions['order'], seed: number): (a: PoolEntry, b: PoolEntry) => number {
+  // A sort compares each entry O(log n) times: hash it once (a sha256 per comparison was the hot spot).
+  const hashes = new WeakMap<PoolEntry, string>();
+  const hashOf = (e: PoolEntry): string => {
+    let h = hashes.get(e);
+    if (h === undefined) hashes.set(e, (h = tieHash(seed, e.instance_id, e.sample_index)));
+    return h;
+  };
   return (a, b) => {
     if (order === 'fewest_calls') {
       if (a.llm_calls !== b.llm_calls) return a.llm_calls - b.llm_calls;
       if (a.tokens_total !== b.tokens_total) return a.tokens_total - b.tokens_total;
     }
-    const ha = tieHash(seed, a.instance_id, a.sample_index);
-    const hb = tieHash(seed, b.instance_id, b.sample_index);
+    const ha = hashOf(a);
+    const hb = hashOf(b);
     if (ha !== hb) return ha < hb ? -1 : 1;
     return compareRefs(a, b);
   };

@@ -11,7 +11,59 @@ function encoder(encoding: TiktokenEncoding): Tiktoken {
   return found;
 }
 
+/**
+ * Counts tokens, remembering the counts of recent texts. js-tiktoken is pure JavaScript (~1 MB of
+ * text per CPU-second) and runs on the loop's only thread, while most of what a trajectory
+ * records was counted before: every call re-sends its state's system prompt, and the samples of
+ * one task share their first prompts (bench/RESULTS.md, benchmark 5). The cache holds at most
+ * `maxChars` characters of text (least recently used first out), so memory stays bounded.
+ */
+export class TokenCounter {
+  private readonly cache = new Map<string, number>();
+  private cachedChars = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    readonly encoding: TiktokenEncoding = 'cl100k_base',
+    private readonly maxChars = 16 * 1024 * 1024,
+  ) {}
+
+  count(text: string): number {
+    if (text.length === 0) return 0;
+    const known = this.cache.get(text);
+    if (known !== undefined) {
+      this.hits += 1;
+      // Most recently used last: Map keeps insertion order.
+      this.cache.delete(text);
+      this.cache.set(text, known);
+      return known;
+    }
+    this.misses += 1;
+    const n = encoder(this.encoding).encode(text, 'all').length;
+    if (text.length <= this.maxChars / 4) {
+      this.cache.set(text, n);
+      this.cachedChars += text.length;
+      for (const [old] of this.cache) {
+        if (this.cachedChars <= this.maxChars) break;
+        this.cache.delete(old);
+        this.cachedChars -= old.length;
+      }
+    }
+    return n;
+  }
+}
+
+const counters = new Map<TiktokenEncoding, TokenCounter>();
+
 /** Tokens in a text under a js-tiktoken encoding (an approximation for non-OpenAI models). */
 export function countTokens(text: string, encoding: TiktokenEncoding = 'cl100k_base'): number {
+  let counter = counters.get(encoding);
+  if (!counter) counters.set(encoding, (counter = new TokenCounter(encoding)));
+  return counter.count(text);
+}
+
+/** Counts without the cache (benchmarks compare the two). */
+export function countTokensUncached(text: string, encoding: TiktokenEncoding = 'cl100k_base'): number {
   return text.length === 0 ? 0 : encoder(encoding).encode(text, 'all').length;
 }
