@@ -14,6 +14,7 @@ import { createModelServer, type ModelServer } from '../serve/server.js';
 import { accumulate, buildExamples } from '../sft/examples.js';
 import type { DatasetManifest } from '../sft/manifest.js';
 import { DATASET_FILE, writeDataset } from '../sft/write.js';
+import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
 import { readLedgerFile } from '../store/ledger.js';
 import type { RunDir } from '../store/run-dir.js';
 import { imageNameFor } from '../tasks/image-name.js';
@@ -23,6 +24,7 @@ import { normalizePatch, patchHash } from '../verify/patch.js';
 import type { VerifyContext } from '../verify/run.js';
 import { buildEvalSpec, specHash, type EvalSpec } from '../verify/spec.js';
 import { VerdictSchema, verdictKey, type Verdict } from '../verify/verdict.js';
+import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
 import { runLayout } from './layout.js';
 import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
 import { PhaseProgress } from './progress.js';
@@ -74,8 +76,11 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const evalSet = recipe.tasks.eval ? selectTaskSet(recipe.tasks.eval, baseDir) : null;
   const docker = await connectEngine(recipe.sandbox.docker[0]!.url);
   // Containers a killed earlier process left behind carry this run's label.
-  const reaped = await reapContainers(docker, { [LABEL.run]: recipe.name });
+  const reaped = await reapContainers(docker, { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir });
   if (reaped > 0) options.warn(`removed ${reaped} container(s) left by an earlier process of this run`);
+  // …and so may temp files of atomic replacements it was killed in the middle of (crash-anywhere test).
+  const temps = sweepAtomicTemps(run.dir);
+  if (temps.length > 0) options.warn(`removed ${temps.length} temp file(s) of writes an earlier process of this run was killed in`);
 
   const allTasks = uniqueTasks([...train, ...(evalSet ?? [])]);
   const endpoint = await PolicyEndpoint.open(recipe, runLayout.simModels(run.dir), allTasks);
@@ -102,13 +107,15 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     docker,
     imageFor,
     limits: { memoryBytes: parseByteSize(recipe.sandbox.memory), cpus: recipe.sandbox.cpus, pids: recipe.sandbox.pids },
-    labels: { [LABEL.run]: recipe.name },
+    // The directory too: two runs may share a name, and `rft gc` reads the run's lock there.
+    labels: { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir },
   };
 
   const models: (string | null)[] = [recipe.policy.model];
   let served = { baseUrl: endpoint.baseUrls(), model: recipe.policy.model };
 
   const doRollout = async (phase: PhaseKey, seedPhase: string, iteration: number, instances: readonly Instance[], samples: number, sampling: { temperature: number; top_p: number }, files: { trajectories: string; verdicts: string }): Promise<RolloutSummary> => {
+    crashPoint(CRASH_POINTS.loopPhase, phase);
     markPhase(run, phase, 'running');
     const progress = new PhaseProgress(phase, instances.length * samples, process.stderr, undefined, countLines(files.trajectories));
     const summary = await rollout(
@@ -192,11 +199,13 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       }
       if (options.stopAfterSampling === k) return finish('sampled', `stopped after sampling iteration ${k}, as asked`);
 
+      crashPoint(CRASH_POINTS.loopPhase, `iter-${k}/select`);
       const manifest = emitDataset(run, loaded, k, sampled, specFor, train);
       log(`iteration ${k}: dataset (cap ${recipe.select.cap ?? 'none'}): ${manifest.counts.kept_after_cap} trajectories kept, ${manifest.counts.examples} examples`);
       markPhase(run, `iter-${k}/select`, 'done');
 
       if (options.stopping()) return finish('stopped');
+      crashPoint(CRASH_POINTS.loopPhase, `iter-${k}/finetune`);
       markPhase(run, `iter-${k}/finetune`, 'running');
       const job = await trainer.run(
         {
@@ -218,6 +227,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       models[k + 1] = next;
       log(`iteration ${k}: fine-tuned M${k + 1} = ${next}`);
 
+      crashPoint(CRASH_POINTS.loopPhase, `serve/m${k + 1}`);
       served = withBaseUrl(await server.serve(next, k + 1), { baseUrl: endpoint.baseUrls(), model: next });
       if (!(await evalModel(k + 1))) return finish(options.stopping() ? 'stopped' : 'incomplete', `the eval of M${k + 1} has samples or verdicts left to retry`);
     }
@@ -225,7 +235,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   } finally {
     await server.stop().catch((err: unknown) => options.warn(`stopping the model server: ${(err as Error).message}`));
     await endpoint.close();
-    await reapContainers(docker, { [LABEL.run]: recipe.name }).catch(() => 0);
+    await reapContainers(docker, { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir }).catch(() => 0);
   }
 }
 

@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { CRASH_POINTS, crashPoint } from './crash-points.js';
 
 /**
  * Replaces a file so that a reader (or a process killed mid-write) sees either the old
@@ -19,7 +20,9 @@ export function writeFileAtomic(file: string, data: string | Buffer): void {
     throw err;
   }
   closeSync(fd);
+  crashPoint(CRASH_POINTS.atomicBeforeRename, file);
   renameSync(temp, file);
+  crashPoint(CRASH_POINTS.atomicBeforeDirSync, file);
   fsyncDir(dir);
 }
 

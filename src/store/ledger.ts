@@ -2,6 +2,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, 
 import path from 'node:path';
 import type { z } from 'zod';
 import { writeFileAtomic } from './atomic.js';
+import { CRASH_POINTS, crashArmed, crashPoint } from './crash-points.js';
 
 /** A ledger line that is neither valid JSON nor a valid record: the file needs a human. */
 export class LedgerCorruptError extends Error {
@@ -66,7 +67,17 @@ export class Ledger<T> {
       unshare(this.file);
       this.fd = openSync(this.file, 'a', 0o644);
     }
-    writeSync(this.fd, Buffer.from(`${JSON.stringify(checked)}\n`, 'utf8'));
+    const line = Buffer.from(`${JSON.stringify(checked)}\n`, 'utf8');
+    if (crashArmed(CRASH_POINTS.ledgerMidLine, this.file)) {
+      // Test-only fault injection (crash-points.ts): the line in two writes, killed between them.
+      const half = Math.floor(line.length / 2);
+      writeSync(this.fd, line, 0, half);
+      crashPoint(CRASH_POINTS.ledgerMidLine, this.file);
+      writeSync(this.fd, line, half);
+    } else {
+      writeSync(this.fd, line);
+    }
+    crashPoint(CRASH_POINTS.ledgerBeforeFsync, this.file);
     fsyncSync(this.fd);
   }
 

@@ -87,8 +87,20 @@ function isAlive(holder: LockInfo): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  // An exited process nobody reaped (a zombie: where init does not reap, as in containers) holds nothing.
+  if (processState(holder.pid) === 'Z') return false;
   const ticks = processStartTicks(holder.pid);
   return holder.start_ticks === null || ticks === null || ticks === holder.start_ticks;
+}
+
+/** Field 3 of /proc/<pid>/stat: R, S, D, Z (zombie), …; null when unreadable. */
+function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. */
