@@ -15,6 +15,8 @@ export function parseAction<S extends StructuredState>(state: S, message: Extrac
   if (protocol === 'tools') {
     const call = message.tool_calls?.[0];
     if (!call) return { ok: false, problem: `call the function ${expected}; the reply called no function` };
+    const count = message.tool_calls!.length;
+    if (count > 1) return { ok: false, problem: `call the function ${expected} once; the reply made ${count} calls` };
     if (call.function.name !== expected) return { ok: false, problem: `call the function ${expected}, not ${truncate(call.function.name, 60)}` };
     raw = call.function.arguments;
   } else {

@@ -57,11 +57,20 @@ export async function takeSnapshot(docker: Docker, image: string, options: { cac
   return { imageId, files: textFiles(await filesOfTar(Readable.from([archive]), MAX_ARCHIVE_BYTES)) };
 }
 
+/**
+ * The regular text files of the archive. Only regular files ever reach it (filesOfTar drops
+ * symlinks, hard links and devices, so a link in the repository to /etc/passwd is neither read
+ * nor offered for editing), and a name that is absolute, climbs out with `..` or lies in .git is
+ * dropped too: `git archive` never writes one, a tampered cache file could.
+ */
 function textFiles(entries: Map<string, Buffer>): Map<string, string> {
   const files = new Map<string, string>();
   for (const [name, content] of [...entries].sort(([a], [b]) => a.localeCompare(b))) {
     if (content.length > MAX_FILE_BYTES || content.includes(0)) continue;
-    files.set(name.replace(/^\.\//, ''), content.toString('utf8'));
+    const clean = name.replace(/^(\.\/)+/, '');
+    const parts = clean.split(/[\\/]/);
+    if (clean.startsWith('/') || parts.includes('..') || parts.some((p) => p.toLowerCase() === '.git')) continue;
+    files.set(clean, content.toString('utf8'));
   }
   return files;
 }

@@ -3,13 +3,13 @@ import { deriveSeed } from '../policy/seed.js';
 import { PolicyInfraError, type ChatMessage, type PolicyClient, type PolicyResponse } from '../policy/types.js';
 import type { Instance } from '../tasks/instance.js';
 import { canonicalJson } from '../util/canonical.js';
-import { countTokens } from '../util/tokens.js';
 import { ACTIONS, toolForState, type StateName, type StructuredState } from './actions.js';
 import { isTestPath, SearchRequestError, type CodeIndex, type SearchHit } from './code-index.js';
 import { parseAction, truncate } from './parse-action.js';
 import { editRequest, fileContextBlock, issueBlock, parseEditAnswer, searchResultsBlock, systemPrompt, type RenderedFile } from './prompts.js';
 import type { PythonSpanParser, Span } from './python-spans.js';
 import type { LlmCall, Trajectory, TrajectoryStatus, Transition } from './trajectory.js';
+import { boundedTokenCount } from './tokens.js';
 import { Workspace, WorkspaceError } from './workspace.js';
 
 export type AgentSettings = Recipe['agent'];
@@ -59,6 +59,24 @@ interface PendingChange {
 
 const MAX_HISTORY_PAIRS = 6;
 const EDIT_STOP = ['</replace>'];
+
+/**
+ * Sizes of model output (decided in the "Reliability and security" issue):
+ * - A reply longer than REPLY_CHARS_PER_TOKEN × max_tokens_per_call characters cannot be an
+ *   honest completion of at most max_tokens_per_call tokens (code averages 3–4 characters a
+ *   token): it is an invalid action, whatever it holds, and never reaches the file context, the
+ *   workspace or a replayed history.
+ * - An invalid reply quoted back in a retry message is cut to QUOTED_REPLY_CHARS: the model needs
+ *   to see what it said, not all of it, and the prompt must not grow with it.
+ * - The trajectory record keeps every completion whole up to STORED_REPLY_CHARS (2 MiB) per
+ *   string — a 1 MB reply is kept as it came — and longer ones are cut there with a note saying
+ *   how much was dropped (a 50 MB one, say), and at most STORED_TOOL_CALLS tool calls. Only
+ *   replies that are already invalid can be that long, so nothing cut is ever a training target.
+ */
+const REPLY_CHARS_PER_TOKEN = 16;
+const QUOTED_REPLY_CHARS = 4_000;
+export const STORED_REPLY_CHARS = 2 * 1024 * 1024;
+const STORED_TOOL_CALLS = 8;
 
 /**
  * Runs one trajectory of the MoatlessTools-style workflow (design §5): one LLM call per state
@@ -138,7 +156,8 @@ class TrajectoryRun {
     for (let attempt = 0; ; attempt++) {
       const messages = [...base, ...retries];
       const response = await this.ask(state, messages);
-      const outcome = state === 'EditCode' ? this.actEdit(response) : this.actStructured(state, response);
+      const tooLong = this.replyTooLong(response.message);
+      const outcome = tooLong !== null ? { problem: tooLong } : state === 'EditCode' ? this.actEdit(response) : this.actStructured(state, response);
       const call = this.calls.at(-1)!;
       if (!('problem' in outcome)) {
         this.remember(state, response.message, outcome.feedback);
@@ -175,7 +194,7 @@ class TrajectoryRun {
     this.calls.push({
       state,
       messages,
-      completion: response.message,
+      completion: storedReply(response.message),
       usage: response.usage,
       invalid: null,
       retry,
@@ -193,13 +212,33 @@ class TrajectoryRun {
     return last !== undefined && (last.role === 'user' || last.role === 'tool') && last.content.startsWith(RETRY_PREFIX);
   }
 
+  /** Why a reply is too long to be an action, or null. */
+  private replyTooLong(answer: Extract<ChatMessage, { role: 'assistant' }>): string | null {
+    const limit = REPLY_CHARS_PER_TOKEN * this.input.agent.max_tokens_per_call;
+    const size = replySize(answer);
+    return size > limit ? `the reply is ${size} characters long, more than ${this.input.agent.max_tokens_per_call} tokens can be; keep it short` : null;
+  }
+
+  /**
+   * The invalid reply and the retry message. Under the tools protocol the reply goes back as the
+   * assistant's tool call answered by a tool message — but only when it is one call whose
+   * arguments are a JSON object: a history holding several calls (each must be answered) or
+   * arguments that are not JSON is refused by OpenAI-style servers (vLLM parses them), which
+   * would turn the model's mistake into an endpoint failure. Such replies, and every reply under
+   * the json protocol, are quoted as text and answered by a user message. A reply too long to be
+   * an action is quoted cut to QUOTED_REPLY_CHARS.
+   */
   private retryMessages(state: StateName, answer: Extract<ChatMessage, { role: 'assistant' }>, problem: string): ChatMessage[] {
     const text = `${RETRY_PREFIX} ${problem}. Reply again with a valid ${state === 'EditCode' ? '<replace> or <reject> block' : `${ACTIONS[state as StructuredState].name} action`}.`;
-    const callId = answer.tool_calls?.[0]?.id;
-    if (this.input.agent.protocol === 'tools' && callId) {
-      return [answer, { role: 'tool', tool_call_id: callId, content: text }];
+    const calls = answer.tool_calls ?? [];
+    const call = calls[0];
+    const tools = this.input.agent.protocol === 'tools';
+    const tooLong = this.replyTooLong(answer) !== null;
+    if (tools && !tooLong && calls.length === 1 && call?.id && isJsonObjectText(call.function.arguments)) {
+      return [{ role: 'assistant', content: answer.content ?? null, tool_calls: [call] }, { role: 'tool', tool_call_id: call.id, content: text }];
     }
-    return [{ role: 'assistant', content: answer.content ?? '' }, { role: 'user', content: text }];
+    const quoted = tooLong || (tools && calls.length > 0) ? quoteReply(answer) : (answer.content ?? '');
+    return [{ role: 'assistant', content: quoted }, { role: 'user', content: text }];
   }
 
   /** Keeps a state's accepted action and its result for that state's next visit, re-serialised canonically. */
@@ -327,16 +366,22 @@ class TrajectoryRun {
 
   private actIdentify(action: import('./actions.js').IdentifyAction): { next: Next; feedback: string | null } | { problem: string } {
     const identified = action.identified_spans ?? [];
+    const shown = new Set(this.searchHits.map((hit) => hit.filePath));
+    const spans: (readonly [string, string])[] = [];
     for (const entry of identified) {
       const file = this.input.index.file(entry.file_path);
-      if (!file) return { problem: `file ${truncate(entry.file_path, 120)} is not in the search results` };
+      // Only files the search showed: spans of any other file (a test file, say) stay out of the context.
+      if (!file || !shown.has(file.path)) {
+        return { problem: `file ${truncate(entry.file_path, 120)} is not in the search results; they are ${[...shown].join(', ')}` };
+      }
       for (const id of entry.span_ids) {
         if (!file.spans.some((s) => s.id === id)) {
-          return { problem: `unknown span ${truncate(id, 80)} in ${entry.file_path}; its spans are ${file.spans.map((s) => s.id).slice(0, 30).join(', ')}` };
+          return { problem: `unknown span ${truncate(id, 80)} in ${file.path}; its spans are ${file.spans.map((s) => s.id).slice(0, 30).join(', ')}` };
         }
+        // The index's own spelling of the path: `./a.py` and `a.py` are one file of the context.
+        spans.push([file.path, id]);
       }
     }
-    const spans = identified.flatMap((e) => e.span_ids.map((id) => [e.file_path, id] as const));
     if (spans.length === 0) {
       this.searchNote = 'Nothing in the last search results was relevant. Search elsewhere.';
       return { next: { to: 'SearchCode', trigger: 'none_identified', summary: 'nothing relevant identified' }, feedback: null };
@@ -392,7 +437,7 @@ class TrajectoryRun {
     }
     this.pending = { filePath, spanId: span.id, instructions: action.instructions, startLine: span.startLine, endLine: span.endLine };
     const code = this.currentLines(filePath).slice(span.startLine - 1, span.endLine).join('\n');
-    const large = countTokens(code) > this.input.agent.clarify_above_tokens;
+    const large = boundedTokenCount(code) > this.input.agent.clarify_above_tokens;
     const to: StateName = large ? 'ClarifyCodeChange' : 'EditCode';
     // The edit's outcome replaces this placeholder once EditCode is done (appendPlanNote).
     return { next: { to, trigger: 'modify', summary: `modify ${filePath}:${span.id}` }, feedback: `Editing ${filePath}:${span.id}.` };
@@ -414,8 +459,17 @@ class TrajectoryRun {
 
   private actEdit(response: PolicyResponse): { next: Next; feedback: string | null } | { problem: string } {
     const change = this.pending!;
-    const answer = parseEditAnswer(response.message.content ?? '');
+    const text = response.message.content ?? '';
+    const answer = parseEditAnswer(text);
     if (answer === null) return { problem: 'the reply holds neither <replace>new code</replace> nor <reject>reason</reject>' };
+    if (answer.kind === 'replace' && ((text.match(/<replace>/g)?.length ?? 0) > 1 || (text.match(/<\/replace>/g)?.length ?? 0) > 1)) {
+      // Nested or repeated tags, or </replace> inside the code: which part is the code is a guess.
+      return { problem: 'reply with exactly one <replace> block; the code may not contain <replace> or </replace>' };
+    }
+    if (answer.kind === 'replace') {
+      const unfit = unfitReplacement(answer.code, this.currentLines(change.filePath).slice(change.startLine - 1, change.endLine).join('\n'));
+      if (unfit !== null) return { problem: unfit };
+    }
     this.pending = null;
     if (answer.kind === 'reject') {
       this.appendPlanNote(`The edit of ${change.filePath}:${change.spanId} was rejected: ${answer.reason}`);
@@ -488,6 +542,65 @@ class BudgetExceeded extends Error {}
 
 const RETRY_PREFIX = 'Your last reply was not a valid action:';
 
+/** Characters of a reply: its text and its tool calls. */
+function replySize(answer: Extract<ChatMessage, { role: 'assistant' }>): number {
+  let size = answer.content?.length ?? 0;
+  for (const call of answer.tool_calls ?? []) size += call.id.length + call.function.name.length + call.function.arguments.length;
+  return size;
+}
+
+function isJsonObjectText(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}\n[rft: ${text.length - max} more characters cut]` : text;
+}
+
+/** An invalid reply as text for the retry thread: its content, then its tool calls, cut short. */
+function quoteReply(answer: Extract<ChatMessage, { role: 'assistant' }>): string {
+  const calls = answer.tool_calls ?? [];
+  const parts = [answer.content ?? '', ...calls.slice(0, 3).map((c) => `${c.function.name.slice(0, 200)}(${c.function.arguments.slice(0, QUOTED_REPLY_CHARS)})`)];
+  if (calls.length > 3) parts.push(`[rft: ${calls.length - 3} more tool calls]`);
+  return cut(parts.filter(Boolean).join('\n'), QUOTED_REPLY_CHARS);
+}
+
+/** A completion as the trajectory record keeps it (see STORED_REPLY_CHARS). */
+function storedReply(answer: Extract<ChatMessage, { role: 'assistant' }>): Extract<ChatMessage, { role: 'assistant' }> {
+  if (replySize(answer) <= STORED_REPLY_CHARS && (answer.tool_calls?.length ?? 0) <= STORED_TOOL_CALLS) return answer;
+  const calls = answer.tool_calls;
+  const kept: Extract<ChatMessage, { role: 'assistant' }> = {
+    role: 'assistant',
+    content: answer.content === null ? null : cut(answer.content, STORED_REPLY_CHARS),
+  };
+  if (calls !== undefined) {
+    kept.tool_calls = calls.slice(0, STORED_TOOL_CALLS).map((c) => ({
+      id: cut(c.id, 256),
+      type: 'function',
+      function: { name: cut(c.function.name, 256), arguments: cut(c.function.arguments, STORED_REPLY_CHARS) },
+    }));
+    if (calls.length > STORED_TOOL_CALLS) kept.content = `${kept.content ?? ''}[rft: ${calls.length - STORED_TOOL_CALLS} more tool calls cut]`;
+  }
+  return kept;
+}
+
+/** Control characters other than tab, line breaks, form feed and vertical tab. */
+const CONTROL = /[\u0000-\u0008\u000e-\u001f\u007f]/;
+/** Bidirectional overrides and isolates: code that reads differently than it runs ("Trojan Source"). */
+const BIDI = /[\u202a-\u202e\u2066-\u2069]/;
+
+/** Why EditCode's new code cannot be written, or null. */
+function unfitReplacement(code: string, before: string): string | null {
+  if (CONTROL.test(code)) return 'the code holds a NUL or another control character';
+  if (BIDI.test(code) && !BIDI.test(before)) return 'the code holds Unicode bidirectional control characters';
+  return null;
+}
+
 function extractJsonText(content: string): string {
   const fenced = /^```(?:json)?\s*\n([\s\S]*?)\n```$/.exec(content.trim());
   return fenced ? fenced[1]! : content;
@@ -519,8 +632,8 @@ function mergeHits(hits: SearchHit[]): SearchHit[] {
 export function messagesTokens(messages: readonly ChatMessage[], encoding: 'cl100k_base' | 'o200k_base'): number {
   let total = 0;
   for (const message of messages) {
-    total += 4 + countTokens(message.content ?? '', encoding);
-    if (message.role === 'assistant') for (const call of message.tool_calls ?? []) total += countTokens(call.function.name + call.function.arguments, encoding);
+    total += 4 + boundedTokenCount(message.content ?? '', encoding);
+    if (message.role === 'assistant') for (const call of message.tool_calls ?? []) total += boundedTokenCount(call.function.name + call.function.arguments, encoding);
   }
   return total;
 }

@@ -24,14 +24,16 @@ export class Workspace {
   /** A repository-relative path the agent may name, or a WorkspaceError saying why not. */
   checkPath(path: string): string {
     if (typeof path !== 'string' || path.trim() === '') throw new WorkspaceError('file_path is empty');
-    if (/[\0\r\n]/.test(path)) throw new WorkspaceError('file_path contains a control character');
-    if (path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path)) throw new WorkspaceError(`file_path ${JSON.stringify(path)} is absolute; use a path relative to the repository root`);
-    const parts = path.replace(/\\/g, '/').split('/');
-    if (parts.includes('..')) throw new WorkspaceError(`file_path ${JSON.stringify(path)} leaves the repository`);
-    if (parts.includes('.git')) throw new WorkspaceError(`file_path ${JSON.stringify(path)} is inside .git`);
+    if (/[\u0000-\u001f\u007f]/.test(path)) throw new WorkspaceError('file_path contains a control character');
+    // Backslashes are separators here (as in the code index), so `\\x` is as absolute as `/x`.
+    const slashed = path.replace(/\\/g, '/');
+    if (slashed.startsWith('/') || /^[A-Za-z]:\//.test(slashed)) throw new WorkspaceError(`file_path ${JSON.stringify(shown(path))} is absolute; use a path relative to the repository root`);
+    const parts = slashed.split('/');
+    if (parts.includes('..')) throw new WorkspaceError(`file_path ${JSON.stringify(shown(path))} leaves the repository`);
+    if (parts.some((p) => p.toLowerCase() === '.git')) throw new WorkspaceError(`file_path ${JSON.stringify(shown(path))} is inside .git`);
     const clean = parts.filter((p) => p !== '' && p !== '.').join('/');
-    if (!this.base.has(clean)) throw new WorkspaceError(`file ${JSON.stringify(path)} is not in the repository`);
-    if (this.isProtected(clean)) throw new WorkspaceError(`file ${JSON.stringify(path)} is a test file; fix the code, not the tests`);
+    if (!this.base.has(clean)) throw new WorkspaceError(`file ${JSON.stringify(shown(path))} is not in the repository`);
+    if (this.isProtected(clean)) throw new WorkspaceError(`file ${JSON.stringify(shown(path))} is a test file; fix the code, not the tests`);
     return clean;
   }
 
@@ -55,6 +57,12 @@ export class Workspace {
       .map((path) => fileDiff(path, this.base.get(path) ?? '', this.edited.get(path)!))
       .join('');
   }
+}
+
+/** A path as a message quotes it: control characters made visible, long ones cut. */
+function shown(path: string): string {
+  const clean = path.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
 }
 
 function fileDiff(path: string, before: string, after: string): string {

@@ -11,6 +11,12 @@ export function shQuote(value: string): string {
 export interface EvalScriptOptions {
   /** Where pytest writes its junit report. Pick it per run so nothing can be planted there beforehand. */
   junitPath: string;
+  /**
+   * The junit path is a named pipe the harness made and reads from outside the tested process
+   * (see verifyPatch): the script checks it is there instead of clearing the path, and once the
+   * tests are over opens and closes it, so a reader still waiting sees the end of its input.
+   */
+  junitPipe?: boolean;
   /** Printed on a line of its own right before the test command. Random per run. */
   startMarker: string;
   /** Printed after the test command as `<endMarker> exit=<rc> elapsed=<s>`. Random per run. */
@@ -25,7 +31,7 @@ export const DEFAULT_TEST_PATCH_PATH = '/tmp/rft/test.patch';
 export const DEFAULT_WORKDIR = '/testbed';
 
 /** Script exit codes other than 0 (tests ran; their own exit code is on the end-marker line). */
-export const EVAL_EXIT = { noWorkdir: 95, restoreFailed: 96, testPatchFailed: 97 } as const;
+export const EVAL_EXIT = { noWorkdir: 95, restoreFailed: 96, testPatchFailed: 97, noReportPipe: 98 } as const;
 
 /**
  * Untracked files with protected names are not deleted inside these trees: an environment kept
@@ -56,7 +62,8 @@ const ENV_DIRS = ['.git', '.tox', '.nox', '.venv', 'venv', 'node_modules'];
  * 2. Apply the test patch from its file with `git apply -v`.
  * 3. Run the test command on the spec's arguments under `timeout -s KILL`, with TZ and
  *    PYTHONHASHSEED pinned, stdout and stderr combined, between the two markers; for pytest, with
- *    `--junitxml` at the given path (a stale file there is removed first).
+ *    `--junitxml` at the given path (a stale file there is removed first; with `junitPipe`, the
+ *    harness's named pipe must be there, and is opened and closed once the tests are over).
  */
 export function renderEvalScript(
   spec: EvalSpec,
@@ -135,13 +142,18 @@ export function renderEvalScript(
     'fi',
     '',
     '# 3. The tests.',
-    `rm -rf -- ${shQuote(options.junitPath)}`,
-    `mkdir -p -- ${shQuote(posix.dirname(options.junitPath))}`,
+    ...(options.junitPipe
+      ? [`[ -p ${shQuote(options.junitPath)} ] || { echo 'rft: the report pipe is missing'; exit ${EVAL_EXIT.noReportPipe}; }`]
+      : [`rm -rf -- ${shQuote(options.junitPath)}`, `mkdir -p -- ${shQuote(posix.dirname(options.junitPath))}`]),
     `export ${env}`,
     `echo ${shQuote(options.startMarker)}`,
     'rft_t0=$SECONDS',
     `timeout -s KILL ${spec.timeout_s} bash -c ${shQuote(command)} </dev/null 2>&1`,
     'rft_rc=$?',
+    // Opening the pipe read-write never blocks; closing it again ends the input of a reader that
+    // is still waiting (pytest never wrote the report). `true` is a builtin: no process is needed,
+    // so this works even when the tests left the container without free pids.
+    ...(options.junitPipe ? [`true 3<>${shQuote(options.junitPath)} 2>/dev/null`] : []),
     // A newline first: a killed test run can leave its last line unterminated.
     `printf '\\n%s exit=%d elapsed=%d\\n' ${shQuote(options.endMarker)} "$rft_rc" "$((SECONDS - rft_t0))"`,
     'exit 0',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
-import { LABEL, Sandbox } from '../sandbox/container.js';
+import { DiskLimitExceededError, LABEL, Sandbox, type ExecResult } from '../sandbox/container.js';
 import type { Instance } from '../tasks/instance.js';
 import { MODEL_PATCH_PATH, parseApplyOutput, renderApplyScript } from './apply-script.js';
 import { DEFAULT_TEST_PATCH_PATH, EVAL_EXIT, parseEvalOutput, ranOutOfTime, renderEvalScript } from './eval-script.js';
@@ -15,7 +15,8 @@ import { VerdictSchema, type Verdict } from './verdict.js';
 export interface VerifyContext {
   docker: Docker;
   imageFor: (instance: Instance) => string;
-  limits: { memoryBytes: number; cpus: number; pids: number };
+  /** `diskBytes` bounds what one verification may write in its container (default DEFAULT_VERIFY_DISK_BYTES). */
+  limits: { memoryBytes: number; cpus: number; pids: number; diskBytes?: number };
   /** Labels every container of this verification carries (rft.run, rft.iteration, …). */
   labels: Record<string, string>;
   /** Cap on the stored log (head and tail are kept). */
@@ -35,12 +36,30 @@ const HARNESS_MARGIN_S = 120;
 const ONE_STREAM = (script: string): string[] => ['bash', '-c', `exec bash ${script} 2>&1`];
 const APPLY_TIMEOUT_MS = 120_000;
 
+/** What the tests of one verification may write to the container's filesystem unless the context says otherwise. */
+export const DEFAULT_VERIFY_DISK_BYTES = 4 * 1024 ** 3;
+/** The largest junit report read; a bigger one counts as no report. */
+const MAX_REPORT_BYTES = 64 * 1024 * 1024;
+/** How long the report reader may take to finish once the tests are over and the pipe was closed. */
+const REPORT_GRACE_MS = 10_000;
+
 /**
  * Verifies one patch on one instance in a fresh container, by SWE-bench's rules (design §4):
  * empty → `empty_patch`; three ways to apply; the test infrastructure put back and the test patch
- * applied; the tests run under a timeout; results read from pytest's junit report at a path chosen
- * now; graded. Harness failures are `error` verdicts, never exceptions, so a caller can record them
- * and retry on resume. `runEmpty` runs the tests even for an empty patch (gold validation).
+ * applied; the tests run under a timeout; results read from pytest's junit report; graded.
+ * Harness failures are `error` verdicts, never exceptions, so a caller can record them and retry
+ * on resume. `runEmpty` runs the tests even for an empty patch (gold validation).
+ *
+ * The report never rests in a file the tests could rewrite. Its path (random per run) is a named
+ * pipe, and a second command in the container, started before the tests, copies what comes
+ * through it straight out to the harness. pytest writes the report at the end of its session and
+ * closes it; that ends the copy, so code under test that writes the path afterwards (an atexit
+ * hook) finds no reader and hangs until the timeout, and one that writes it earlier (every *.xml
+ * under /tmp) takes pytest's place and leaves pytest hanging at the end the same way; one that
+ * holds the pipe open while pytest writes gets its bytes mixed into the report, which then does
+ * not parse. A test run that ends by a signal (its runner killed) is never resolved. Code in the
+ * test process can still do anything pytest can (rewrite its reports in memory, say): this
+ * stops the cheap tricks, not an adversary who targets this harness.
  */
 export async function verifyPatch(
   ctx: VerifyContext,
@@ -77,23 +96,25 @@ export async function verifyPatch(
   if (touchesGit) return finish({ outcome: 'apply_failed', reason: 'the patch touches .git, which is never applied' });
 
   let box: Sandbox | null = null;
+  let applyMethod: Verdict['apply_method'] = null;
   try {
     box = await Sandbox.start(ctx.docker, {
       image: ctx.imageFor(instance),
       labels: { ...ctx.labels, [LABEL.instance]: instance.instance_id, [LABEL.purpose]: 'verify' },
       ...ctx.limits,
+      diskBytes: ctx.limits.diskBytes ?? DEFAULT_VERIFY_DISK_BYTES,
     });
     const token = randomBytes(12).toString('hex');
-    const junitPath = `/tmp/rft-${token}/report.xml`;
+    const reportDir = `/tmp/rft-${token}`;
+    const junitPath = `${reportDir}/report.xml`;
     const markers = { startMarker: `RFT_START_${token}`, endMarker: `RFT_END_${token}` };
     await box.putFiles('/', [
       { name: MODEL_PATCH_PATH.slice(1), content: patch },
       { name: DEFAULT_TEST_PATCH_PATH.slice(1), content: normalizePatch(instance.test_patch) },
       { name: 'tmp/rft/apply.sh', content: renderApplyScript(), mode: 0o755 },
-      { name: 'tmp/rft/eval.sh', content: renderEvalScript(spec, instance, { junitPath, ...markers }), mode: 0o755 },
+      { name: 'tmp/rft/eval.sh', content: renderEvalScript(spec, instance, { junitPath, junitPipe: true, ...markers }), mode: 0o755 },
     ]);
 
-    let applyMethod: Verdict['apply_method'] = null;
     if (patch !== '') {
       const applied = await box.exec(ONE_STREAM('/tmp/rft/apply.sh'), { timeoutMs: APPLY_TIMEOUT_MS });
       const method = parseApplyOutput(applied.output);
@@ -101,6 +122,16 @@ export async function verifyPatch(
       if (method === 'failed') return finish({ outcome: 'apply_failed', reason: `no method applied the patch: ${tail(applied.output)}` });
       applyMethod = method;
     }
+
+    const pipe = await box.exec(['bash', '-c', 'mkdir -p -- "$1" && mkfifo -m 600 -- "$2" 2>&1', 'rft', reportDir, junitPath], { timeoutMs: 30_000 });
+    if (pipe.exitCode !== 0) return finish({ outcome: 'error', reason: `could not make the report pipe: ${tail(pipe.output)}`, apply_method: applyMethod });
+    // Started before the tests and not awaited yet: it copies the report out as pytest writes it.
+    const reader: Promise<ExecResult | Error> = box
+      .exec(['bash', '-c', 'exec cat -- "$1" 2>/dev/null', 'rft', junitPath], {
+        timeoutMs: (spec.timeout_s + HARNESS_MARGIN_S) * 1000,
+        maxOutputBytes: MAX_REPORT_BYTES,
+      })
+      .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
 
     const run = await box.exec(ONE_STREAM('/tmp/rft/eval.sh'), {
       timeoutMs: (spec.timeout_s + HARNESS_MARGIN_S) * 1000,
@@ -118,17 +149,26 @@ export async function verifyPatch(
         output.log,
       );
     }
-    const junit = readJunit(await box.readFile(junitPath), [
+    // The eval script closed the pipe after the tests: the reader is done, unless something the
+    // tests left behind still holds the pipe open (then there is no report).
+    const report = await Promise.race([reader, new Promise<null>((resolve) => setTimeout(() => resolve(null), REPORT_GRACE_MS).unref())]);
+    if (report instanceof DiskLimitExceededError) throw report;
+    if (report instanceof Error) return finish({ outcome: 'error', reason: `reading the test report failed: ${report.message}`, apply_method: applyMethod });
+    const junit = readJunit(report === null || report.truncated || report.output === '' ? null : report.output, [
       ...spec.test_files,
       ...[...instance.FAIL_TO_PASS, ...instance.PASS_TO_PASS].map(fileOfTestId),
     ]);
     const statuses = mergeStatuses(junit, parsePytestSummary(output.log));
     const graded = gradeTests({ failToPass: instance.FAIL_TO_PASS, passToPass: instance.PASS_TO_PASS, statuses });
-    const killed = output.exitCode === null ? 'the test run was killed before it finished; ' : '';
+    // Killed (no end marker: the script itself died) or ended by a signal (the runner was killed):
+    // the run did not finish, whatever report it left.
+    const killed = output.exitCode === null || output.exitCode > 128;
+    const killedNote = killed ? `the test run was killed before it finished (exit ${output.exitCode ?? 'unknown'}); ` : '';
+    const resolved = graded.resolved && !killed;
     return finish(
       {
-        outcome: graded.resolved ? 'resolved' : 'unresolved',
-        reason: graded.reason === null ? null : `${killed}${junit === null ? 'pytest wrote no report; ' : ''}${graded.reason}`,
+        outcome: resolved ? 'resolved' : 'unresolved',
+        reason: resolved ? null : `${killedNote}${junit === null ? 'pytest wrote no report; ' : ''}${graded.reason ?? 'every listed test passed'}`,
         apply_method: applyMethod,
         test_exit_code: output.exitCode,
         tests: statuses,
@@ -138,6 +178,12 @@ export async function verifyPatch(
       output.log,
     );
   } catch (err) {
+    // Filling the disk once the patch is in is the tests' doing (the model's patch), not the
+    // harness's: nothing passed, every listed test counts as failed.
+    if (err instanceof DiskLimitExceededError && (applyMethod !== null || patch === '')) {
+      const nothing = gradeTests({ failToPass: instance.FAIL_TO_PASS, passToPass: instance.PASS_TO_PASS, statuses: {} });
+      return finish({ outcome: 'unresolved', reason: `the tests filled the disk: ${err.message}`, apply_method: applyMethod, report: nothing.report });
+    }
     return finish({ outcome: 'error', reason: `infrastructure: ${(err as Error).message}` });
   } finally {
     await box?.remove().catch(() => {});
@@ -145,10 +191,10 @@ export async function verifyPatch(
 }
 
 /** A report cut off or mangled (the run was killed mid-write) says nothing: every test counts as missing. */
-function readJunit(xml: Buffer | null, knownFiles: string[]): TestStatusMap | null {
+function readJunit(xml: string | null, knownFiles: string[]): TestStatusMap | null {
   if (xml === null) return null;
   try {
-    return parseJunitXml(xml.toString('utf8'), [...new Set(knownFiles)]);
+    return parseJunitXml(xml, [...new Set(knownFiles)]);
   } catch {
     return null;
   }
