@@ -6,6 +6,7 @@ import { runTrajectory, type AgentSettings } from '../agent/workflow.js';
 import { deriveSeed } from '../policy/seed.js';
 import type { PolicyClient } from '../policy/types.js';
 import { LABEL } from '../sandbox/container.js';
+import type { EnginePool } from '../sandbox/engine-pool.js';
 import { ensureImage, ImagePullError, removeImage } from '../sandbox/images.js';
 import { Ledger } from '../store/ledger.js';
 import type { Instance } from '../tasks/instance.js';
@@ -40,6 +41,8 @@ export interface RolloutResources {
   containerConcurrency: number;
   instancesInFlight: number;
   pullImages: boolean;
+  /** Several engines (sandbox.docker lists more than one): verifications are spread over them. */
+  engines?: EnginePool;
   removeImagesAfterUse: boolean;
   /** Set when the user asked to stop: no new work starts. */
   stopping: () => boolean;
@@ -92,6 +95,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
 
   const verifier = new Verifier(res.verifyContext, {
     concurrency: res.containerConcurrency,
+    ...(res.engines ? { engines: res.engines } : {}),
     specFor: res.specFor,
     known: verdicts,
     onVerdict: (verdict) => {
@@ -139,7 +143,9 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
     const image = res.imageFor(instance);
     try {
       let lastReport = 0;
-      await ensureImage(res.docker, image, {
+      // Every engine that may run this instance's containers needs its image.
+      const dockers = res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker];
+      for (const docker of dockers) await ensureImage(docker, image, {
         pull: res.pullImages,
         // A pull of a 2-3 GB image takes minutes: say how far it is, every few seconds.
         onProgress: (p) => {
@@ -182,8 +188,10 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
       }
       await Promise.all(verifications);
       if (res.removeImagesAfterUse && !res.stopping()) {
-        const removed = await removeImage(res.docker, image);
-        if (removed.warning) res.warn?.(`${image}: ${removed.warning}`);
+        for (const docker of res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker]) {
+          const removed = await removeImage(docker, image);
+          if (removed.warning) res.warn?.(`${image}: ${removed.warning}`);
+        }
       }
       res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'done' });
     } catch (err) {

@@ -7,6 +7,7 @@ import type { LoadedRecipe } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
 import { LABEL, reapContainers } from '../sandbox/container.js';
 import { connectEngine } from '../sandbox/engine.js';
+import { EnginePool } from '../sandbox/engine-pool.js';
 import { parseByteSize } from '../sandbox/limits.js';
 import { poolFromRecords } from '../select/pool.js';
 import { selectTrajectories } from '../select/select.js';
@@ -82,6 +83,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const temps = sweepAtomicTemps(run.dir);
   if (temps.length > 0) options.warn(`removed ${temps.length} temp file(s) of writes an earlier process of this run was killed in`);
 
+  // Several engines: containers are spread over them by free capacity (the first also takes snapshots).
+  const engines = recipe.sandbox.docker.length > 1 ? EnginePool.fromRecipe(recipe.sandbox.docker, recipe.sandbox.concurrency, options.warn) : undefined;
   const allTasks = uniqueTasks([...train, ...(evalSet ?? [])]);
   const endpoint = await PolicyEndpoint.open(recipe, runLayout.simModels(run.dir), allTasks);
   const server: ModelServer = createModelServer(recipe.serve, { runDir: run.dir, log, warn: options.warn });
@@ -142,6 +145,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         containerConcurrency: recipe.sandbox.concurrency,
         instancesInFlight: recipe.sampling.instances_in_flight,
         pullImages: true,
+        ...(engines ? { engines } : {}),
         removeImagesAfterUse: recipe.sandbox.image_policy === 'remove_after_use',
         stopping: options.stopping,
         warn: options.warn,

@@ -1,4 +1,8 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRft, writeLoopRecipe } from '../loop/helpers.js';
 import type Docker from 'dockerode';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine, defaultEngineUrl } from '../../src/sandbox/engine.js';
@@ -24,6 +28,23 @@ afterAll(async () => {
 });
 
 describe('several Docker engines', () => {
+  it('rft run with two engines in sandbox.docker runs containers on both', async () => {
+    const runs = mkdtempSync(path.join(tmpdir(), 'rft-two-engines-'));
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const engines = `[{url: '${defaultEngineUrl()}', max_containers: 1}, {url: '${second.url}', max_containers: 1}]`;
+    const run = await startRft(['run', writeLoopRecipe(null, { name: 'two-engines' }), '--runs-dir', runs, '--set', `sandbox.docker=${engines}`, '--set', 'iterations=1', '--set', 'tasks.eval=null']).done;
+    expect(run.stderr).not.toMatch(/rft: /);
+    expect(run.code).toBe(0);
+    const created = async (docker: Docker) => {
+      const events = (await docker.getEvents({ since, until: Math.floor(Date.now() / 1000), filters: JSON.stringify({ type: ['container'], event: ['create'], label: ['rft.run=two-engines', 'rft.purpose=verify'] }) })) as unknown as NodeJS.ReadableStream;
+      let text = '';
+      for await (const chunk of events as AsyncIterable<Buffer>) text += chunk.toString();
+      return text.split('\n').filter((l) => l.trim()).length;
+    };
+    expect(await created(main)).toBeGreaterThan(0);
+    expect(await created(second.docker)).toBeGreaterThan(0);
+  });
+
   it('spreads verifications over both engines, and goes on on one when the other dies', async () => {
     const warnings: string[] = [];
     const pool = new EnginePool(
