@@ -199,7 +199,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         verdicts: runLayout.verdicts(run.dir, k),
       });
       if (!sampled.complete) {
-        return finish(options.stopping() ? 'stopped' : 'incomplete', `iteration ${k}: ${sampled.infraErrors} samples and ${sampled.verifyErrors} verifications hit infrastructure errors`);
+        if (options.stopping()) return finish('stopped', 'stopped by the user; everything recorded is kept');
+        return finish('incomplete', `iteration ${k}: ${sampled.infraErrors} samples and ${sampled.verifyErrors} verifications hit infrastructure errors`);
       }
       if (options.stopAfterSampling === k) return finish('sampled', `stopped after sampling iteration ${k}, as asked`);
 
