@@ -19,6 +19,7 @@ import { sha256Hex } from '../src/util/canonical.js';
 import { normalizePatch, patchHash } from '../src/verify/patch.js';
 import { loadInstances } from '../src/tasks/load.js';
 import { ROOT, TASKS_FILE } from './lib/fixtures.js';
+import { mulberry32 } from '../src/util/prng.js';
 
 export const POOL_FORMAT = 'rft-bench-pool/2';
 
@@ -56,17 +57,6 @@ const REPOS = [
   'bokeh__bokeh',
   'Project-MONAI__MONAI',
 ];
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A JSON string literal's inside (no quotes). */
 const esc = (text: string) => JSON.stringify(text).slice(1, -1);

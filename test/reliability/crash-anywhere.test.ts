@@ -16,6 +16,7 @@ import { isFinal, VerdictSchema } from '../../src/verify/verdict.js';
 import { RFT_BIN, ROOT } from '../cli/helpers.js';
 import { MINIGYM_TASKS, minigymInstances } from '../helpers/minigym.js';
 import type { Running } from '../loop/helpers.js';
+import { mulberry32 as rng } from '../../src/util/prng.js';
 
 /**
  * The whole loop (zero-shot eval, 2 iterations of sample → verify → select → emit → command
@@ -231,18 +232,6 @@ const SLOTS: { slot: string; menu: Mechanism[] }[] = [
   { slot: 'iteration 1 emit or fine-tune', menu: [...emitKills(1), ...finetuneKills(1)] },
   { slot: 'serving or eval of M2', menu: [crash('serve', loopPhase, 'serve/m2'), ...samplingKills('eval/m2', 'eval', 2)] },
 ];
-
-/** mulberry32: a small seeded generator, so the plan is the seed's alone. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function describeMechanism(m: Mechanism): string {
   return m.kind === 'crash' ? `${CRASH_ENV}=${m.spec}` : `external SIGKILL once ${m.what}`;

@@ -3,6 +3,7 @@ import { ACTIONS, STATES, type StateName, type StructuredState } from '../../age
 import type { Instance } from '../../tasks/instance.js';
 import { canonicalJson } from '../../util/canonical.js';
 import { skillFor, type SimModel } from './model.js';
+import { mulberry32 } from '../../util/prng.js';
 
 /**
  * The SIMULATED policy (a test double, design §9): pure decision logic that reads the prompts
@@ -746,17 +747,6 @@ function toolName(request: SimChatRequest, state: StateName): string {
 /** Tokens estimated from text length (about four characters a token). */
 export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // =============================================================================================
