@@ -19,7 +19,7 @@ export interface SandboxArgs {
 /** Options shared by the commands that run task containers outside a run (validate, verify). */
 export function withSandboxOptions<T>(y: Argv<T>): Argv<T & SandboxArgs> {
   return y
-    .option('image', { type: 'string', default: 'swebench', describe: 'image name: swebench, swegym or a template with {id}, {id_lower}, {id_swegym}' })
+    .option('image', { type: 'string', default: 'swebench', describe: 'image name: swebench, swebench-hub, swegym or a template with {id}, {id_lower}, {id_swebench}, {id_swegym}' })
     .option('memory', { type: 'string', default: '2g', describe: 'memory limit per container' })
     .option('cpus', { type: 'number', default: 1, describe: 'CPUs per container' })
     .option('pids', { type: 'number', default: 512, describe: 'process limit per container' })

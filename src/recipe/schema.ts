@@ -12,9 +12,14 @@ const nonNegativeInt = () => z.number().int().min(0);
 /** Placeholders a template may use are listed where the template is described. */
 const template = (what: string) => z.string().min(1).describe(what);
 
-/** Named image conventions; anything else is a template with {id}, {id_lower} or {id_swegym}. */
+/**
+ * Named image conventions; anything else is a template with {id}, {id_lower}, {id_swebench} or
+ * {id_swegym}. `swebench` is the name SWE-bench's harness gives the images it builds locally;
+ * `swebench-hub` the published ones it pulls (namespace swebench, "__" → "_1776_").
+ */
 export const IMAGE_PRESETS = {
   swebench: 'sweb.eval.x86_64.{id_lower}:latest',
+  'swebench-hub': 'swebench/sweb.eval.x86_64.{id_swebench}:latest',
   swegym: 'xingyaoww/sweb.eval.x86_64.{id_swegym}:latest',
 } as const;
 
@@ -22,8 +27,9 @@ const ImageTemplate = z
   .string()
   .min(1)
   .describe(
-    'Image name for an instance: "swebench" (sweb.eval.x86_64.<id lower-cased>), "swegym" ' +
-      '(xingyaoww/sweb.eval.x86_64.<id, "__"→"_s_", lower-cased>), or a template using {id}, {id_lower}, {id_swegym}',
+    'Image name for an instance: "swebench" (sweb.eval.x86_64.<id lower-cased>), "swebench-hub" ' +
+      '(swebench/sweb.eval.x86_64.<id, "__"→"_1776_", lower-cased>), "swegym" ' +
+      '(xingyaoww/sweb.eval.x86_64.<id, "__"→"_s_", lower-cased>), or a template using {id}, {id_lower}, {id_swebench}, {id_swegym}',
   );
 
 export const TaskSetSchema = z

@@ -11,6 +11,8 @@ export class ImageNameError extends Error {
 const PLACEHOLDERS = {
   id: (id: string) => id,
   id_lower: (id: string) => id.toLowerCase(),
+  /** SWE-bench's published images (swebench/…): "__" becomes "_1776_", then lower case. */
+  id_swebench: (id: string) => id.replace(/__/g, '_1776_').toLowerCase(),
   /** SWE-Gym's published images: "__" becomes "_s_", then lower case. */
   id_swegym: (id: string) => id.replace(/__/g, '_s_').toLowerCase(),
 } as const satisfies Record<string, (id: string) => string>;
@@ -35,7 +37,7 @@ export function checkImageTemplate(template: string): void {
 
 /**
  * The Docker image for an instance. `template` is a preset from IMAGE_PRESETS (`swebench`,
- * `swegym`) or a template using {id}, {id_lower} and {id_swegym}; `:latest` is added when the
+ * `swebench-hub`, `swegym`) or a template using {id}, {id_lower}, {id_swebench} and {id_swegym}; `:latest` is added when the
  * name has no tag or digest (a registry port such as localhost:5000/ is not a tag).
  */
 export function imageNameFor(instanceId: string, template: string): string {
@@ -48,7 +50,7 @@ export function imageNameFor(instanceId: string, template: string): string {
   });
   if (unknown.length > 0) {
     throw new ImageNameError(
-      `image template "${template}": unknown placeholder ${unknown.join(', ')} (known: {id}, {id_lower}, {id_swegym}; presets: ${Object.keys(IMAGE_PRESETS).join(', ')})`,
+      `image template "${template}": unknown placeholder ${unknown.join(', ')} (known: {id}, {id_lower}, {id_swebench}, {id_swegym}; presets: ${Object.keys(IMAGE_PRESETS).join(', ')})`,
     );
   }
   if (/[{}]/.test(filled)) {
@@ -103,7 +105,7 @@ function referenceProblem(name: string): string | null {
       return component === ''
         ? 'empty path component'
         : `"${component}" must be lower-case letters and digits separated by ".", "_", "__" or "-"` +
-            (/[A-Z]/.test(component) ? ' (use {id_lower} or {id_swegym} for ids with upper case)' : '');
+            (/[A-Z]/.test(component) ? ' (use {id_lower}, {id_swebench} or {id_swegym} for ids with upper case)' : '');
     }
   }
   return null;

@@ -1,5 +1,7 @@
 import { posix } from 'node:path';
 import type { Instance } from '../tasks/instance.js';
+import { HOOK_ENV } from './result-hook.js';
+import { RUNNERS } from './runners.js';
 import type { EvalSpec } from './spec.js';
 
 /** Single-quote a string for bash: every byte literal, embedded quotes closed, escaped, reopened. */
@@ -9,8 +11,13 @@ export function shQuote(value: string): string {
 }
 
 export interface EvalScriptOptions {
-  /** Where pytest writes its junit report. Pick it per run so nothing can be planted there beforehand. */
+  /**
+   * Where the results go: pytest's junit report, or the result hook's records (result-hook.ts) for
+   * runners read through it. Pick it per run so nothing can be planted there beforehand.
+   */
   junitPath: string;
+  /** For runners whose channel is `hook`: the directory holding the hook's sitecustomize.py. */
+  hookDir?: string;
   /**
    * The junit path is a named pipe the harness made and reads from outside the tested process
    * (see verifyPatch): the script checks it is there instead of clearing the path, and once the
@@ -31,7 +38,10 @@ export const DEFAULT_TEST_PATCH_PATH = '/tmp/rft/test.patch';
 export const DEFAULT_WORKDIR = '/testbed';
 
 /** Script exit codes other than 0 (tests ran; their own exit code is on the end-marker line). */
-export const EVAL_EXIT = { noWorkdir: 95, restoreFailed: 96, testPatchFailed: 97, noReportPipe: 98 } as const;
+export const EVAL_EXIT = { noPythonEnv: 94, noWorkdir: 95, restoreFailed: 96, testPatchFailed: 97, noReportPipe: 98 } as const;
+
+/** The line the eval script prints to say which Python environment it ran the tests in. */
+export const PYTHON_ENV_LINE = /^rft: python env (conda|system)$/m;
 
 /**
  * Untracked files with protected names are not deleted inside these trees: an environment kept
@@ -70,8 +80,9 @@ export function renderEvalScript(
   instance: Pick<Instance, 'instance_id'>,
   options: EvalScriptOptions,
 ): string {
-  if (spec.parser !== 'pytest') {
-    throw new Error(`test log parser '${spec.parser}' is not supported yet (instance ${instance.instance_id}); only pytest is`);
+  const channel = RUNNERS[spec.parser].channel;
+  if (channel === 'hook' && options.hookDir === undefined) {
+    throw new Error(`the ${spec.parser} runner reports through the result hook: hookDir is required`);
   }
   checkMarker('startMarker', options.startMarker);
   checkMarker('endMarker', options.endMarker);
@@ -80,7 +91,7 @@ export function renderEvalScript(
   }
   const workdir = options.workdir ?? DEFAULT_WORKDIR;
   const testPatch = options.testPatchPath ?? DEFAULT_TEST_PATCH_PATH;
-  for (const path of [options.junitPath, testPatch, workdir]) {
+  for (const path of [options.junitPath, testPatch, workdir, ...(options.hookDir ? [options.hookDir] : [])]) {
     if (!posix.isAbsolute(path) || /[\n\r]/.test(path)) {
       throw new Error(`expected an absolute one-line path, got ${JSON.stringify(path)}`);
     }
@@ -88,11 +99,16 @@ export function renderEvalScript(
 
   const names = spec.protected_paths.names.map((name) => shQuote(`:(glob)**/${name}`));
   const envExcludes = ENV_DIRS.map((dir) => shQuote(`:(exclude,glob)**/${dir}/**`));
-  const command = [
-    spec.test_cmd,
-    ...spec.test_args.map(shQuote),
-    shQuote(`--junitxml=${options.junitPath}`),
-  ].join(' ');
+  const command =
+    channel === 'junit'
+      ? [spec.test_cmd, ...spec.test_args.map(shQuote), shQuote(`--junitxml=${options.junitPath}`)].join(' ')
+      : [
+          `export PYTHONPATH=${shQuote(options.hookDir ?? '')}"\${PYTHONPATH:+:$PYTHONPATH}" ${HOOK_ENV}=${shQuote(options.junitPath)};`,
+          spec.test_cmd,
+          ...spec.test_args.map(shQuote),
+        ].join(' ');
+  const { conda_root: condaRoot, conda_env: condaEnv, mode } = spec.python_env;
+  const activate = `${condaRoot}/bin/activate`;
   const env = Object.entries(spec.env)
     .map(([key, value]) => `${key}=${shQuote(value)}`)
     .join(' ');
@@ -104,6 +120,16 @@ export function renderEvalScript(
     'set -uo pipefail',
     `cd ${shQuote(workdir)} || { echo ${shQuote(`rft: no repository at ${workdir}`)}; exit ${EVAL_EXIT.noWorkdir}; }`,
     `rft_fail() { echo "rft: $1"; exit ${EVAL_EXIT.restoreFailed}; }`,
+    '',
+    `# 0. The Python environment (python_env: ${mode}), activated as SWE-bench's eval scripts do.`,
+    mode === 'auto' ? `rft_env=system; [ -f ${shQuote(activate)} ] && rft_env=conda` : `rft_env=${mode}`,
+    'echo "rft: python env $rft_env"',
+    'if [ "$rft_env" = conda ]; then',
+    '  set +u',
+    `  source ${shQuote(activate)} && conda activate ${shQuote(condaEnv)} \\`,
+    `    || { echo ${shQuote(`rft: could not activate the conda env ${condaEnv} (${activate})`)}; exit ${EVAL_EXIT.noPythonEnv}; }`,
+    '  set -u',
+    'fi',
     '# A path back to its HEAD state, or gone when HEAD does not have it.',
     'rft_restore() {',
     '  if git cat-file -e "HEAD:$1" 2>/dev/null; then',

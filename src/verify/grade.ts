@@ -14,14 +14,15 @@ export const TestReportSchema = z.object({
 export type TestReport = z.infer<typeof TestReportSchema>;
 
 /**
- * A test passes iff it is PASSED or XFAIL (SWE-bench's `test_passed`). Everything else fails,
- * in both lists:
+ * A test passes iff it is PASSED or XFAIL (SWE-bench's `test_passed`). Everything else fails
+ * a FAIL_TO_PASS test:
  * - missing (not collected, crashed run, file did not import), FAILED, ERROR;
  * - XPASS: SWE-bench's parser does not know the word, so there the test is missing and fails;
- * - SKIPPED: SWE-bench fails a skipped FAIL_TO_PASS test but counts a skipped PASS_TO_PASS test
- *   as "maintained". We fail it: PASS_TO_PASS tests passed in the gold run, so a skip now means
- *   the patch switched the test off (a changed skipif/importorskip condition), and a test that
- *   does not run proves nothing about whether the patch broke it.
+ * - SKIPPED: a FAIL_TO_PASS test that did not run shows nothing was fixed (SWE-bench v4 lets it
+ *   through; that hole stays closed here).
+ * A SKIPPED PASS_TO_PASS test is neither a success nor a failure, as in SWE-bench (grading.py):
+ * environments skip tests for reasons of their own (one CPU, no network), and counting those as
+ * failures would make valid tasks unresolvable. See gradeTests.
  */
 export function testPasses(status: TestStatus | undefined): boolean {
   return status === 'PASSED' || status === 'XFAIL';
@@ -62,20 +63,25 @@ export interface GradeResult {
 }
 
 /**
- * Grade a run against the instance's lists (SWE-bench rules, hardened as in testPasses).
+ * Grade a run against the instance's lists (SWE-bench rules, hardened as in testPasses). A
+ * SKIPPED PASS_TO_PASS test is in neither list of the report (SWE-bench's "neither").
  *
  * An instance with no FAIL_TO_PASS test is never resolved: SWE-bench scores an empty list as a
  * fail-to-pass rate of 1, which resolves any patch (the empty one too) whenever PASS_TO_PASS
  * holds. Nothing would show the patch fixed anything, so the verdict says so instead.
  */
 export function gradeTests(input: GradeInput): GradeResult {
-  const grade = (ids: string[]) => {
+  const grade = (ids: string[], skippedIsNeutral: boolean) => {
     const success: string[] = [];
     const failure: string[] = [];
-    for (const id of new Set(ids)) (testPasses(lookupStatus(id, input.statuses)) ? success : failure).push(id);
+    for (const id of new Set(ids)) {
+      const status = lookupStatus(id, input.statuses);
+      if (skippedIsNeutral && status === 'SKIPPED') continue;
+      (testPasses(status) ? success : failure).push(id);
+    }
     return { success, failure };
   };
-  const report: TestReport = { FAIL_TO_PASS: grade(input.failToPass), PASS_TO_PASS: grade(input.passToPass) };
+  const report: TestReport = { FAIL_TO_PASS: grade(input.failToPass, false), PASS_TO_PASS: grade(input.passToPass, true) };
   const f2pFailed = report.FAIL_TO_PASS.failure.length;
   const p2pFailed = report.PASS_TO_PASS.failure.length;
   let reason: string | null = null;

@@ -24,7 +24,7 @@ import { recordStatus, type TestStatus, type TestStatusMap } from './pytest-log.
  * `<testcase>` would read as a pass for a test whose `<failure>` was lost. A report that does not
  * parse is no report (mergeStatuses(null, …)): pytest did not finish writing it.
  */
-export function parseJunitXml(xml: string, knownTestFiles: string[]): TestStatusMap {
+export function parseJunitXml(xml: string, knownTestFiles: string[], listedIds: readonly string[] = []): TestStatusMap {
   const valid = XMLValidator.validate(xml);
   if (valid !== true) {
     throw new Error(`malformed junit XML (line ${valid.err.line}): ${valid.err.msg}`);
@@ -42,11 +42,17 @@ export function parseJunitXml(xml: string, knownTestFiles: string[]): TestStatus
   const doc: unknown = parser.parse(xml);
   const statuses: TestStatusMap = {};
   const files = [...new Set(knownTestFiles)].map((file) => ({ file, dotted: dottedModule(file) }));
+  const listed = new Map<string, string>();
+  for (const id of listedIds) {
+    const mangled = mangleNodeId(id);
+    listed.set(`${mangled.classname}\0${mangled.name}`, id);
+  }
   for (const testcase of collectTestcases(doc)) {
     const classname = attr(testcase, 'classname');
     const name = attr(testcase, 'name');
     if (classname === '' && name === '') continue;
-    recordStatus(statuses, junitToNodeId(classname, name, files), statusOf(testcase));
+    const id = listed.get(`${classname}\0${name}`) ?? junitToNodeId(classname, name, files);
+    recordStatus(statuses, id, statusOf(testcase));
   }
   return statuses;
 }
@@ -93,6 +99,24 @@ function statusOf(testcase: Node): TestStatus {
 interface KnownFile {
   file: string;
   dotted: string;
+}
+
+/**
+ * The classname and name pytest's junit writer gives a node id (its `mangle_test_address`): the
+ * part before the first `[` is split on `::`, the file part loses `.py` and its `/` become `.`,
+ * the parameters go back on the last part; classname is every part but the last joined by `.`.
+ * Matching a listed id this way is exact even where rebuilding the id from the junit entry is
+ * ambiguous: mypy's data-driven ids `mypy/test/testcheck.py::TypeCheckSuite::check-foo.test::testBar`
+ * are written as classname `mypy.test.testcheck.TypeCheckSuite.check-foo.test`, name `testBar`.
+ */
+export function mangleNodeId(id: string): { classname: string; name: string } {
+  const bracket = id.indexOf('[');
+  const path = bracket < 0 ? id : id.slice(0, bracket);
+  const params = bracket < 0 ? '' : id.slice(bracket);
+  const names = path.split('::');
+  names[0] = names[0]!.split('/').join('.').replace(/\.py$/, '');
+  names[names.length - 1] += params;
+  return { classname: names.slice(0, -1).join('.'), name: names[names.length - 1]! };
 }
 
 /** `tests/v1.2/test_x.py` → `tests.v1.2.test_x`, the way pytest writes it into classname. */

@@ -3,11 +3,14 @@ import type Docker from 'dockerode';
 import { DiskLimitExceededError, LABEL, Sandbox, type ExecResult } from '../sandbox/container.js';
 import type { Instance } from '../tasks/instance.js';
 import { MODEL_PATCH_PATH, parseApplyOutput, renderApplyScript } from './apply-script.js';
-import { DEFAULT_TEST_PATCH_PATH, EVAL_EXIT, parseEvalOutput, ranOutOfTime, renderEvalScript } from './eval-script.js';
+import { DEFAULT_TEST_PATCH_PATH, EVAL_EXIT, parseEvalOutput, PYTHON_ENV_LINE, ranOutOfTime, renderEvalScript } from './eval-script.js';
 import { gradeTests, mergeStatuses } from './grade.js';
 import { fileOfTestId, parseJunitXml } from './junit.js';
 import { normalizePatch, patchFileChanges, patchHash } from './patch.js';
-import { parsePytestSummary, type TestStatusMap } from './pytest-log.js';
+import { rewriteIds } from './id-rewrite.js';
+import type { TestStatusMap } from './pytest-log.js';
+import { HOOK_SOURCE, parseHookResults } from './result-hook.js';
+import { RUNNERS } from './runners.js';
 import { specHash, type EvalSpec } from './spec.js';
 import { VerdictSchema, type Verdict } from './verdict.js';
 
@@ -106,13 +109,16 @@ export async function verifyPatch(
     });
     const token = randomBytes(12).toString('hex');
     const reportDir = `/tmp/rft-${token}`;
-    const junitPath = `${reportDir}/report.xml`;
+    const runner = RUNNERS[spec.parser];
+    const junitPath = `${reportDir}/${runner.channel === 'junit' ? 'report.xml' : 'results.jsonl'}`;
+    const hookDir = runner.channel === 'hook' ? `${reportDir}/hook` : undefined;
     const markers = { startMarker: `RFT_START_${token}`, endMarker: `RFT_END_${token}` };
     await box.putFiles('/', [
       { name: MODEL_PATCH_PATH.slice(1), content: patch },
       { name: DEFAULT_TEST_PATCH_PATH.slice(1), content: normalizePatch(instance.test_patch) },
       { name: 'tmp/rft/apply.sh', content: renderApplyScript(), mode: 0o755 },
-      { name: 'tmp/rft/eval.sh', content: renderEvalScript(spec, instance, { junitPath, junitPipe: true, ...markers }), mode: 0o755 },
+      { name: 'tmp/rft/eval.sh', content: renderEvalScript(spec, instance, { junitPath, junitPipe: true, ...(hookDir ? { hookDir } : {}), ...markers }), mode: 0o755 },
+      ...(hookDir ? [{ name: `${hookDir.slice(1)}/sitecustomize.py`, content: HOOK_SOURCE, mode: 0o644 }] : []),
     ]);
 
     if (patch !== '') {
@@ -139,13 +145,19 @@ export async function verifyPatch(
     });
     if (run.timedOut) return finish({ outcome: 'error', reason: `the harness gave up after ${spec.timeout_s + HARNESS_MARGIN_S} s`, apply_method: applyMethod });
     const output = parseEvalOutput(run.output, markers.startMarker, markers.endMarker);
+    const pythonEnv = (PYTHON_ENV_LINE.exec(output.preamble)?.[1] as 'conda' | 'system' | undefined) ?? null;
     if (!output.started) {
-      const why = run.exitCode === EVAL_EXIT.testPatchFailed ? 'the test patch did not apply' : `the eval script stopped (exit ${run.exitCode})`;
-      return finish({ outcome: 'error', reason: `${why}: ${tail(output.preamble)}`, apply_method: applyMethod }, run.output);
+      // The task's own test patch does not apply to its repository: no patch can ever be graded
+      // on it. A final verdict (retrying changes nothing), blamed on the task, not the model.
+      if (run.exitCode === EVAL_EXIT.testPatchFailed) {
+        return finish({ outcome: 'invalid_task', reason: `the test patch did not apply: ${tail(output.preamble)}`, apply_method: applyMethod, python_env: pythonEnv }, run.output);
+      }
+      const why = run.exitCode === EVAL_EXIT.noPythonEnv ? 'the Python environment could not be activated' : `the eval script stopped (exit ${run.exitCode})`;
+      return finish({ outcome: 'error', reason: `${why}: ${tail(output.preamble)}`, apply_method: applyMethod, python_env: pythonEnv }, run.output);
     }
     if (ranOutOfTime(output, spec.timeout_s)) {
       return finish(
-        { outcome: 'timeout', reason: `the tests ran past ${spec.timeout_s} s and were killed`, apply_method: applyMethod, log_truncated: run.truncated },
+        { outcome: 'timeout', reason: `the tests ran past ${spec.timeout_s} s and were killed`, apply_method: applyMethod, log_truncated: run.truncated, python_env: pythonEnv },
         output.log,
       );
     }
@@ -154,11 +166,19 @@ export async function verifyPatch(
     const report = await Promise.race([reader, new Promise<null>((resolve) => setTimeout(() => resolve(null), REPORT_GRACE_MS).unref())]);
     if (report instanceof DiskLimitExceededError) throw report;
     if (report instanceof Error) return finish({ outcome: 'error', reason: `reading the test report failed: ${report.message}`, apply_method: applyMethod });
-    const junit = readJunit(report === null || report.truncated || report.output === '' ? null : report.output, [
-      ...spec.test_files,
-      ...[...instance.FAIL_TO_PASS, ...instance.PASS_TO_PASS].map(fileOfTestId),
-    ]);
-    const statuses = mergeStatuses(junit, parsePytestSummary(output.log));
+    const listed = [...instance.FAIL_TO_PASS, ...instance.PASS_TO_PASS];
+    const reportText = report === null || report.truncated || report.output === '' ? null : report.output;
+    const trusted =
+      runner.channel === 'junit'
+        ? readJunit(reportText, [...spec.test_files, ...listed.map(fileOfTestId)], listed)
+        : reportText === null
+          ? null
+          : parseHookResults(reportText);
+    const statuses = mergeStatuses(
+      trusted === null ? null : rewriteIds(trusted, spec.id_rewrite),
+      rewriteIds(runner.parseLog(output.log), spec.id_rewrite),
+    );
+    const junit = trusted;
     const graded = gradeTests({ failToPass: instance.FAIL_TO_PASS, passToPass: instance.PASS_TO_PASS, statuses });
     // Killed (no end marker: the script itself died) or ended by a signal (the runner was killed):
     // the run did not finish, whatever report it left.
@@ -168,12 +188,15 @@ export async function verifyPatch(
     return finish(
       {
         outcome: resolved ? 'resolved' : 'unresolved',
-        reason: resolved ? null : `${killedNote}${junit === null ? 'pytest wrote no report; ' : ''}${graded.reason ?? 'every listed test passed'}`,
+        reason: resolved
+          ? null
+          : `${killedNote}${junit === null ? (runner.channel === 'junit' ? 'pytest wrote no report; ' : 'the test process handed over no results; ') : ''}${graded.reason ?? 'every listed test passed'}`,
         apply_method: applyMethod,
         test_exit_code: output.exitCode,
         tests: statuses,
         report: graded.report,
         log_truncated: run.truncated,
+        python_env: pythonEnv,
       },
       output.log,
     );
@@ -191,10 +214,10 @@ export async function verifyPatch(
 }
 
 /** A report cut off or mangled (the run was killed mid-write) says nothing: every test counts as missing. */
-function readJunit(xml: string | null, knownFiles: string[]): TestStatusMap | null {
+function readJunit(xml: string | null, knownFiles: string[], listed: readonly string[]): TestStatusMap | null {
   if (xml === null) return null;
   try {
-    return parseJunitXml(xml, [...new Set(knownFiles)]);
+    return parseJunitXml(xml, [...new Set(knownFiles)], listed);
   } catch {
     return null;
   }

@@ -2,10 +2,33 @@ import { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import type { Instance } from '../tasks/instance.js';
 import { filesInPatch, patchFileChanges } from './patch.js';
+import { repoFamily, RUNNER_KINDS, RUNNERS } from './runners.js';
 
-/** Which log format the test command prints. Only `pytest` is parsed today. */
-export const ParserKindSchema = z.enum(['pytest', 'django', 'sympy']);
+/** Which runner family prints the log and how its results are read (runners.ts). */
+export const ParserKindSchema = z.enum(RUNNER_KINDS);
 export type ParserKind = z.infer<typeof ParserKindSchema>;
+
+/**
+ * The Python environment the tests run in.
+ * - `conda`: activate the conda env `conda_env` under `conda_root` first, exactly as SWE-bench's and
+ *   SWE-Gym's eval scripts do (`source <root>/bin/activate` then `conda activate <env>`): their images
+ *   keep pytest, tox and the libraries there, and only /root/.bashrc (never read by a
+ *   non-interactive shell) activates it;
+ * - `system`: run the command as the image's PATH finds it;
+ * - `auto` (the default): `conda` when the image has `<conda_root>/bin/activate`, else `system`
+ *   (decided in the container; the verdict records which one ran).
+ */
+export const PythonEnvModeSchema = z.enum(['auto', 'conda', 'system']);
+export type PythonEnvMode = z.infer<typeof PythonEnvModeSchema>;
+export const PythonEnvSchema = z
+  .object({
+    mode: PythonEnvModeSchema,
+    conda_root: z.string().regex(/^\/[A-Za-z0-9_./-]*$/, 'an absolute path of [A-Za-z0-9_./-]'),
+    conda_env: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a conda env name of [A-Za-z0-9_.-]'),
+  })
+  .strict();
+export type PythonEnv = z.infer<typeof PythonEnvSchema>;
+export const DEFAULT_PYTHON_ENV: PythonEnv = { mode: 'auto', conda_root: '/opt/miniconda3', conda_env: 'testbed' };
 
 /**
  * What the eval script puts back before the test patch is applied (see eval-script.ts):
@@ -33,6 +56,9 @@ export const EvalSpecSchema = z.object({
   /** Arguments appended to test_cmd, each shell-quoted when rendered. */
   test_args: z.array(z.string()),
   parser: ParserKindSchema,
+  python_env: PythonEnvSchema,
+  /** How the repository's reference parser rewrote ids (repos.ts); observed ids get the same form. */
+  id_rewrite: z.enum(['path_basename', 'mousebutton']).nullable(),
   timeout_s: z.number().int().positive(),
   env: z.object({ TZ: z.literal('UTC'), PYTHONHASHSEED: z.string().regex(/^\d+$/) }).strict(),
   protected_paths: ProtectedPathsSchema,
@@ -46,75 +72,15 @@ interface RepoCommand {
   versions?: Record<string, string>;
 }
 
-const SWEBENCH_PYTEST = 'pytest -rA';
-const SWEBENCH_DJANGO = './tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1';
-
-/**
- * Test command per repository.
- *
- * SWE-bench (swebench/harness/constants/python.py): TEST_PYTEST is `pytest -rA` (the file defines
- * it twice; the later one wins); seaborn `pytest --no-header -rA`; sphinx `tox --current-env -epy39
- * -v --`; sympy `bin/test -C --verbose` with PYTHONWARNINGS ignoring User/SyntaxWarning; django
- * `./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1`, and for version 1.9
- * `./tests/runtests.py --verbosity 2`; astropy 0.1–1.3 `pytest -rA -vv -o
- * console_output_style=classic --tb=no`.
- *
- * SWE-Gym's harness fork: moto, conan, modin `pytest -n0 -rA`; dask `pytest -n0 -rA --color=no`;
- * MONAI and dvc `pytest -rA`; bokeh `pytest -rA -n0`; pandas and hydra `pytest -rA --tb=long`;
- * pydantic `pytest -rA --tb=short -vv -o console_output_style=classic --no-header`; mypy
- * `pytest -n0 -rA -k` (a -k expression of test-case names follows instead of files, see
- * testArgsFor). conan's eval commands put the repository on PYTHONPATH; that is folded into the
- * command here.
- *
- * Sphinx: SWE-bench's image build edits tox.ini to add -rA to its pytest command; the eval script
- * restores tox.ini to HEAD, so -rA is passed through tox's posargs instead.
- */
-export const REPO_TEST_COMMANDS: Readonly<Record<string, RepoCommand>> = {
-  // SWE-Gym
-  'getmoto/moto': { test_cmd: 'pytest -n0 -rA', parser: 'pytest' },
-  'Project-MONAI/MONAI': { test_cmd: 'pytest -rA', parser: 'pytest' },
-  'pandas-dev/pandas': { test_cmd: 'pytest -rA --tb=long', parser: 'pytest' },
-  'python/mypy': { test_cmd: 'pytest -n0 -rA -k', parser: 'pytest' },
-  'dask/dask': { test_cmd: 'pytest -n0 -rA --color=no', parser: 'pytest' },
-  'iterative/dvc': { test_cmd: 'pytest -rA', parser: 'pytest' },
-  'conan-io/conan': { test_cmd: 'PYTHONPATH="${PYTHONPATH:-}:$PWD" pytest -n0 -rA', parser: 'pytest' },
-  'pydantic/pydantic': {
-    test_cmd: 'pytest -rA --tb=short -vv -o console_output_style=classic --no-header',
-    parser: 'pytest',
-  },
-  'modin-project/modin': { test_cmd: 'pytest -n0 -rA', parser: 'pytest' },
-  'facebookresearch/hydra': { test_cmd: 'pytest -rA --tb=long', parser: 'pytest' },
-  'bokeh/bokeh': { test_cmd: 'pytest -rA -n0', parser: 'pytest' },
-  // SWE-bench Lite
-  'astropy/astropy': {
-    test_cmd: SWEBENCH_PYTEST,
-    parser: 'pytest',
-    versions: Object.fromEntries(
-      ['0.1', '0.2', '0.3', '0.4', '1.1', '1.2', '1.3'].map((v) => [
-        v,
-        'pytest -rA -vv -o console_output_style=classic --tb=no',
-      ]),
-    ),
-  },
-  'django/django': {
-    test_cmd: SWEBENCH_DJANGO,
-    parser: 'django',
-    versions: { '1.9': './tests/runtests.py --verbosity 2' },
-  },
-  'matplotlib/matplotlib': { test_cmd: SWEBENCH_PYTEST, parser: 'pytest' },
-  'mwaskom/seaborn': { test_cmd: 'pytest --no-header -rA', parser: 'pytest' },
-  'pallets/flask': { test_cmd: SWEBENCH_PYTEST, parser: 'pytest' },
-  'psf/requests': { test_cmd: SWEBENCH_PYTEST, parser: 'pytest' },
-  'pydata/xarray': { test_cmd: SWEBENCH_PYTEST, parser: 'pytest' },
-  'pylint-dev/pylint': { test_cmd: SWEBENCH_PYTEST, parser: 'pytest' },
-  'pytest-dev/pytest': { test_cmd: SWEBENCH_PYTEST, parser: 'pytest' },
-  'sphinx-doc/sphinx': { test_cmd: 'tox --current-env -epy39 -v -- -rA', parser: 'pytest' },
-  'sympy/sympy': {
-    test_cmd: "PYTHONWARNINGS='ignore::UserWarning,ignore::SyntaxWarning' bin/test -C --verbose",
-    parser: 'sympy',
-  },
-  'scikit-learn/scikit-learn': { test_cmd: SWEBENCH_PYTEST, parser: 'pytest' },
-};
+/** Test command and parser per known repository (the facts live in repos.ts, by family). */
+export const REPO_TEST_COMMANDS: Readonly<Record<string, RepoCommand>> = Object.fromEntries(
+  RUNNER_KINDS.flatMap((kind) =>
+    Object.entries(RUNNERS[kind].repos).map(([repo, facts]) => [
+      repo,
+      { test_cmd: facts.test_cmd, parser: kind, ...(facts.versions ? { versions: facts.versions } : {}) },
+    ]),
+  ),
+);
 
 /** The bundled task set's repositories (`minigym/<name>`). */
 export const MINIGYM_TEST_COMMAND: RepoCommand = { test_cmd: 'python3 -m pytest -rA -p no:cacheprovider', parser: 'pytest' };
@@ -126,11 +92,9 @@ export const DEFAULT_TIMEOUT_S = 1800;
 /** Table entry for a repository; owner/name match case-insensitively (datasets disagree on MONAI's case). */
 export function repoCommand(repo: string): RepoCommand | null {
   if (repo.toLowerCase().startsWith('minigym/')) return MINIGYM_TEST_COMMAND;
-  const exact = REPO_TEST_COMMANDS[repo];
-  if (exact) return exact;
-  const lower = repo.toLowerCase();
-  const key = Object.keys(REPO_TEST_COMMANDS).find((k) => k.toLowerCase() === lower);
-  return key ? (REPO_TEST_COMMANDS[key] ?? null) : null;
+  const family = repoFamily(repo);
+  if (!family) return null;
+  return { test_cmd: family.facts.test_cmd, parser: family.kind, ...(family.facts.versions ? { versions: family.facts.versions } : {}) };
 }
 
 export interface ResolvedCommand {
@@ -209,20 +173,24 @@ export const PROTECTED_NAMES = [
  * cases), or, with no ids, the `[case name]` headers the test patch adds — the convention of the
  * SWE-smith/SWE-Gym harnesses for mypy.
  */
-export function testArgsFor(testCmd: string, instance: Pick<Instance, 'test_patch' | 'FAIL_TO_PASS' | 'PASS_TO_PASS'>): string[] {
+export function testArgsFor(
+  testCmd: string,
+  instance: Pick<Instance, 'test_patch' | 'FAIL_TO_PASS' | 'PASS_TO_PASS'>,
+  parser: ParserKind = 'pytest',
+): string[] {
   if (/(^|\s)-k$/.test(testCmd.trim())) {
     const fromIds = [...instance.FAIL_TO_PASS, ...instance.PASS_TO_PASS].map((id) => id.split('::').pop() ?? id);
     const fromPatch = [...instance.test_patch.matchAll(/^\+\[case ([^\]]+)\]/gm)].map((m) => m[1] ?? '');
     const names = [...new Set(fromIds.length > 0 ? fromIds : fromPatch)].filter((n) => n !== '').sort();
     return [names.join(' or ')];
   }
-  const args: string[] = [];
+  const files: string[] = [];
   for (const change of patchFileChanges(instance.test_patch)) {
     const path = change.newPath;
     if (path === null || NON_TEST_EXTS.some((ext) => path.endsWith(ext))) continue;
-    if (!args.includes(path)) args.push(path);
+    if (!files.includes(path)) files.push(path);
   }
-  return args;
+  return RUNNERS[parser].directives(files);
 }
 
 function assertSafeRelativePath(path: string): void {
@@ -235,6 +203,8 @@ function assertSafeRelativePath(path: string): void {
 export interface EvalSpecOptions {
   timeout_s?: number;
   pythonHashSeed?: string;
+  /** The task set's / recipe's setting (default: auto-detect conda's `testbed`). */
+  pythonEnv?: PythonEnvMode | Partial<PythonEnv>;
 }
 
 /** The eval spec of an instance (see EvalSpecSchema). Throws when the test patch names unsafe paths. */
@@ -245,11 +215,14 @@ export function buildEvalSpec(
   const command = resolveTestCommand(instance);
   const files = filesInPatch(instance.test_patch);
   files.forEach(assertSafeRelativePath);
+  const pythonEnv = typeof options.pythonEnv === 'string' ? { mode: options.pythonEnv } : (options.pythonEnv ?? {});
   return EvalSpecSchema.parse({
     test_cmd: command.test_cmd,
     test_files: files,
-    test_args: testArgsFor(command.test_cmd, instance),
+    test_args: testArgsFor(command.test_cmd, instance, command.parser),
     parser: command.parser,
+    python_env: { ...DEFAULT_PYTHON_ENV, ...pythonEnv },
+    id_rewrite: repoFamily(instance.repo)?.facts.id_rewrite ?? null,
     timeout_s: options.timeout_s ?? DEFAULT_TIMEOUT_S,
     env: { TZ: 'UTC', PYTHONHASHSEED: options.pythonHashSeed ?? '0' },
     protected_paths: { files, dirs: testDirsFor(files), names: PROTECTED_NAMES },

@@ -9,10 +9,12 @@ import { TestStatusMapSchema } from './pytest-log.js';
  * - apply_failed: all three ways of applying the patch failed.
  * - timeout: the test command outlived the spec's timeout — the patch's doing (an endless loop,
  *   a hang), so a model failure.
+ * - invalid_task: the task itself cannot grade anything (its test patch does not apply to its
+ *   repository). Final, and not the model's failure.
  * - error: the harness failed (image missing, engine down, the harness's own deadline). Not the
  *   model's fault: not cached as a result, retried on resume.
  */
-export const OutcomeSchema = z.enum(['resolved', 'unresolved', 'empty_patch', 'apply_failed', 'timeout', 'error']);
+export const OutcomeSchema = z.enum(['resolved', 'unresolved', 'empty_patch', 'apply_failed', 'timeout', 'invalid_task', 'error']);
 export type Outcome = z.infer<typeof OutcomeSchema>;
 
 /** Which of the three application attempts succeeded (design §4.3), in the order they are tried. */
@@ -26,7 +28,7 @@ const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex dige
 
 const RAN_TESTS = new Set<Outcome>(['resolved', 'unresolved']);
 const NEVER_APPLIED = new Set<Outcome>(['empty_patch', 'apply_failed']);
-const NEEDS_REASON = new Set<Outcome>(['apply_failed', 'timeout', 'error']);
+const NEEDS_REASON = new Set<Outcome>(['apply_failed', 'timeout', 'invalid_task', 'error']);
 
 export const VerdictSchema = z
   .object({
@@ -44,6 +46,8 @@ export const VerdictSchema = z
     report: TestReportSchema.nullable(),
     /** The stored log was cut to a size limit. */
     log_truncated: z.boolean(),
+    /** The Python environment the tests ran in (eval spec python_env, auto-detected or set); null when unknown. */
+    python_env: z.enum(['conda', 'system']).nullable().optional(),
     duration_ms: z.number().nonnegative(),
     created_at: z.iso.datetime({ offset: true }),
   })
@@ -81,7 +85,7 @@ export function verdictKeyOf(verdict: Pick<Verdict, 'instance_id' | 'patch_hash'
 
 /** Did the model fail? `error` is the harness's failure and `resolved` is a success. */
 export function isModelFailure(outcome: Outcome): boolean {
-  return outcome !== 'resolved' && outcome !== 'error';
+  return outcome !== 'resolved' && outcome !== 'error' && outcome !== 'invalid_task';
 }
 
 /** A verdict that settles the question; `error` verdicts are retried on resume instead of reused. */

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import path, { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InstanceSchema, type Instance } from '../../src/tasks/instance.js';
 import {
@@ -29,6 +29,8 @@ function specWith(overrides: Partial<EvalSpec> = {}): EvalSpec {
     test_files: ["tests/it's here/test x.py", 'tests/test_a.py'],
     test_args: ["tests/it's here/test x.py", 'tests/test_a.py'],
     parser: 'pytest',
+    python_env: { mode: 'system', conda_root: '/opt/miniconda3', conda_env: 'testbed' },
+    id_rewrite: null,
     timeout_s: 321,
     env: { TZ: 'UTC', PYTHONHASHSEED: '0' },
     protected_paths: {
@@ -97,13 +99,61 @@ describe('renderEvalScript (text)', () => {
     expect(script.indexOf(OPTIONS.endMarker)).toBeGreaterThan(script.indexOf('timeout -s KILL'));
   });
 
-  it('refuses parsers that are not implemented yet', () => {
-    expect(() => renderEvalScript(specWith({ parser: 'django' }), { instance_id: 'django__django-1' }, OPTIONS)).toThrow(
-      /'django' is not supported yet/,
+  it('runs Django and sympy through the result hook: PYTHONPATH and the pipe, no --junitxml', () => {
+    expect(() => renderEvalScript(specWith({ parser: 'django' }), { instance_id: 'django__django-1' }, OPTIONS)).toThrow(/hookDir is required/);
+    const script = renderEvalScript(
+      specWith({ parser: 'sympy', test_cmd: 'bin/test -C --verbose', test_args: ['sympy/core/tests/test_x.py'] }),
+      { instance_id: 'sympy__sympy-1' },
+      { ...OPTIONS, hookDir: '/tmp/rft-x/hook' },
     );
-    expect(() => renderEvalScript(specWith({ parser: 'sympy' }), { instance_id: 'sympy__sympy-1' }, OPTIONS)).toThrow(
-      /not supported yet/,
+    expect(script).not.toContain('--junitxml');
+    const line = script.split('\n').find((l) => l.startsWith('timeout -s KILL')) ?? '';
+    // What bash -c receives, unquoted by bash itself.
+    const quoted = line.replace(/^timeout -s KILL \d+ bash -c /, '').replace(/ <\/dev\/null 2>&1$/, '');
+    const inner = bash(`printf '%s' ${quoted}`).stdout;
+    expect(inner).toBe(
+      `export PYTHONPATH='/tmp/rft-x/hook'"\${PYTHONPATH:+:$PYTHONPATH}" RFT_RESULTS_PIPE='${OPTIONS.junitPath}'; bin/test -C --verbose 'sympy/core/tests/test_x.py'`,
     );
+  });
+
+  describe('the Python environment', () => {
+    const condaRoot = () => {
+      const root = mkdtempSync(path.join(tmpdir(), 'rft-conda-'));
+      mkdirSync(path.join(root, 'bin'));
+      // A stand-in for conda: `source activate` defines `conda`, whose activate puts a marker env var.
+      writeFileSync(path.join(root, 'bin/activate'), 'conda() { [ "$1" = activate ] && [ "$2" = testbed ] && export RFT_TEST_ENV="$2"; }\n');
+      return root;
+    };
+    const runIn = (mode: 'auto' | 'conda' | 'system', root: string) => {
+      const repo = mkdtempSync(path.join(tmpdir(), 'rft-repo-'));
+      bash('git init -q && git -c user.name=t -c user.email=t@t commit -q --allow-empty -m base', repo);
+      const script = renderEvalScript(
+        specWith({ test_cmd: 'echo "env=${RFT_TEST_ENV:-none}"', test_args: [], python_env: { mode, conda_root: root, conda_env: 'testbed' }, protected_paths: { files: [], dirs: [], names: [] } }),
+        { instance_id: 'x' },
+        { ...OPTIONS, junitPath: path.join(repo, '.junit.xml'), workdir: repo, testPatchPath: path.join(repo, 'none.patch') },
+      );
+      writeFileSync(path.join(repo, '.eval.sh'), script);
+      return spawnSync('bash', [path.join(repo, '.eval.sh')], { encoding: 'utf8' });
+    };
+
+    it('auto: activates testbed when <conda_root>/bin/activate exists, and says which env ran', () => {
+      const run = runIn('auto', condaRoot());
+      expect(run.stdout).toContain('rft: python env conda');
+      expect(run.stdout).toContain('env=testbed');
+    });
+
+    it('auto without conda, and system: run the command as it is', () => {
+      const missing = path.join(tmpdir(), 'rft-no-conda-here');
+      expect(runIn('auto', missing).stdout).toMatch(/rft: python env system[\s\S]*env=none/);
+      expect(runIn('system', condaRoot()).stdout).toMatch(/rft: python env system[\s\S]*env=none/);
+    });
+
+    it('conda on an image without it stops before the tests with its own exit code', () => {
+      const run = runIn('conda', path.join(tmpdir(), 'rft-no-conda-here'));
+      expect(run.status).toBe(EVAL_EXIT.noPythonEnv);
+      expect(run.stdout).toContain('could not activate the conda env testbed');
+      expect(run.stdout).not.toContain(OPTIONS.startMarker);
+    });
   });
 
   it('refuses unsafe markers and relative paths', () => {

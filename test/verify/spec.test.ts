@@ -101,7 +101,7 @@ describe('resolveTestCommand', () => {
       'conan-io/conan', 'pydantic/pydantic', 'modin-project/modin', 'facebookresearch/hydra', 'bokeh/bokeh',
       'astropy/astropy', 'django/django', 'matplotlib/matplotlib', 'mwaskom/seaborn', 'pallets/flask', 'psf/requests',
       'pydata/xarray', 'pylint-dev/pylint', 'pytest-dev/pytest', 'sphinx-doc/sphinx', 'sympy/sympy',
-      'scikit-learn/scikit-learn',
+      'scikit-learn/scikit-learn', 'pydicom/pydicom',
     ];
     expect(Object.keys(REPO_TEST_COMMANDS).sort()).toEqual(expected.sort());
   });
@@ -110,6 +110,21 @@ describe('resolveTestCommand', () => {
 describe('test arguments and protected paths', () => {
   it('passes the surviving test files, without non-test extensions', () => {
     expect(testArgsFor('pytest -rA', instance())).toEqual(['tests/test_s3/test_s3.py']);
+  });
+
+  it('passes Django module labels and sympy test files', () => {
+    const files = 'diff --git a/tests/utils_tests/test_text.py b/tests/utils_tests/test_text.py\n--- a/tests/utils_tests/test_text.py\n+++ b/tests/utils_tests/test_text.py\n@@ -1 +1,2 @@\n x\n+y\n';
+    expect(testArgsFor('./tests/runtests.py', { test_patch: files, FAIL_TO_PASS: [], PASS_TO_PASS: [] }, 'django')).toEqual(['utils_tests.test_text']);
+    const sympy = files.replaceAll('tests/utils_tests/test_text.py', 'sympy/core/tests/test_x.py');
+    expect(testArgsFor('bin/test -C --verbose', { test_patch: sympy, FAIL_TO_PASS: [], PASS_TO_PASS: [] }, 'sympy')).toEqual(['sympy/core/tests/test_x.py']);
+  });
+
+  it('records the Python environment setting and the id rewrite in the spec (so in its hash)', () => {
+    expect(buildEvalSpec(instance()).python_env.mode).toBe('auto');
+    expect(buildEvalSpec(instance(), { pythonEnv: 'system' }).python_env.mode).toBe('system');
+    expect(specHash(buildEvalSpec(instance(), { pythonEnv: 'conda' }))).not.toBe(specHash(buildEvalSpec(instance())));
+    expect(buildEvalSpec(instance({ repo: 'psf/requests' })).id_rewrite).toBe('path_basename');
+    expect(buildEvalSpec(instance({ repo: 'matplotlib/matplotlib' })).id_rewrite).toBe('mousebutton');
   });
 
   it('builds a -k expression for commands ending in -k (mypy)', () => {
@@ -137,6 +152,8 @@ describe('test arguments and protected paths', () => {
         test_files: ['tests/test_s3/test_s3.py', 'tests/test_s3/data.json', 'tests/test_s3/test_old.py'],
         test_args: ['tests/test_s3/test_s3.py'],
         parser: 'pytest',
+        python_env: { mode: 'auto', conda_root: '/opt/miniconda3', conda_env: 'testbed' },
+        id_rewrite: null,
         timeout_s: 600,
         env: { TZ: 'UTC', PYTHONHASHSEED: '0' },
         protected_paths: {
