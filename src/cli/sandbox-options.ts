@@ -4,7 +4,7 @@ import { LABEL } from '../sandbox/container.js';
 import { parseByteSize } from '../sandbox/limits.js';
 import { imageNameFor } from '../tasks/image-name.js';
 import type { VerifyContext } from '../verify/run.js';
-import { buildEvalSpec, type EvalSpec } from '../verify/spec.js';
+import { buildEvalSpec, type EvalSpec, type PythonEnvMode } from '../verify/spec.js';
 import type { Instance } from '../tasks/instance.js';
 
 export interface SandboxArgs {
@@ -14,6 +14,7 @@ export interface SandboxArgs {
   pids: number;
   timeout: number;
   concurrency: number;
+  'python-env': PythonEnvMode;
 }
 
 /** Options shared by the commands that run task containers outside a run (validate, verify). */
@@ -24,7 +25,12 @@ export function withSandboxOptions<T>(y: Argv<T>): Argv<T & SandboxArgs> {
     .option('cpus', { type: 'number', default: 1, describe: 'CPUs per container' })
     .option('pids', { type: 'number', default: 512, describe: 'process limit per container' })
     .option('timeout', { type: 'number', default: 1800, describe: 'seconds one test run may take' })
-    .option('concurrency', { type: 'number', default: 2, describe: 'containers at once' }) as Argv<T & SandboxArgs>;
+    .option('concurrency', { type: 'number', default: 2, describe: 'containers at once' })
+    .option('python-env', {
+      choices: ['auto', 'conda', 'system'] as const,
+      default: 'auto' as const,
+      describe: "run the tests in the image's conda env testbed (conda), as they are (system), or conda where /opt/miniconda3 exists (auto)",
+    }) as unknown as Argv<T & SandboxArgs>;
 }
 
 export async function verifyContextFrom(args: SandboxArgs, purpose: string): Promise<{ ctx: VerifyContext; specFor: (i: Instance) => EvalSpec }> {
@@ -34,5 +40,5 @@ export async function verifyContextFrom(args: SandboxArgs, purpose: string): Pro
     limits: { memoryBytes: parseByteSize(args.memory), cpus: args.cpus, pids: args.pids },
     labels: { [LABEL.run]: `${purpose}-${process.pid}` },
   };
-  return { ctx, specFor: (instance) => buildEvalSpec(instance, { timeout_s: args.timeout }) };
+  return { ctx, specFor: (instance) => buildEvalSpec(instance, { timeout_s: args.timeout, pythonEnv: args['python-env'] }) };
 }

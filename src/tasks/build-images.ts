@@ -8,6 +8,9 @@ import { imageNameFor } from './image-name.js';
 import type { Instance } from './instance.js';
 
 /** What never belongs in a task image's repository: caches a host-side test run leaves behind. */
+/** The base image of the bundled tasks' system layout (scripts/build-base-image.sh). */
+export const DEFAULT_BASE_IMAGE = 'rft-base:bookworm';
+
 const SKIPPED_NAMES = new Set(['.git', '__pycache__', '.pytest_cache', '.mypy_cache']);
 
 /**
@@ -28,6 +31,8 @@ export interface BuildImagesOptions {
   instances: readonly Instance[];
   /** Folder holding one source tree per repository, named after the part of `repo` after the slash. */
   reposDir: string;
+  /** Where an instance's source tree is, when not `<reposDir>/<name>` (several trees of one repository). */
+  sourceDirFor?: (instance: Instance) => string;
   baseImage: string;
   imageTemplate: string;
   force?: boolean;
@@ -47,6 +52,7 @@ export interface BuiltImage {
  */
 export async function buildTaskImages(options: BuildImagesOptions): Promise<BuiltImage[]> {
   const { docker, instances, reposDir, baseImage, imageTemplate, force = false, log = () => {} } = options;
+  const sourceDirFor = options.sourceDirFor ?? ((instance: Instance) => repoSourceDir(reposDir, instance.repo));
   if (!(await imageExists(docker, baseImage))) {
     throw new Error(`base image ${baseImage} is missing; build it with: bash scripts/build-base-image.sh`);
   }
@@ -61,12 +67,15 @@ export async function buildTaskImages(options: BuildImagesOptions): Promise<Buil
       else missing.push(entry);
     }
     if (missing.length === 0) continue;
-    const repoImage = `rft-repo/${repoSlug(first.repo)}:${first.base_commit.slice(0, 12)}`;
+    // One intermediate image per (repository, base commit, base image): the same tree on another
+    // base (another image layout) is another image.
+    const onBase = baseImage === DEFAULT_BASE_IMAGE ? '' : `-${repoSlug(baseImage).replace(/:/g, '-')}`;
+    const repoImage = `rft-repo/${repoSlug(first.repo)}:${first.base_commit.slice(0, 12)}${onBase}`;
     if (force || !(await imageExists(docker, repoImage))) {
       log(`building ${repoImage} (${first.repo} at ${first.base_commit.slice(0, 12)})`);
       await buildImage(docker, {
         tag: repoImage,
-        context: repoContext(repoSourceDir(reposDir, first.repo), baseImage, first.base_commit),
+        context: repoContext(sourceDirFor(first), baseImage, first.base_commit),
         labels: { 'rft.repo': first.repo, 'rft.base_commit': first.base_commit },
       });
     }

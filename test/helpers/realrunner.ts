@@ -1,0 +1,141 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { buildTaskImages } from '../../src/tasks/build-images.js';
+import { InstanceSchema, type Instance } from '../../src/tasks/instance.js';
+import { REAL_RUNNER_TASKS, UPSTREAM_TREES, type Edit, type RealRunnerTask } from '../fixtures/realrunner/tasks.js';
+import { ensureRunnerBase, LAYOUTS, RUNNER_TEMPLATE, type Layout } from './layouts.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+export const FIXTURE_CACHE = process.env.RFT_FIXTURE_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'rft', 'fixtures');
+
+const GIT_IDENTITY = {
+  GIT_AUTHOR_NAME: 'rft',
+  GIT_AUTHOR_EMAIL: 'rft@localhost',
+  GIT_COMMITTER_NAME: 'rft',
+  GIT_COMMITTER_EMAIL: 'rft@localhost',
+  GIT_AUTHOR_DATE: '2024-01-01T00:00:00Z',
+  GIT_COMMITTER_DATE: '2024-01-01T00:00:00Z',
+};
+// The same commit recipe the image build uses (src/tasks/build-images.ts), free of the machine's git config.
+const GIT_ENV = { ...process.env, ...GIT_IDENTITY, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: os.devNull };
+const GIT_FLAGS = ['-c', 'core.autocrlf=false', '-c', 'core.filemode=true', '-c', 'commit.gpgsign=false'];
+const git = (cwd: string, ...args: string[]): string =>
+  execFileSync('git', [...GIT_FLAGS, ...args], { cwd, env: GIT_ENV, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+
+/** Downloads (once, cached) the Debian source and binary packages; returns the cache folder. */
+export function fetchFixtureSources(): string {
+  const run = spawnSync('bash', [path.join(ROOT, 'scripts/fetch-fixture-sources.sh')], {
+    encoding: 'utf8',
+    env: { ...process.env, RFT_FIXTURE_CACHE: FIXTURE_CACHE },
+  });
+  if (run.status !== 0) throw new Error(`scripts/fetch-fixture-sources.sh failed:\n${run.stderr}`);
+  return FIXTURE_CACHE;
+}
+
+/** The upstream tree of a source package, unpacked once into the cache (only the parts a task needs). */
+function upstreamTree(cache: string, tree: RealRunnerTask['tree']): string {
+  const spec = UPSTREAM_TREES[tree];
+  const dir = path.join(cache, 'trees', tree);
+  if (existsSync(path.join(dir, '.complete'))) return dir;
+  const tarball = readdirSync(path.join(cache, 'src')).find((name) => spec.tarball.test(name));
+  if (!tarball) throw new Error(`no ${tree} source tarball in ${cache}/src`);
+  const scratch = mkdtempSync(path.join(cache, `.unpack-${tree}-`));
+  execFileSync('tar', ['-xzf', path.join(cache, 'src', tarball), '-C', scratch, ...spec.keep.map((p) => `${spec.top}/${p}`)]);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(path.dirname(dir), { recursive: true });
+  renameSync(path.join(scratch, spec.top), dir);
+  rmSync(scratch, { recursive: true, force: true });
+  writeFileSync(path.join(dir, '.complete'), '');
+  return dir;
+}
+
+function applyEdits(dir: string, edits: readonly Edit[]): void {
+  for (const edit of edits) {
+    const file = path.join(dir, edit.file);
+    const text = readFileSync(file, 'utf8');
+    if (edit.from !== '' && !text.includes(edit.from)) throw new Error(`${edit.file} has no ${JSON.stringify(edit.from)}`);
+    writeFileSync(file, edit.from === '' ? text + edit.to : text.replace(edit.from, edit.to));
+  }
+}
+
+/** The diff an edit list makes on the committed base, the tree put back afterwards. */
+function diffOf(repo: string, edits: readonly Edit[]): string {
+  applyEdits(repo, edits);
+  const diff = git(repo, 'diff', 'HEAD');
+  git(repo, 'checkout', '-q', 'HEAD', '--', '.');
+  return diff;
+}
+
+export interface RealRunnerFixture {
+  task: RealRunnerTask;
+  instance: Instance;
+  /** Source tree (with the bug, committed as the base commit) the images are built from. */
+  sourceDir: string;
+  predictions: { gold: string; wrong: string; breaksP2P: string; forged: string };
+}
+
+/** Instances and predictions of the real-runner tasks, their trees made (once) in the cache. */
+export function realRunnerFixtures(cache = fetchFixtureSources()): RealRunnerFixture[] {
+  return REAL_RUNNER_TASKS.map((task) => {
+    const repo = path.join(cache, 'repos', task.instance_id);
+    const made = path.join(cache, 'repos', `${task.instance_id}.json`);
+    if (!existsSync(made)) {
+      rmSync(repo, { recursive: true, force: true });
+      mkdirSync(path.dirname(repo), { recursive: true });
+      cpSync(upstreamTree(cache, task.tree), repo, { recursive: true, filter: (src) => path.basename(src) !== '.complete' });
+      applyEdits(repo, task.bug);
+      git(repo, 'init', '-q', '-b', 'main');
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-q', '--no-verify', '-m', 'base');
+      const record = {
+        base_commit: git(repo, 'rev-parse', 'HEAD').trim(),
+        gold: diffOf(repo, task.gold),
+        test_patch: diffOf(repo, task.test),
+        wrong: diffOf(repo, task.wrong),
+        breaksP2P: diffOf(repo, task.breaksP2P),
+        forged: diffOf(repo, task.forged),
+      };
+      rmSync(path.join(repo, '.git'), { recursive: true, force: true });
+      writeFileSync(made, JSON.stringify(record));
+    }
+    const record = JSON.parse(readFileSync(made, 'utf8')) as { base_commit: string; gold: string; test_patch: string; wrong: string; breaksP2P: string; forged: string };
+    const instance = InstanceSchema.parse({
+      instance_id: task.instance_id,
+      repo: task.repo,
+      base_commit: record.base_commit,
+      problem_statement: task.problem_statement,
+      version: task.version,
+      patch: record.gold,
+      test_patch: record.test_patch,
+      FAIL_TO_PASS: task.FAIL_TO_PASS,
+      PASS_TO_PASS: task.PASS_TO_PASS,
+    });
+    return { task, instance, sourceDir: repo, predictions: { gold: record.gold, wrong: record.wrong, breaksP2P: record.breaksP2P, forged: record.forged } };
+  });
+}
+
+/**
+ * Everything the real-runner tests need, built once and cached (the sources on disk, the images in
+ * the engine): the runner bases of both layouts and one image per task and layout.
+ */
+export async function ensureRealRunnerImages(docker: Docker, log: (line: string) => void = () => {}): Promise<RealRunnerFixture[]> {
+  const cache = fetchFixtureSources();
+  const fixtures = realRunnerFixtures(cache);
+  const byId = new Map(fixtures.map((f) => [f.instance.instance_id, f]));
+  for (const layout of LAYOUTS as Layout[]) {
+    const base = await ensureRunnerBase(docker, layout, path.join(cache, 'debs'));
+    await buildTaskImages({
+      docker,
+      instances: fixtures.map((f) => f.instance),
+      reposDir: path.join(cache, 'repos'),
+      sourceDirFor: (instance) => byId.get(instance.instance_id)!.sourceDir,
+      baseImage: base,
+      imageTemplate: RUNNER_TEMPLATE[layout],
+      log,
+    });
+  }
+  return fixtures;
+}
