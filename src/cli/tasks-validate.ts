@@ -14,9 +14,11 @@ export const tasksValidateCommand: CommandModule<object, ValidateArgs> = {
     const { ctx, specFor } = await verifyContextFrom(args, 'validate');
     const rows = await validateTasks(ctx, instances, specFor, args.concurrency);
     const width = Math.max(11, ...rows.map((r) => r.instance_id.length));
-    process.stdout.write(`${'instance_id'.padEnd(width)}  ${'gold'.padEnd(12)}  ${'no patch'.padEnd(12)}  valid\n`);
+    process.stdout.write(`${'instance_id'.padEnd(width)}  ${'gold'.padEnd(12)}  ${'no patch'.padEnd(12)}  ${'env'.padEnd(6)}  valid\n`);
     for (const r of rows) {
-      process.stdout.write(`${r.instance_id.padEnd(width)}  ${r.gold.outcome.padEnd(12)}  ${r.empty.outcome.padEnd(12)}  ${r.valid ? 'yes' : `NO: ${r.problem}`}\n`);
+      const env = r.gold.python_env ?? '?';
+      process.stdout.write(`${r.instance_id.padEnd(width)}  ${r.gold.outcome.padEnd(12)}  ${r.empty.outcome.padEnd(12)}  ${env.padEnd(6)}  ${r.valid ? 'yes' : `NO: ${r.problem}`}\n`);
+      for (const note of r.notes) process.stdout.write(`${' '.repeat(width)}  note: ${note}\n`);
     }
     const invalid = rows.filter((r) => !r.valid).length;
     process.stdout.write(`${rows.length - invalid}/${rows.length} tasks valid\n`);

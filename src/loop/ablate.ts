@@ -158,7 +158,7 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
   const specHashOf = (instance: Instance): string => {
     let hash = specHashes.get(instance.instance_id);
     if (hash === undefined) {
-      hash = specHash(buildEvalSpec(instance, { timeout_s: recipe.sandbox.test_timeout_s }));
+      hash = specHash(buildEvalSpec(instance, { timeout_s: recipe.sandbox.test_timeout_s, pythonEnv: recipe.tasks.train.python_env ?? recipe.sandbox.python_env }));
       specHashes.set(instance.instance_id, hash);
     }
     return hash;

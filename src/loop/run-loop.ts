@@ -98,7 +98,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const specFor = (instance: Instance): EvalSpec => {
     let spec = specs.get(instance.instance_id);
     if (!spec) {
-      spec = buildEvalSpec(instance, { timeout_s: recipe.sandbox.test_timeout_s });
+      const set = trainIds.has(instance.instance_id) ? recipe.tasks.train : recipe.tasks.eval;
+      spec = buildEvalSpec(instance, { timeout_s: recipe.sandbox.test_timeout_s, pythonEnv: set?.python_env ?? recipe.sandbox.python_env });
       specs.set(instance.instance_id, spec);
     }
     return spec;

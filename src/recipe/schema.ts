@@ -32,6 +32,13 @@ const ImageTemplate = z
       '(xingyaoww/sweb.eval.x86_64.<id, "__"→"_s_", lower-cased>), or a template using {id}, {id_lower}, {id_swebench}, {id_swegym}',
   );
 
+const PythonEnvSetting = z
+  .enum(['auto', 'conda', 'system'])
+  .describe(
+    "Where the tests run: conda activates the image's conda env testbed (/opt/miniconda3) as SWE-bench's eval scripts do; " +
+      'system runs them as the image PATH finds them; auto picks conda when the image has /opt/miniconda3/bin/activate',
+  );
+
 export const TaskSetSchema = z
   .strictObject({
     path: z.string().min(1).describe('Instance file (JSON or JSONL, SWE-bench format), relative to the recipe'),
@@ -39,6 +46,7 @@ export const TaskSetSchema = z
     repos: z.array(z.string().min(1)).default([]).describe('Keep only instances of these repositories (owner/name)'),
     limit: positiveInt().nullable().default(null).describe('Keep at most this many instances (after the filters)'),
     image: ImageTemplate.nullable().default(null).describe('Overrides sandbox.image for this task set'),
+    python_env: PythonEnvSetting.nullable().default(null).describe('Overrides sandbox.python_env for this task set'),
   })
   .describe('A task set: where instances come from and which ones to use');
 
@@ -68,6 +76,7 @@ export const SandboxSchema = z.strictObject({
   cpus: z.number().positive().default(1).describe('CPUs per container'),
   pids: positiveInt().default(512).describe('Process limit per container (contains fork bombs)'),
   test_timeout_s: positiveInt().default(1800).describe('Wall-clock limit of one test run (SWE-bench uses 1800 s)'),
+  python_env: PythonEnvSetting.default('auto'),
   concurrency: positiveInt().default(4).describe('Containers at once across all engines'),
 });
 

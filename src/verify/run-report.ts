@@ -21,6 +21,8 @@ export interface RunReport {
   /** rft's finer split of what SWE-bench calls unresolved or error. */
   apply_failed_ids: string[];
   timeout_ids: string[];
+  /** The task's own test patch did not apply: no prediction can be graded on it (counted unresolved, as SWE-bench v4 grades on). */
+  invalid_task_ids: string[];
   unknown_instance_ids: string[];
   schema_version: 2;
 }
@@ -35,7 +37,7 @@ export function buildRunReport(instances: readonly Instance[], predictions: read
   const submitted = predictions.map((p) => p.instance_id).filter((id) => known.has(id)).sort();
   const completed = ids((v) => v.outcome !== 'error' && v.outcome !== 'empty_patch');
   const resolved = ids((v) => v.outcome === 'resolved');
-  const unresolved = ids((v) => ['unresolved', 'apply_failed', 'timeout'].includes(v.outcome));
+  const unresolved = ids((v) => ['unresolved', 'apply_failed', 'timeout', 'invalid_task'].includes(v.outcome));
   const emptyPatch = ids((v) => v.outcome === 'empty_patch');
   const errors = ids((v) => v.outcome === 'error');
   const done = new Set([...completed, ...emptyPatch]);
@@ -56,6 +58,7 @@ export function buildRunReport(instances: readonly Instance[], predictions: read
     error_ids: errors,
     apply_failed_ids: ids((v) => v.outcome === 'apply_failed'),
     timeout_ids: ids((v) => v.outcome === 'timeout'),
+    invalid_task_ids: ids((v) => v.outcome === 'invalid_task'),
     unknown_instance_ids: predictions.map((p) => p.instance_id).filter((id) => !known.has(id)).sort(),
     schema_version: 2,
   };

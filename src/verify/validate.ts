@@ -3,6 +3,8 @@ import type { Instance } from '../tasks/instance.js';
 import { verifyPatch, type VerifyContext } from './run.js';
 import type { EvalSpec } from './spec.js';
 import type { Verdict } from './verdict.js';
+import { impossibleIds } from './id-rewrite.js';
+import { repoFamily } from './runners.js';
 
 export interface TaskValidation {
   instance_id: string;
@@ -11,6 +13,24 @@ export interface TaskValidation {
   valid: boolean;
   /** Why the task cannot be trusted; null when valid. */
   problem: string | null;
+  /** What else the user should know about the task (ids no run can produce, a skipped install step). */
+  notes: string[];
+}
+
+/**
+ * Facts about a task that no run shows: listed ids no test run can ever produce (a reference
+ * parser made them up), and the install step SWE-bench/SWE-Gym re-run before the tests that rft
+ * does not (repos.ts), with why it matters.
+ */
+export function taskNotes(instance: Pick<Instance, 'repo' | 'version' | 'FAIL_TO_PASS' | 'PASS_TO_PASS'>): string[] {
+  const notes: string[] = [];
+  const impossible = impossibleIds([...instance.FAIL_TO_PASS, ...instance.PASS_TO_PASS]);
+  if (impossible.length > 0) notes.push(`listed ids no test run can produce (a reference parser made them up): ${impossible.map((id) => JSON.stringify(id)).join(', ')}`);
+  const reinstall = repoFamily(instance.repo)?.facts.reinstall;
+  if (reinstall && (!reinstall.versions || (instance.version !== null && instance.version !== undefined && reinstall.versions.includes(instance.version)))) {
+    notes.push(`needs the install step re-run before the tests, which rft does not do offline: ${reinstall.note}`);
+  }
+  return notes;
 }
 
 /**
@@ -36,7 +56,7 @@ export async function validateTasks(
             : empty.outcome !== 'unresolved'
               ? `unpatched repository is ${empty.outcome}${empty.reason ? ` (${empty.reason})` : ''}`
               : null;
-        return { instance_id: instance.instance_id, gold, empty, valid: problem === null, problem };
+        return { instance_id: instance.instance_id, gold, empty, valid: problem === null, problem, notes: taskNotes(instance) };
       }),
     ),
   );

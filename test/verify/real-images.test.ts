@@ -9,6 +9,7 @@ import { verifyPatch, type VerifyContext } from '../../src/verify/run.js';
 import { RUNNERS } from '../../src/verify/runners.js';
 import { buildEvalSpec, type PythonEnvMode } from '../../src/verify/spec.js';
 import { validateTasks } from '../../src/verify/validate.js';
+import { isFinal, isModelFailure } from '../../src/verify/verdict.js';
 import { BUNDLED_TEMPLATE, LAYOUTS, RUNNER_TEMPLATE, type Layout } from '../helpers/layouts.js';
 import { minigymInstances } from '../helpers/minigym.js';
 import { realRunnerFixtures, type RealRunnerFixture } from '../helpers/realrunner.js';
@@ -53,6 +54,16 @@ describe('bundled tasks in the conda layout', () => {
     expect(verdict.python_env).toBe('system');
     expect(verdict.outcome).toBe('unresolved');
     expect(verdict.report?.FAIL_TO_PASS.success).toEqual([]);
+  }, 120_000);
+
+  it('a test patch that does not apply makes a final invalid_task verdict, not a retried error', async () => {
+    const instance = minigymInstances()[0]!;
+    const broken = { ...instance, test_patch: instance.test_patch.replace(/^ (.*)$/m, ' $1 # not in the file') };
+    expect(broken.test_patch).not.toBe(instance.test_patch);
+    const { verdict } = await verifyPatch(context(BUNDLED_TEMPLATE.conda), broken, specOf()(broken), instance.patch);
+    expect(verdict.outcome).toBe('invalid_task');
+    expect(verdict.reason).toMatch(/the test patch did not apply/);
+    expect(isFinal(verdict.outcome) && !isModelFailure(verdict.outcome)).toBe(true);
   }, 120_000);
 });
 

@@ -10,6 +10,7 @@ import { mangleNodeId, parseJunitXml } from '../../src/verify/junit.js';
 import { HOOK_SOURCE, parseHookResults } from '../../src/verify/result-hook.js';
 import { RUNNERS, repoFamily } from '../../src/verify/runners.js';
 import { parseSympyLog } from '../../src/verify/sympy-log.js';
+import { taskNotes } from '../../src/verify/validate.js';
 
 describe('Django log (reference semantics)', () => {
   const log = [
@@ -118,6 +119,15 @@ describe('ids as the datasets wrote them', () => {
 
   it('names listed ids no run can produce', () => {
     expect(impossibleIds(['[100%]', 't.py::ok', '[ 50%]', '[1]'])).toEqual(['[100%]', '[ 50%]', '[1]']);
+  });
+
+  it('rft tasks validate notes them, and the install steps rft does not re-run', () => {
+    const base = { FAIL_TO_PASS: ['t.py::a'], PASS_TO_PASS: ['[100%]'] };
+    expect(taskNotes({ repo: 'pytest-dev/pytest', version: '5.4', ...base })).toEqual([
+      'listed ids no test run can produce (a reference parser made them up): "[100%]"',
+    ]);
+    expect(taskNotes({ repo: 'django/django', version: '2.2', FAIL_TO_PASS: ['x'], PASS_TO_PASS: [] })[0]).toMatch(/install step re-run.*setup.py install/);
+    expect(taskNotes({ repo: 'django/django', version: '3.0', FAIL_TO_PASS: ['x'], PASS_TO_PASS: [] })).toEqual([]);
   });
 });
 
