@@ -23,6 +23,7 @@ import type { Instance } from '../tasks/instance.js';
 import { selectTaskSet } from '../tasks/select.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import type { VerifyContext } from '../verify/run.js';
+import { EXCLUDED_FILE, preflight, writeExclusions } from '../verify/preflight.js';
 import { buildEvalSpec, specHash, type EvalSpec } from '../verify/spec.js';
 import { VerdictSchema, verdictKey, type Verdict } from '../verify/verdict.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
@@ -115,6 +116,20 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     labels: { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir },
   };
 
+  // Instances that cannot be verified are left out before the first LLM call (one line each) and
+  // recorded for `rft status` and the report; checked again on every start of the run.
+  const checked = await preflight(allTasks, {
+    specFor,
+    imageFor,
+    dockers: engines ? engines.healthy().map((e) => e.docker) : [docker],
+    pull: true,
+  });
+  for (const e of checked.excluded) options.warn(`left out ${e.instance_id}: ${e.reason}`);
+  writeExclusions(path.join(run.dir, EXCLUDED_FILE), checked.excluded);
+  const excludedIds = new Set(checked.excluded.map((e) => e.instance_id));
+  const sampleTrain = train.filter((i) => !excludedIds.has(i.instance_id));
+  const sampleEval = evalSet ? evalSet.filter((i) => !excludedIds.has(i.instance_id)) : null;
+
   const models: (string | null)[] = [recipe.policy.model];
   let served = { baseUrl: endpoint.baseUrls(), model: recipe.policy.model };
 
@@ -164,10 +179,10 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   };
 
   const evalModel = async (m: number): Promise<boolean> => {
-    if (!evalSet) return true;
+    if (!sampleEval) return true;
     const dir = runLayout.evalDir(run.dir, m);
-    log(`eval of M${m} (${served.model}) on ${evalSet.length} instances at temperature ${recipe.eval.temperature}`);
-    const summary = await doRollout(`eval/m${m}`, `eval-m${m}`, m, evalSet, recipe.eval.samples, { temperature: recipe.eval.temperature, top_p: 1 }, {
+    log(`eval of M${m} (${served.model}) on ${sampleEval.length} instances at temperature ${recipe.eval.temperature}`);
+    const summary = await doRollout(`eval/m${m}`, `eval-m${m}`, m, sampleEval, recipe.eval.samples, { temperature: recipe.eval.temperature, top_p: 1 }, {
       trajectories: path.join(dir, 'trajectories.jsonl'),
       verdicts: path.join(dir, 'verdicts.jsonl'),
     });
@@ -194,8 +209,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         served = withBaseUrl(await server.serve(job.output_model, k + 1), { baseUrl: endpoint.baseUrls(), model: job.output_model });
         continue;
       }
-      log(`iteration ${k}: sampling ${recipe.sampling.samples_per_task} trajectories per task from M${k} (${served.model}) on ${train.length} instances`);
-      const sampled = await doRollout(`iter-${k}/sample`, `iter-${k}`, k, train, recipe.sampling.samples_per_task, { temperature: recipe.sampling.temperature, top_p: recipe.sampling.top_p }, {
+      log(`iteration ${k}: sampling ${recipe.sampling.samples_per_task} trajectories per task from M${k} (${served.model}) on ${sampleTrain.length} instances`);
+      const sampled = await doRollout(`iter-${k}/sample`, `iter-${k}`, k, sampleTrain, recipe.sampling.samples_per_task, { temperature: recipe.sampling.temperature, top_p: recipe.sampling.top_p }, {
         trajectories: runLayout.trajectories(run.dir, k),
         verdicts: runLayout.verdicts(run.dir, k),
       });

@@ -5,6 +5,7 @@ import { FINETUNE_FILE, FinetuneJobSchema } from '../finetune/job.js';
 import { MANIFEST_FILE } from '../sft/write.js';
 import { readLedgerFile } from '../store/ledger.js';
 import { RUN_FILES, RunStateSchema } from '../store/run-dir.js';
+import { EXCLUDED_FILE, readExclusions, type Exclusion } from '../verify/preflight.js';
 import { VerdictSchema } from '../verify/verdict.js';
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
@@ -23,6 +24,8 @@ export interface RunStatus {
   rows: IterationRow[];
   table: string;
   complete: boolean;
+  /** Instances the run left out before sampling (their image cannot be had, they cannot be verified). */
+  excluded: Exclusion[];
 }
 
 /** What is done, running and left in a run, read from its ledgers (no lock needed: it only reads). */
@@ -55,5 +58,6 @@ export function runStatus(runDir: string): RunStatus {
     if (recipe.tasks.eval) rollout(`eval/m${k + 1}`, path.join(runLayout.evalDir(runDir, k + 1), 'trajectories.jsonl'), path.join(runLayout.evalDir(runDir, k + 1), 'verdicts.jsonl'));
   }
   const rows = summarizeRun(runDir, recipe.iterations, recipe.select.cap, models);
-  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete: phases.every((p) => p.status === 'done') };
+  const excluded = readExclusions(path.join(runDir, EXCLUDED_FILE));
+  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete: phases.every((p) => p.status === 'done'), excluded };
 }

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { EXCLUDED_FILE, readExclusions } from '../verify/preflight.js';
 import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
 import { FINETUNE_FILE, FinetuneJobSchema, type FinetuneJob } from '../finetune/job.js';
 import { loadRunRecipe } from '../loop/drive.js';
@@ -160,6 +161,8 @@ export const RunReportSchema = z.object({
   llm_calls: z.array(CallsByOutcomeSchema),
   datasets: z.array(DatasetReportSchema),
   finetunes: z.array(FinetuneReportSchema),
+  /** Instances left out before sampling (their image cannot be had, they cannot be verified; excluded.json). */
+  excluded_instances: Count.default(0),
   warnings: z.array(z.string()),
 });
 export type RunReport = z.infer<typeof RunReportSchema>;
@@ -373,6 +376,11 @@ function gatherRun(runDir: string): RunReport {
     }
   }
 
+  const excluded = readExclusions(path.join(runDir, EXCLUDED_FILE));
+  if (excluded.length > 0) {
+    warnings.push(`${plural(excluded.length, 'instance was', 'instances were')} left out before sampling: ${excluded.map((e) => `${e.instance_id} (${e.reason})`).join('; ')}`);
+  }
+
   const modelCount = Math.max(recipe.iterations, lastIteration + 1, ...evalIndices) + 1;
   const models: (string | null)[] = Array.from({ length: modelCount }, (_, m) => {
     if (m === 0) return recipe.policy.model;
@@ -435,6 +443,7 @@ function gatherRun(runDir: string): RunReport {
     llm_calls,
     datasets,
     finetunes,
+    excluded_instances: excluded.length,
     warnings,
   };
 }
