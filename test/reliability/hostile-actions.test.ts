@@ -10,7 +10,7 @@ import { CodeIndex, globMatcher, globToRegExp, isTestPath } from '../../src/agen
 import { PythonSpanParser } from '../../src/agent/python-spans.js';
 import { takeSnapshot } from '../../src/agent/snapshot.js';
 import { TrajectorySchema, type Trajectory } from '../../src/agent/trajectory.js';
-import { runTrajectory, STORED_REPLY_CHARS, type AgentSettings } from '../../src/agent/workflow.js';
+import { runTrajectory, STORED_REPLY_CHARS, type AgentSettings } from '../../src/agent/run.js';
 import type { ChatMessage, PolicyClient, PolicyRequest, PolicyResponse } from '../../src/policy/types.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { LABEL } from '../../src/sandbox/container.js';
@@ -442,7 +442,7 @@ describe('record sizes', () => {
   });
 
   it('token counts of degenerate text never stall (a 1 MB run of one letter is estimated, ordinary text counted exactly)', async () => {
-    const { messagesTokens } = await import('../../src/agent/workflow.js');
+    const { messagesTokens } = await import('../../src/agent/run.js');
     const { countTokens } = await import('../../src/util/tokens.js');
     const ordinary = 'def add(a, b):\n    return a + b\n'.repeat(100);
     expect(messagesTokens([{ role: 'user', content: ordinary }], 'cl100k_base')).toBe(4 + countTokens(ordinary));

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CodeIndex } from '../../src/agent/code-index.js';
 import { PythonSpanParser } from '../../src/agent/python-spans.js';
-import { runTrajectory } from '../../src/agent/workflow.js';
+import { runTrajectory } from '../../src/agent/run.js';
 import type { ChatMessage, PolicyClient, PolicyRequest, PolicyResponse } from '../../src/policy/types.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { buildExamples } from '../../src/sft/examples.js';
