@@ -252,13 +252,14 @@ function sendError(res: ServerResponse, error: HttpError): void {
     return;
   }
   if (error instanceof VllmError) {
-    send(res, error.status, { object: 'error', message: error.message, type: error.type, param: null, code: error.status });
+    // vLLM's OpenAI-compatible error: its ErrorInfo (numeric code, type BadRequestError) under `error`.
+    send(res, error.status, { error: { message: error.message, type: error.type, param: null, code: error.status } });
     return;
   }
   send(res, error.status, { error: { message: error.message, type: error.type, param: error.param, code: error.code } });
 }
 
-/** An error answered in vLLM's shape (a top-level ErrorResponse, not OpenAI's {"error": …}). */
+/** An error answered in vLLM's shape (type BadRequestError, the HTTP status as a numeric code). */
 class VllmError extends HttpError {}
 
 /**
