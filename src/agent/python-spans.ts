@@ -228,8 +228,10 @@ export class PythonSpanParser {
         const node = stack.pop()!;
         if (node.isMissing) return `line ${node.startPosition.row + 1}: missing \`${node.type}\``;
         if (node.type === 'ERROR') {
-          const snippet = node.text.split('\n')[0]!.slice(0, 40);
-          return `line ${node.startPosition.row + 1}: unexpected \`${snippet}\``;
+          const lines = node.text.split('\n');
+          const first = lines.findIndex((l) => l.trim() !== '');
+          if (first < 0) return `line ${node.startPosition.row + 1}: unexpected end of the code`;
+          return `line ${node.startPosition.row + first + 1}: cannot parse \`${lines[first]!.trim().slice(0, 60)}\``;
         }
         if (!node.hasError) continue;
         for (let i = node.childCount - 1; i >= 0; i--) {
