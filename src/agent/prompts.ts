@@ -1,9 +1,11 @@
-import { actionJsonSchema, type StateName, type StructuredState } from './actions.js';
+import type { ChatMessage } from '../policy/types.js';
+import type { AgentIndex } from './code-index.js';
+import { boundedTokenCount } from './tokens.js';
 
 /**
- * The text the agent sends. Every system prompt starts with `Workflow step: <State>` so a reader
- * of the SFT data (or the simulated policy) can tell the states apart; user messages wrap their
- * parts in tags: <issue>, <file_context>, <search_results>, <instructions>, <search>.
+ * What the states' prompts share. Every system prompt starts with `Workflow step: <State>` so a
+ * reader of the SFT data (or the simulated policy) can tell the states apart; user messages wrap
+ * their parts in tags: <issue>, <file_context>, <search_results>, <instructions>, <search>.
  *
  * Code is shown as files of spans, each line prefixed with its number:
  *   <file path="pkg/mod.py">
@@ -37,65 +39,109 @@ export function renderFiles(files: readonly RenderedFile[]): string {
     .join('\n');
 }
 
-const ROLE =
+export const ROLE =
   'You are an autonomous software engineer fixing an issue in a Python repository. You work in ' +
   'fixed steps; each reply is one action for the current step.';
 
-const STEP_TEXT: Record<StateName, string> = {
-  SearchCode:
-    'Find the code that the issue is about. Ask for one or more searches: by class name, by function ' +
-    'name, by an exact code snippet, or by a free-text query, optionally limited with a file pattern. ' +
-    'Test files are not searched. Set complete to true once the file context already holds what is needed.',
-  IdentifyCode:
-    'Read the search results and list the spans that are relevant to the issue, by file path and span id. ' +
-    'List none if nothing is relevant.',
-  DecideRelevance:
-    'Decide whether the file context is relevant to the issue, and whether it is complete: enough to ' +
-    'write the fix. If it is not complete, suggest where to search next.',
-  PlanToCode:
-    'Plan the fix one change at a time. To change code, choose action modify with the file path and the ' +
-    'span id of one span in the file context, and instructions saying what to change. Choose review to ' +
-    'search for more code first, finish when the issue is fixed, reject if it cannot be fixed.',
-  ClarifyCodeChange:
-    'The span to change is long. Give the first and last line numbers of the part that needs to change.',
-  EditCode:
-    'Rewrite the code inside <search> following the instructions. Reply with the complete new code between ' +
-    '<replace> and </replace>, keeping the indentation, and nothing else; or reply <reject>why</reject> if ' +
-    'the instructions cannot be carried out on this code.',
-};
-
-/** The system prompt of a state; with the json protocol it carries the action's JSON Schema. */
-export function systemPrompt(state: StateName, protocol: 'json' | 'tools'): string {
-  const parts = [`Workflow step: ${state}`, '', ROLE, '', STEP_TEXT[state]];
-  if (state !== 'EditCode' && protocol === 'json') {
-    parts.push(
-      '',
-      'Reply with one JSON object that matches this JSON Schema, and nothing else:',
-      JSON.stringify(actionJsonSchema(state as StructuredState)),
-    );
+/** A state's system prompt; with the json protocol it carries the action's JSON Schema. */
+export function composeSystemPrompt(state: string, parts: readonly string[], schema: Record<string, unknown> | null, protocol: 'json' | 'tools'): string {
+  const text = [`Workflow step: ${state}`, '', ROLE, '', ...parts];
+  if (schema !== null && protocol === 'json') {
+    text.push('', 'Reply with one JSON object that matches this JSON Schema, and nothing else:', JSON.stringify(schema));
   }
-  return parts.join('\n');
+  return text.join('\n');
 }
 
 export function issueBlock(problemStatement: string): string {
   return `<issue>\n${problemStatement.trim()}\n</issue>`;
 }
 
-export function fileContextBlock(files: readonly RenderedFile[]): string {
-  return files.length === 0 ? '<file_context>\n(empty)\n</file_context>' : `<file_context>\n${renderFiles(files)}\n</file_context>`;
+export function fileContextBlock(files: Budgeted | readonly RenderedFile[]): string {
+  const rendered = 'dropped' in files ? files : { files: [...files], dropped: 0, budget: 0, tokens: 0 };
+  const note = rendered.dropped > 0 ? `\n... ${rendered.dropped} older span${rendered.dropped === 1 ? '' : 's'} left out to stay within ${rendered.budget} tokens` : '';
+  return rendered.files.length === 0 ? '<file_context>\n(empty)\n</file_context>' : `<file_context>\n${renderFiles(rendered.files)}${note}\n</file_context>`;
 }
 
-export function searchResultsBlock(files: readonly RenderedFile[]): string {
-  return `<search_results>\n${renderFiles(files)}\n</search_results>`;
+export function searchResultsBlock(files: Budgeted | readonly RenderedFile[]): string {
+  const rendered = 'dropped' in files ? files : { files: [...files], dropped: 0, budget: 0, tokens: 0 };
+  const note = rendered.dropped > 0 ? `\n... ${rendered.dropped} lower-ranked span${rendered.dropped === 1 ? '' : 's'} left out to stay within ${rendered.budget} tokens` : '';
+  return `<search_results>\n${renderFiles(rendered.files)}${note}\n</search_results>`;
 }
 
-/** EditCode's user message: the instructions, the context and the exact code to rewrite. */
-export function editRequest(instructions: string, context: readonly RenderedFile[], filePath: string, code: string): string {
-  return [
-    `<instructions>\n${instructions.trim()}\n</instructions>`,
-    fileContextBlock(context),
-    `<search file="${filePath}">\n${code}\n</search>`,
-  ].join('\n\n');
+export interface Budgeted {
+  files: RenderedFile[];
+  /** Spans left out to stay within the budget. */
+  dropped: number;
+  budget: number;
+  tokens: number;
+}
+
+/**
+ * Spans rendered within a token budget. `spans` come in the order they are given up in when the
+ * budget is exceeded (oldest or lowest-ranked first); `keep` is how many at the end are never
+ * dropped. Each span is costed alone (with the class headers it brings), so the sum errs high.
+ * Files come out sorted by path, spans in file order.
+ */
+export function renderWithin(
+  index: AgentIndex,
+  read: (path: string) => string | undefined,
+  spans: readonly { path: string; spanId: string }[],
+  budget: number,
+  keep = 1,
+): Budgeted {
+  const cost = spans.map((s) => boundedTokenCount(renderFiles([index.renderFile(s.path, [s.spanId], read(s.path))])));
+  let total = cost.reduce((a, b) => a + b, 0);
+  let first = 0;
+  while (total > budget && spans.length - first > keep) total -= cost[first++]!;
+  const kept = spans.slice(first);
+  const byFile = new Map<string, string[]>();
+  for (const s of kept) byFile.set(s.path, [...(byFile.get(s.path) ?? []), s.spanId]);
+  const files = [...byFile.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([path, ids]) => index.renderFile(path, ids, read(path)))
+    .filter((f) => f.spans.length > 0);
+  return { files, dropped: first, budget, tokens: total };
+}
+
+/**
+ * moatless's layout of a state that keeps history: the issue (and the first visit's message) in
+ * the first user message, then per earlier visit the action taken and the message the next visit
+ * began with, and the current file context in the LAST user message. Under the json protocol the
+ * actions are assistant text; under tools, tool calls answered by tool messages.
+ */
+export function historyMessages(
+  first: string,
+  visits: readonly { message: string; action: string; actionName: string; callId?: string }[],
+  message: string,
+  context: string,
+  protocol: 'json' | 'tools',
+): ChatMessage[] {
+  if (visits.length === 0) return [{ role: 'user', content: joinParts(first, message, context) }];
+  const out: ChatMessage[] = [];
+  const answer = (text: string): void => {
+    if (protocol === 'json') {
+      out.push({ role: 'user', content: text });
+      return;
+    }
+    const call = out.at(-1) as Extract<ChatMessage, { role: 'assistant' }>;
+    out.push({ role: 'tool', tool_call_id: call.tool_calls![0]!.id, content: text || 'Done.' });
+  };
+  visits.forEach((visit, i) => {
+    if (i === 0) out.push({ role: 'user', content: joinParts(first, visit.message) });
+    else answer(visit.message);
+    if (protocol === 'json') out.push({ role: 'assistant', content: visit.action });
+    else out.push({ role: 'assistant', content: null, tool_calls: [{ id: visit.callId ?? `call_history_${i + 1}`, type: 'function', function: { name: visit.actionName, arguments: visit.action } }] });
+  });
+  if (protocol === 'json') out.push({ role: 'user', content: joinParts(message, context) });
+  else {
+    answer(message);
+    out.push({ role: 'user', content: context });
+  }
+  return out;
+}
+
+function joinParts(...parts: string[]): string {
+  return parts.filter((p) => p.trim() !== '').join('\n\n');
 }
 
 /** Parses EditCode's free-text answer; null when it holds neither tag. */

@@ -214,6 +214,37 @@ export class PythonSpanParser {
     return this.parseDetailed(text).map(({ id, kind, startLine, endLine }) => ({ id, kind, startLine, endLine }));
   }
 
+  /**
+   * Where the text fails to parse as Python ("line 12: unexpected `)`"), or null when it parses.
+   * tree-sitter recovers from errors, so the first ERROR or MISSING node is the one reported.
+   */
+  syntaxError(text: string): string | null {
+    const tree = this.parser.parse(text);
+    if (!tree) return null;
+    try {
+      if (!tree.rootNode.hasError) return null;
+      const stack = [tree.rootNode];
+      while (stack.length > 0) {
+        const node = stack.pop()!;
+        if (node.isMissing) return `line ${node.startPosition.row + 1}: missing \`${node.type}\``;
+        if (node.type === 'ERROR') {
+          const lines = node.text.split('\n');
+          const first = lines.findIndex((l) => l.trim() !== '');
+          if (first < 0) return `line ${node.startPosition.row + 1}: unexpected end of the code`;
+          return `line ${node.startPosition.row + first + 1}: cannot parse \`${lines[first]!.trim().slice(0, 60)}\``;
+        }
+        if (!node.hasError) continue;
+        for (let i = node.childCount - 1; i >= 0; i--) {
+          const child = node.child(i);
+          if (child) stack.push(child);
+        }
+      }
+      return 'the code has a syntax error';
+    } finally {
+      tree.delete();
+    }
+  }
+
   parseDetailed(text: string): SpanDetail[] {
     const lines = text.split('\n');
     const collector = new UnitCollector();

@@ -65,7 +65,7 @@ function shown(path: string): string {
   return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
 }
 
-function fileDiff(path: string, before: string, after: string): string {
+export function fileDiff(path: string, before: string, after: string): string {
   if (before === after) return '';
   const body = createTwoFilesPatch(`a/${path}`, `b/${path}`, before, after, undefined, undefined, { context: 3 });
   // jsdiff opens with a line of '='; git wants its own header there.

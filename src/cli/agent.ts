@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { prepareInstance } from '../agent/instance-workspace.js';
-import { runTrajectory } from '../agent/workflow.js';
+import { runTrajectory } from '../agent/run.js';
 import { OpenAiPolicy } from '../policy/client.js';
 import { AgentSchema } from '../recipe/schema.js';
 import { LABEL } from '../sandbox/container.js';

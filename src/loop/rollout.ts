@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import pLimit from 'p-limit';
 import { prepareInstance } from '../agent/instance-workspace.js';
 import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
-import { runTrajectory, type AgentSettings } from '../agent/workflow.js';
+import { runTrajectory, type AgentSettings } from '../agent/run.js';
 import { deriveSeed } from '../policy/seed.js';
 import type { PolicyClient } from '../policy/types.js';
 import { LABEL } from '../sandbox/container.js';

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { z } from 'zod';
-import { PolicyInfraError, type PolicyClient, type PolicyRequest, type PolicyResponse, type ToolCall } from './types.js';
+import { PolicyContextLengthError, PolicyInfraError, type PolicyClient, type PolicyRequest, type PolicyResponse, type ToolCall } from './types.js';
 
 export interface OpenAiPolicyOptions {
   baseUrl: string;
@@ -67,7 +67,17 @@ interface Failure {
   status: number | null;
   retryable: boolean;
   retryAfterMs: number | null;
+  /** The server's words when it refused the prompt as too long for the model's context. */
+  contextLength?: string;
 }
+
+/**
+ * How OpenAI-compatible servers word a context-length refusal (HTTP 400): vLLM ("This model's
+ * maximum context length is 32768 tokens. However, you requested …"), OpenAI
+ * (code context_length_exceeded), SGLang and TGI ("… longer than the model's context length",
+ * "Input validation error: `inputs` tokens + `max_new_tokens` must be <= …").
+ */
+const CONTEXT_LENGTH = /maximum context length|context_length_exceeded|context length|input_tokens.*must be <=|tokens \+ `max_new_tokens` must be/i;
 
 class MalformedAnswer extends Error {}
 
@@ -118,6 +128,7 @@ export class OpenAiPolicy implements PolicyClient {
       } catch (err) {
         failure = this.classify(err);
       }
+      if (failure.contextLength) throw new PolicyContextLengthError(this.redact(failure.contextLength));
       const retriesLeft = attempt <= this.options.maxRetries;
       if (!failure.retryable || !retriesLeft) {
         const limit = failure.reason === TIMED_OUT ? `, ${this.options.timeoutMs} ms each` : '';
@@ -169,6 +180,10 @@ export class OpenAiPolicy implements PolicyClient {
       const retryable = should === 'true' ? true : should === 'false' ? false : status === null || status === 408 || status === 409 || status === 429 || status >= 500;
       // The server's own words help with a refusal (a bad request, an unknown model, a wrong key); they are redacted.
       const detail = retryable ? '' : `: ${oneLine(this.redact(err.message))}`;
+      const code = typeof err.code === 'string' ? err.code : '';
+      if (status === 400 && (CONTEXT_LENGTH.test(err.message) || code === 'context_length_exceeded')) {
+        return { reason: `HTTP 400${detail}`, status, retryable: false, retryAfterMs: null, contextLength: oneLine(err.message) };
+      }
       return { reason: `HTTP ${status ?? '?'}${detail}`, status, retryable, retryAfterMs: retryable ? retryAfterMs(headers) : null };
     }
     if (err instanceof SyntaxError) {

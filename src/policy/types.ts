@@ -65,3 +65,16 @@ export class PolicyInfraError extends Error {
     this.name = 'PolicyInfraError';
   }
 }
+
+/**
+ * The endpoint refused the prompt as longer than the model's context (vLLM answers HTTP 400 "This
+ * model's maximum context length is …"). Not retried and not the endpoint failing: the prompt
+ * the agent built is too long, so the trajectory ends as the model's error and its patch is
+ * still graded, as in SWE-Gym's run.
+ */
+export class PolicyContextLengthError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PolicyContextLengthError';
+  }
+}

@@ -98,6 +98,10 @@ export const AgentSchema = z.strictObject({
   max_tokens_per_call: positiveInt().default(2000),
   token_budget: positiveInt().nullable().default(null).describe('Prompt + completion tokens per trajectory (null: no budget)'),
   clarify_above_tokens: positiveInt().default(750).describe('Spans larger than this go through ClarifyCodeChange'),
+  finish_on_review: z.boolean().default(true).describe('A review after a change finishes the run (SWE-Gym ran so); false: review searches again'),
+  file_context_tokens: positiveInt().default(16_000).describe('Most tokens of file context in a prompt; the oldest spans are left out first'),
+  search_results_tokens: positiveInt().default(12_000).describe('Most tokens of search results shown to IdentifyCode; the lowest-ranked are left out first'),
+  edit_context_tokens: positiveInt().default(8_000).describe('Most tokens of code around the span EditCode rewrites'),
 });
 
 const EnvVarName = z
@@ -144,6 +148,10 @@ export const SelectSchema = z.strictObject({
     .default(2).describe('Most successful trajectories kept per instance; null keeps all'),
   order: z.enum(['fewest_calls', 'random']).default('fewest_calls').describe('Which successes the cap keeps first'),
   dedup: z.boolean().default(false).describe('Keep one success per distinct normalised patch'),
+  require_finished: z
+    .boolean()
+    .default(false)
+    .describe('false: a success is any resolved trajectory, whatever its final state (SWE-Gym); true: it must also have finished'),
 });
 
 export const SftSchema = z.strictObject({

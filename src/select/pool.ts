@@ -54,17 +54,19 @@ export function isInfrastructureError(trajectory: Pick<Trajectory, 'outcome'>): 
 }
 
 /**
- * Is this pool entry a success, i.e. training data? Both must hold:
- * - the outcome is `finished`: the agent itself declared the fix done (PlanToCode's finish);
- * - the verdict is `resolved`: the hidden tests agree.
- * A patch that resolves the issue in a run that was rejected, aborted or cut off by a limit is
- * not a success: training on it would teach the model to stop without finishing, or to reject
- * work that was right. Verdict `resolved` alone is design §6's definition; the `finished`
- * requirement narrows it to trajectories whose every step, the last one included, is worth
- * imitating.
+ * Is this pool entry a success, i.e. training data? Its verdict is `resolved`, whatever the run's
+ * final state (design §6): SWE-Gym exported every resolved instance, rejected and errored runs
+ * included, since each still submits its diff. `requireFinished` (recipe
+ * `select.require_finished`) narrows it to runs whose agent also declared the fix done, for
+ * data whose every step, the last one included, is worth imitating.
  */
 export function isSuccess(entry: Pick<PoolEntry, 'outcome_status' | 'verdict'>): boolean {
-  return entry.outcome_status === 'finished' && entry.verdict === 'resolved';
+  return entry.verdict === 'resolved';
+}
+
+/** The success test under a recipe's `select.require_finished`. */
+export function successTest(requireFinished: boolean): (entry: Pick<PoolEntry, 'outcome_status' | 'verdict'>) => boolean {
+  return (entry) => isSuccess(entry) && (!requireFinished || entry.outcome_status === 'finished');
 }
 
 /**

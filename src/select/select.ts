@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SelectSchema } from '../recipe/schema.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import { OutcomeSchema } from '../verify/verdict.js';
-import { compareRefs, isSuccess, PoolEntrySchema, type PoolEntry } from './pool.js';
+import { compareRefs, PoolEntrySchema, successTest, type PoolEntry } from './pool.js';
 
 /** The recipe's `select` settings plus the seed of the tie-break hash. */
 export const SelectOptionsSchema = SelectSchema.extend({
@@ -14,8 +14,8 @@ export type SelectOptionsInput = z.input<typeof SelectOptionsSchema>;
 /**
  * Why a pool entry is not kept, checked in this order:
  * - not_resolved: the verdict is not `resolved` (or there is none);
- * - not_finished: resolved, but the agent did not finish (rejected, or a model-fault error) —
- *   so this count is exactly what the `finished` requirement costs;
+ * - not_finished: (require_finished) resolved, but the agent did not finish (rejected, or a
+ *   model-fault error) — so this count is exactly what the `finished` requirement costs;
  * - duplicate_patch: (dedup) a success with the same normalised patch on the same instance ranks
  *   higher in the preference order;
  * - over_cap: the instance already has `cap` successes that rank higher.
@@ -32,8 +32,10 @@ export const SelectionCountsSchema = z.object({
   resolved: count().describe('Verdict resolved'),
   finished: count().describe('Outcome finished'),
   not_resolved: count(),
-  not_finished: count().describe('Resolved but not finished'),
-  successes: count().describe('Finished and resolved'),
+  resolved_finished: count().describe('Resolved and finished'),
+  resolved_unfinished: count().describe('Resolved, but the run was rejected or ended in a model-side error (successes unless require_finished)'),
+  not_finished: count().describe('Resolved but not finished, dropped for it (require_finished only)'),
+  successes: count().describe('Resolved (and finished, with require_finished)'),
   duplicate_patch: count(),
   after_dedup: count().describe('successes - duplicate_patch'),
   over_cap: count(),
@@ -96,7 +98,7 @@ export function preferenceCompare(order: SelectOptions['order'], seed: number): 
 
 /**
  * Rejection sampling's filter plus SWE-Gym's per-instance cap (design §6): keep the successes
- * (finished and resolved, see isSuccess), optionally one per distinct patch per instance, then at
+ * (resolved, and finished too with require_finished; see isSuccess), optionally one per distinct patch per instance, then at
  * most `cap` per instance in preference order (`cap: null` keeps all). The cap stops easy
  * instances, which succeed in most samples, from dominating the data.
  */
@@ -106,6 +108,7 @@ export function selectTrajectories(pool: readonly PoolEntry[], optionsInput: Sel
   const dropped: DroppedEntry[] = [];
   const kept: PoolEntry[] = [];
   const successesByInstance = new Map<string, PoolEntry[]>();
+  const isSuccess = successTest(options.require_finished);
 
   for (const entry of entries) {
     if (entry.verdict !== 'resolved') dropped.push({ entry, reason: 'not_resolved' });
@@ -141,21 +144,24 @@ export function selectTrajectories(pool: readonly PoolEntry[], optionsInput: Sel
 
   kept.sort(compareRefs);
   dropped.sort((a, b) => compareRefs(a.entry, b.entry));
-  return { options, kept, dropped, counts: selectionCounts(entries, kept, dropped) };
+  return { options, kept, dropped, counts: selectionCounts(entries, kept, dropped, options.require_finished) };
 }
 
-function selectionCounts(entries: readonly PoolEntry[], kept: readonly PoolEntry[], dropped: readonly DroppedEntry[]): SelectionCounts {
+function selectionCounts(entries: readonly PoolEntry[], kept: readonly PoolEntry[], dropped: readonly DroppedEntry[], requireFinished: boolean): SelectionCounts {
   const reasons = Object.fromEntries(DropReasonSchema.options.map((r) => [r, 0])) as Record<DropReason, number>;
   for (const d of dropped) reasons[d.reason] += 1;
   const verdicts = Object.fromEntries([...OutcomeSchema.options, 'missing'].map((v) => [v, 0])) as SelectionCounts['verdicts'];
   for (const e of entries) verdicts[e.verdict ?? 'missing'] += 1;
-  const successes = entries.filter(isSuccess);
+  const successes = entries.filter(successTest(requireFinished));
+  const resolvedFinished = entries.filter((e) => e.verdict === 'resolved' && e.outcome_status === 'finished').length;
   return SelectionCountsSchema.parse({
     in: entries.length,
     verdicts,
     resolved: verdicts.resolved,
     finished: entries.filter((e) => e.outcome_status === 'finished').length,
     not_resolved: reasons.not_resolved,
+    resolved_finished: resolvedFinished,
+    resolved_unfinished: verdicts.resolved - resolvedFinished,
     not_finished: reasons.not_finished,
     successes: successes.length,
     duplicate_patch: reasons.duplicate_patch,

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareInstance } from '../../src/agent/instance-workspace.js';
-import { runTrajectory } from '../../src/agent/workflow.js';
+import { runTrajectory } from '../../src/agent/run.js';
 import { OpenAiPolicy } from '../../src/policy/client.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { AgentSchema } from '../../src/recipe/schema.js';

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CodeIndex } from '../../src/agent/code-index.js';
 import { PythonSpanParser } from '../../src/agent/python-spans.js';
-import { runTrajectory, type AgentSettings } from '../../src/agent/workflow.js';
+import { runTrajectory, type AgentSettings } from '../../src/agent/run.js';
 import { PolicyInfraError, type ChatMessage, type PolicyClient, type PolicyRequest, type PolicyResponse } from '../../src/policy/types.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import type { Instance } from '../../src/tasks/instance.js';
@@ -120,10 +120,17 @@ describe('workflow: the happy path', () => {
     // EditCode stops at </replace>, sees the exact code and asks in free text.
     expect(policy.requests[4]!.stop).toEqual(['</replace>']);
     expect(policy.requests[4]!.messages[1]!.content).toContain('<search file="calc/ops.py">\ndef add(a, b):');
-    // The second PlanToCode visit replays the first action, canonical JSON, and the diff it led to.
+    // The second PlanToCode visit: the issue first, the first action (all fields, schema order),
+    // then the diff it led to and the CURRENT file context in the last user message.
     const plan2 = policy.requests[5]!.messages;
-    expect(plan2[2]).toEqual({ role: 'assistant', content: '{"action":"modify","file_path":"calc/ops.py","instructions":"Return the sum.","scratch_pad":"fix","span_id":"add"}' });
-    expect(plan2[3]!.content).toContain('+    return a + b');
+    expect(plan2.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
+    expect(plan2[1]!.content).toMatch(/^<issue>/);
+    expect(plan2[1]!.content).not.toContain('<file_context>');
+    expect(plan2[2]).toEqual({
+      role: 'assistant',
+      content: JSON.stringify({ scratch_pad: 'fix', action: 'modify', instructions: 'Return the sum.', file_path: 'calc/ops.py', span_id: 'add', finish: null, reject: null }, null, 2),
+    });
+    expect(plan2[3]!.content).toMatch(/^Applied the change to calc\/ops.py:add\.\n\n<diff>\n[\s\S]*\+    return a \+ b[\s\S]*<\/diff>\n\n<file_context>\n[\s\S]*     6\t    return a \+ b\n/);
   });
 
   it('seeds each call from the trajectory seed, the same way every time', async () => {
@@ -190,7 +197,7 @@ describe('workflow: retries and limits', () => {
   it('names every kind of wrong action', async () => {
     const wrong = [
       [j({ scratch_pad: 'x', search_requests: [{ file_pattern: '*.py' }] }), /search_requests\.0: .*at least one of/],
-      [j({ scratch_pad: 'x', search_requests: [], complete: false }), /no search_requests/],
+      [j({ scratch_pad: 'x', search_requests: [], complete: false }), /at least one search request/],
       [j({ scratch_pad: 'x', search_requests: [], complete: true }), /file context is empty/],
     ] as const;
     for (const [answer, problem] of wrong) {
@@ -232,12 +239,12 @@ describe('workflow: retries and limits', () => {
   });
 
   it('stops at the transition limit, the visit limit and the token budget', async () => {
-    const nothing = j({ scratch_pad: 'x', search_requests: [{ class_names: ['Nowhere'] }] });
-    const limited = await run(Array(10).fill(nothing), { max_transitions: 4 }).trajectory;
+    const none = j({ scratch_pad: 'x', identified_spans: [] });
+    const limited = await run([SEARCH, none, SEARCH, none, SEARCH, none], { max_transitions: 4 }).trajectory;
     expect(limited.outcome).toMatchObject({ status: 'error', fault: 'model', reason: 'reached 4 transitions without finishing' });
     expect(limited.llm_calls).toBe(4);
     const review = j({ scratch_pad: 'x', action: 'review', instructions: 'more' });
-    const visits = await run([SEARCH, IDENTIFY, DECIDE, review, j({ scratch_pad: 'x', search_requests: [], complete: true }), review, j({ scratch_pad: 'x', search_requests: [], complete: true }), review], { visit_limits: { PlanToCode: 2 } }).trajectory;
+    const visits = await run([SEARCH, IDENTIFY, DECIDE, review, j({ scratch_pad: 'x', search_requests: [], complete: true }), review, j({ scratch_pad: 'x', search_requests: [], complete: true }), review], { visit_limits: { PlanToCode: 2 }, finish_on_review: false }).trajectory;
     expect(visits.outcome).toMatchObject({ status: 'error', reason: 'PlanToCode visited more than 2 times' });
     const budget = await run([SEARCH, IDENTIFY, DECIDE], { token_budget: 250 }).trajectory;
     expect(budget.outcome).toMatchObject({ status: 'error', fault: 'model', reason: expect.stringContaining('over the budget of 250') });
@@ -281,6 +288,6 @@ describe('workflow: context after edits', () => {
     const { policy, trajectory } = run([SEARCH, IDENTIFY, DECIDE, MODIFY, addHelper, FINISH]);
     const t = await trajectory;
     expect(t.outcome.status).toBe('finished');
-    expect(policy.requests[5]!.messages[1]!.content).toContain('<span id="_plus">');
+    expect(policy.requests[5]!.messages.at(-1)!.content).toContain('<span id="_plus">');
   });
 });

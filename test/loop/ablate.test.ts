@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrajectorySchema, type Trajectory, type TrajectoryStatus } from '../../src/agent/trajectory.js';
-import { messagesTokens } from '../../src/agent/workflow.js';
+import { messagesTokens } from '../../src/agent/run.js';
 import { ablateDatasetDir, AblateError, formatAblateReport, formatAblateTable, parseCapList, rebuildDatasets, type AblateResult } from '../../src/loop/ablate.js';
 import { runLayout } from '../../src/loop/layout.js';
 import type { ChatMessage } from '../../src/policy/types.js';

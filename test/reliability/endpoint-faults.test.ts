@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileContextBlock, issueBlock, systemPrompt } from '../../src/agent/prompts.js';
+import { fileContextBlock, issueBlock } from '../../src/agent/prompts.js';
+import { systemPrompt } from '../../src/agent/actions.js';
 import { TrajectorySchema, type Trajectory } from '../../src/agent/trajectory.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { MAX_RETRY_AFTER_MS, OpenAiPolicy, type RetryInfo } from '../../src/policy/client.js';

@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileContextBlock, issueBlock, systemPrompt } from '../../src/agent/prompts.js';
+import { fileContextBlock, issueBlock } from '../../src/agent/prompts.js';
+import { systemPrompt } from '../../src/agent/actions.js';
 import { readJob } from '../../src/finetune/job.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { OpenAiPolicy } from '../../src/policy/client.js';

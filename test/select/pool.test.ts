@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isInfrastructureError, isSuccess, OutcomeStatusSchema, poolFromRecords, PoolEntrySchema, trajectoryKey } from '../../src/select/pool.js';
+import { isInfrastructureError, isSuccess, successTest, OutcomeStatusSchema, poolFromRecords, PoolEntrySchema, trajectoryKey } from '../../src/select/pool.js';
 import { normalizePatch, patchHash } from '../../src/verify/patch.js';
 import { keyOfTrajectory, makeTrajectory, makeVerdict, patchFor } from '../sft/records.js';
 
@@ -88,11 +88,16 @@ describe('poolFromRecords', () => {
 });
 
 describe('isSuccess', () => {
-  it('needs both a finished outcome and a resolved verdict', () => {
+  it('is a resolved verdict whatever the outcome (SWE-Gym); with require_finished the outcome must be finished too', () => {
     expect(OutcomeStatusSchema.options).toEqual(['finished', 'rejected', 'error']);
     expect(isSuccess({ outcome_status: 'finished', verdict: 'resolved' })).toBe(true);
-    expect(isSuccess({ outcome_status: 'rejected', verdict: 'resolved' })).toBe(false);
-    expect(isSuccess({ outcome_status: 'error', verdict: 'resolved' })).toBe(false);
+    expect(isSuccess({ outcome_status: 'rejected', verdict: 'resolved' })).toBe(true);
+    expect(isSuccess({ outcome_status: 'error', verdict: 'resolved' })).toBe(true);
+    const strict = successTest(true);
+    expect(strict({ outcome_status: 'finished', verdict: 'resolved' })).toBe(true);
+    expect(strict({ outcome_status: 'rejected', verdict: 'resolved' })).toBe(false);
+    expect(strict({ outcome_status: 'error', verdict: 'resolved' })).toBe(false);
+    expect(strict({ outcome_status: 'finished', verdict: 'unresolved' })).toBe(false);
     expect(isSuccess({ outcome_status: 'finished', verdict: 'unresolved' })).toBe(false);
     expect(isSuccess({ outcome_status: 'finished', verdict: null })).toBe(false);
     expect(isSuccess({ outcome_status: 'finished', verdict: 'error' })).toBe(false);

@@ -72,7 +72,7 @@ function expectCountsAddUp(result: SelectionResult, pool: PoolEntry[]) {
 
 describe('selectTrajectories: per-instance cap, fewest calls first', () => {
   it('cap 1 keeps the best success of each instance (a1: fewer tokens than a2, which the hash alone would pick)', () => {
-    const r = selectTrajectories(POOL, { cap: 1, order: 'fewest_calls', dedup: false, seed: 0 });
+    const r = selectTrajectories(POOL, { cap: 1, order: 'fewest_calls', dedup: false, seed: 0, require_finished: true });
     expect(ids(r.kept)).toEqual(['a1', 'b3', 'd1']);
     expect(droppedAs(r, 'over_cap')).toEqual(['a0', 'a2', 'a3', 'b0', 'b1', 'b2', 'd0', 'd2']);
     expect(droppedAs(r, 'not_resolved')).toEqual(['a4', 'a6', 'c0', 'c1']);
@@ -84,6 +84,8 @@ describe('selectTrajectories: per-instance cap, fewest calls first', () => {
       resolved: 12,
       finished: 14,
       not_resolved: 4,
+      resolved_finished: 11,
+      resolved_unfinished: 1,
       not_finished: 1,
       successes: 11,
       duplicate_patch: 0,
@@ -98,7 +100,7 @@ describe('selectTrajectories: per-instance cap, fewest calls first', () => {
   });
 
   it('cap 2: fewer calls first, equal calls by fewer tokens, equal tokens by the seeded hash', () => {
-    const r = selectTrajectories(POOL, { cap: 2, order: 'fewest_calls', dedup: false, seed: 0 });
+    const r = selectTrajectories(POOL, { cap: 2, order: 'fewest_calls', dedup: false, seed: 0, require_finished: true });
     // a: a1 and a2 tie on calls, a1 has fewer tokens; a3's 100 tokens do not beat a2's fewer calls.
     // b: b3 has the fewest calls; b0/b1/b2 tie on both, and seed 0's hash ranks b1 first.
     expect(ids(r.kept)).toEqual(['a1', 'a2', 'b1', 'b3', 'd1', 'd2']);
@@ -109,7 +111,7 @@ describe('selectTrajectories: per-instance cap, fewest calls first', () => {
   });
 
   it('cap none keeps every success', () => {
-    const r = selectTrajectories(POOL, { cap: null, order: 'fewest_calls', dedup: false, seed: 0 });
+    const r = selectTrajectories(POOL, { cap: null, order: 'fewest_calls', dedup: false, seed: 0, require_finished: true });
     expect(ids(r.kept)).toEqual(['a0', 'a1', 'a2', 'a3', 'b0', 'b1', 'b2', 'b3', 'd0', 'd1', 'd2']);
     expect(r.counts.over_cap).toBe(0);
     expect(r.counts.kept).toBe(11);
@@ -118,7 +120,7 @@ describe('selectTrajectories: per-instance cap, fewest calls first', () => {
 
   it('the hash tie-break is stable across calls and shuffled input, and another seed breaks ties differently', () => {
     const pick = (seed: number, pool = POOL) =>
-      ids(selectTrajectories(pool, { cap: 2, order: 'fewest_calls', dedup: false, seed }).kept).filter((id) => id.startsWith('b'));
+      ids(selectTrajectories(pool, { cap: 2, order: 'fewest_calls', dedup: false, seed, require_finished: true }).kept).filter((id) => id.startsWith('b'));
     expect(pick(0)).toEqual(['b1', 'b3']);
     expect(pick(0)).toEqual(['b1', 'b3']);
     expect(pick(0, [...POOL].reverse())).toEqual(['b1', 'b3']);
@@ -132,8 +134,8 @@ describe('selectTrajectories: per-instance cap, fewest calls first', () => {
   it('outputs kept and dropped entries in (instance, sample) order whatever the pool order', () => {
     const shuffled = [POOL[9]!, POOL[0]!, POOL[15]!, POOL[4]!, ...POOL.slice(10, 15), ...POOL.slice(5, 9), POOL[1]!, POOL[2]!, POOL[3]!];
     expect(shuffled).toHaveLength(POOL.length);
-    const a = selectTrajectories(POOL, { cap: 2, order: 'fewest_calls', dedup: true, seed: 3 });
-    const b = selectTrajectories(shuffled, { cap: 2, order: 'fewest_calls', dedup: true, seed: 3 });
+    const a = selectTrajectories(POOL, { cap: 2, order: 'fewest_calls', dedup: true, seed: 3, require_finished: true });
+    const b = selectTrajectories(shuffled, { cap: 2, order: 'fewest_calls', dedup: true, seed: 3, require_finished: true });
     expect(b).toEqual(a);
     expect(ids(a.dropped.map((d) => d.entry))).toEqual([...ids(a.dropped.map((d) => d.entry))].sort());
   });
@@ -141,7 +143,7 @@ describe('selectTrajectories: per-instance cap, fewest calls first', () => {
 
 describe('selectTrajectories: dedup', () => {
   it('keeps one success per (instance, patch): the first in the preference order', () => {
-    const r = selectTrajectories(POOL, { cap: null, order: 'fewest_calls', dedup: true, seed: 0 });
+    const r = selectTrajectories(POOL, { cap: null, order: 'fewest_calls', dedup: true, seed: 0, require_finished: true });
     expect(droppedAs(r, 'duplicate_patch')).toEqual(['d0']); // d1 has P with fewer calls
     expect(ids(r.kept).filter((id) => id.startsWith('d'))).toEqual(['d1', 'd2']);
     expect(r.counts.duplicate_patch).toBe(1);
@@ -150,7 +152,7 @@ describe('selectTrajectories: dedup', () => {
   });
 
   it('dedup runs before the cap, so a duplicate never takes a cap slot', () => {
-    const r = selectTrajectories(POOL, { cap: 1, order: 'fewest_calls', dedup: true, seed: 0 });
+    const r = selectTrajectories(POOL, { cap: 1, order: 'fewest_calls', dedup: true, seed: 0, require_finished: true });
     expect(ids(r.kept)).toEqual(['a1', 'b3', 'd1']);
     expect(droppedAs(r, 'duplicate_patch')).toEqual(['d0']);
     expect(droppedAs(r, 'over_cap')).toEqual(['a0', 'a2', 'a3', 'b0', 'b1', 'b2', 'd2']);
@@ -159,7 +161,7 @@ describe('selectTrajectories: dedup', () => {
 
   it('the same patch on two instances is not a duplicate', () => {
     const pool = [entry('x', 0, 2, 10, { patch: P }), entry('y', 0, 2, 10, { patch: P })];
-    const r = selectTrajectories(pool, { cap: null, order: 'fewest_calls', dedup: true, seed: 0 });
+    const r = selectTrajectories(pool, { cap: null, order: 'fewest_calls', dedup: true, seed: 0, require_finished: true });
     expect(ids(r.kept)).toEqual(['x0', 'y0']);
   });
 });
@@ -175,18 +177,34 @@ describe('selectTrajectories: not_finished vs not_resolved', () => {
       entry('e', 5, 2, 10, { status: 'finished', verdict: 'timeout' }),
       entry('e', 6, 2, 10, { status: 'finished', verdict: 'resolved' }),
     ];
-    const r = selectTrajectories(pool, { cap: null, order: 'fewest_calls', dedup: false, seed: 0 });
+    const r = selectTrajectories(pool, { cap: null, order: 'fewest_calls', dedup: false, seed: 0, require_finished: true });
     expect(droppedAs(r, 'not_resolved')).toEqual(['e0', 'e1', 'e4', 'e5']);
     expect(droppedAs(r, 'not_finished')).toEqual(['e2', 'e3']);
     expect(ids(r.kept)).toEqual(['e6']);
-    expect(r.counts).toMatchObject({ resolved: 3, finished: 4, successes: 1, not_resolved: 4, not_finished: 2 });
+    expect(r.counts).toMatchObject({ resolved: 3, finished: 4, successes: 1, not_resolved: 4, not_finished: 2, resolved_finished: 1, resolved_unfinished: 2 });
+    expectCountsAddUp(r, pool);
+  });
+
+  it('by default (SWE-Gym) a success is any resolved run, rejected and errored ones included; the counts tell both apart', () => {
+    const pool = [
+      entry('e', 0, 2, 10, { status: 'finished', verdict: 'unresolved' }),
+      entry('e', 2, 2, 10, { status: 'rejected', verdict: 'resolved' }),
+      entry('e', 3, 2, 10, { status: 'error', verdict: 'resolved' }),
+      entry('e', 6, 2, 10, { status: 'finished', verdict: 'resolved' }),
+    ];
+    const r = selectTrajectories(pool, { cap: null, order: 'fewest_calls', dedup: false, seed: 0 });
+    expect(r.options.require_finished).toBe(false);
+    expect(droppedAs(r, 'not_resolved')).toEqual(['e0']);
+    expect(droppedAs(r, 'not_finished')).toEqual([]);
+    expect(ids(r.kept)).toEqual(['e2', 'e3', 'e6']);
+    expect(r.counts).toMatchObject({ resolved: 3, successes: 3, not_finished: 0, resolved_finished: 1, resolved_unfinished: 2 });
     expectCountsAddUp(r, pool);
   });
 });
 
 describe('selectTrajectories: order random', () => {
   it('ranks by the seeded hash alone, reproducibly per seed', () => {
-    const run = (seed: number) => ids(selectTrajectories(POOL, { cap: 1, order: 'random', dedup: false, seed }).kept);
+    const run = (seed: number) => ids(selectTrajectories(POOL, { cap: 1, order: 'random', dedup: false, seed, require_finished: true }).kept);
     // Calls and tokens are ignored: a0..a3 are ranked by hash (seed 0: a2, a0, a1, a3).
     expect(run(0)).toEqual(['a2', 'b3', 'd0']);
     expect(run(0)).toEqual(run(0));
@@ -196,7 +214,7 @@ describe('selectTrajectories: order random', () => {
 
   it('with dedup the survivor of a patch is the first in the hash order', () => {
     // seed 0 ranks d0, d1, d2: d0 keeps P and d1 is the duplicate (fewest_calls would keep d1).
-    const r = selectTrajectories(POOL, { cap: null, order: 'random', dedup: true, seed: 0 });
+    const r = selectTrajectories(POOL, { cap: null, order: 'random', dedup: true, seed: 0, require_finished: true });
     expect(droppedAs(r, 'duplicate_patch')).toEqual(['d1']);
     expectCountsAddUp(r, POOL);
   });
@@ -204,15 +222,15 @@ describe('selectTrajectories: order random', () => {
 
 describe('selectTrajectories: input checks', () => {
   it('rejects a cap below 1 and malformed entries', () => {
-    expect(() => selectTrajectories(POOL, { cap: 0, order: 'fewest_calls', dedup: false, seed: 0 })).toThrow();
-    expect(() => selectTrajectories(POOL, { cap: 1.5, order: 'fewest_calls', dedup: false, seed: 0 })).toThrow();
-    expect(() => selectTrajectories([{ ...POOL[0]!, patch_hash: 'nope' }], { cap: 1, order: 'fewest_calls', dedup: false, seed: 0 })).toThrow();
+    expect(() => selectTrajectories(POOL, { cap: 0, order: 'fewest_calls', dedup: false, seed: 0, require_finished: true })).toThrow();
+    expect(() => selectTrajectories(POOL, { cap: 1.5, order: 'fewest_calls', dedup: false, seed: 0, require_finished: true })).toThrow();
+    expect(() => selectTrajectories([{ ...POOL[0]!, patch_hash: 'nope' }], { cap: 1, order: 'fewest_calls', dedup: false, seed: 0, require_finished: true })).toThrow();
   });
 
   it('an empty pool gives an empty selection', () => {
     const r = selectTrajectories([], { cap: 2, seed: 0 });
     expect(r.kept).toEqual([]);
     expect(r.counts).toMatchObject({ in: 0, kept: 0, instances_in: 0 });
-    expect(r.options).toEqual({ cap: 2, order: 'fewest_calls', dedup: false, seed: 0 });
+    expect(r.options).toEqual({ cap: 2, order: 'fewest_calls', dedup: false, seed: 0, require_finished: false });
   });
 });

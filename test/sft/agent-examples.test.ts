@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CodeIndex } from '../../src/agent/code-index.js';
 import { PythonSpanParser } from '../../src/agent/python-spans.js';
-import { runTrajectory } from '../../src/agent/workflow.js';
+import { runTrajectory } from '../../src/agent/run.js';
 import type { ChatMessage, PolicyClient, PolicyRequest, PolicyResponse } from '../../src/policy/types.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { buildExamples } from '../../src/sft/examples.js';
@@ -103,7 +103,7 @@ describe('examples of a recorded tools-protocol trajectory', () => {
       expect(example.line.messages.at(-1)).toMatchObject({ role: 'assistant', weight: 1 });
       expect(example.tokens).toBe(t.tokens.per_call[i]);
     }
-    // The retry call (index 2) was sent the invalid answer and the tool message naming the problem.
+    // The retry call (index 2) was sent the invalid answer and the tool message naming the problem 
     const retry = r.examples[1]!.line.messages;
     expect(retry.filter((m) => m.role === 'assistant').map((m) => m.role === 'assistant' && m.weight)).toEqual([0, 1]);
     expect(retry.find((m) => m.role === 'tool')?.content).toMatch(/^Your last reply was not a valid action: .*nope/);

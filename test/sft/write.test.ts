@@ -55,7 +55,7 @@ function records(): Array<{ iteration: number; trajectories: Trajectory[]; verdi
   ];
 }
 
-const SELECT: SelectOptionsInput = { cap: 1, order: 'fewest_calls', dedup: true, seed: 0 };
+const SELECT: SelectOptionsInput = { cap: 1, order: 'fewest_calls', dedup: true, seed: 0, require_finished: true };
 const SFT: ExampleOptionsInput = { unit: 'call', max_tokens: 10240, tokenizer: 'cl100k_base' };
 
 /** What the loop will do for iteration `k` with accumulate on: select each iteration, merge, build examples. */
@@ -159,6 +159,7 @@ describe('writeDataset', () => {
       cap: 1,
       order: 'fewest_calls',
       dedup: true,
+      require_finished: true,
       seed: 0,
       unit: 'call',
       max_tokens: 10240,
@@ -171,6 +172,8 @@ describe('writeDataset', () => {
       trajectories_in: 8,
       resolved: 6,
       finished: 7,
+      resolved_finished: 5,
+      resolved_unfinished: 1,
       not_resolved: 2,
       not_finished: 1,
       successes: 5,

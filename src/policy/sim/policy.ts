@@ -85,6 +85,12 @@ export const SIM_RATES = {
   notRelevant: 0.2,
   /** Invalid again right after a retry message: this fraction of the first rate. */
   retryFactor: 0.5,
+  /**
+   * Valid answers given in the looser shapes moatless accepted and SWE-Gym-trained models give (a
+   * flat search, no span_ids, no `complete`, an extra key, `reject: false`, review to finish), at
+   * any temperature.
+   */
+  moatlessShape: 0.3,
 } as const;
 
 /**
@@ -118,11 +124,15 @@ interface Turn {
   noise: number;
   rng: () => number;
   retry: boolean;
-  /** The state's prompt: the first user message. */
+  /** The first user message: the issue (and, in history-keeping states, the first visit's message). */
   prompt: string;
+  /** The message showing the current code: the last one holding a file context, search results or the code to edit. */
+  view: string;
   messages: { role: string; content: string; tool_calls: readonly SimToolCall[] }[];
   /** Drawn first on every turn: below the invalid rate means this answer is an invalid action. */
   invalidRoll: number;
+  /** From a PRNG of its own (so the decisions above stay as they were): below SIM_RATES.moatlessShape, a valid answer comes in moatless's looser shape. */
+  shapeRoll: number;
 }
 
 export class SimPolicy {
@@ -149,13 +159,15 @@ export class SimPolicy {
     }
     const state = header[1] as StateName;
     const prompt = messages.find((m) => m.role === 'user')?.content ?? '';
+    // The agent puts the current file context in the LAST user message (moatless's layout); retries follow it.
+    const view = [...messages].reverse().find((m) => (m.role === 'user' || m.role === 'tool') && /^<(file_context|search_results|search file=)/m.test(m.content))?.content ?? prompt;
     const tools = request.tools ?? [];
     const protocol = tools.length > 0 ? 'tools' : 'json';
     const seed = request.seed ?? 0;
     const digest = createHash('sha256').update(canonicalJson([seed, model.name, request.messages])).digest();
     const rng = mulberry32(digest.readUInt32BE(0));
     const temperature = Math.max(0, Math.min(2, request.temperature ?? 1));
-    const task = this.findTask(state, prompt);
+    const task = this.findTask(state, prompt, view);
     const skill = task ? skillFor(model, task.instance.instance_id) : model.skill.default;
     const last = messages.at(-1);
     const turn: Turn = {
@@ -168,18 +180,22 @@ export class SimPolicy {
       rng,
       retry: !!last && (last.role === 'user' || last.role === 'tool') && last.content.startsWith(RETRY_PREFIX),
       prompt,
+      view,
       messages,
       invalidRoll: rng(),
+      shapeRoll: mulberry32(digest.readUInt32BE(4))(),
     };
     const answer = decide(turn);
     return render(answer, turn, request, digest.toString('hex'));
   }
 
-  private findTask(state: StateName, prompt: string): Task | null {
-    const issue = section(prompt, 'issue');
-    if (issue !== null) return this.byIssue.get(normalize(issue)) ?? null;
+  private findTask(state: StateName, prompt: string, view: string): Task | null {
+    const issue = section(prompt, 'issue') ?? section(prompt, 'main_objective');
+    const known = issue !== null ? this.byIssue.get(normalize(issue)) : undefined;
+    if (known) return known;
     if (state !== 'EditCode' && state !== 'ClarifyCodeChange') return null;
-    // No issue in these prompts: the plan's instructions quote the issue title; else go by the code.
+    // No issue in ClarifyCodeChange: the plan's instructions quote the issue title; else go by the code.
+    prompt = view;
     const instructions = section(prompt, 'instructions') ?? '';
     const titled = this.tasks.filter((t) => instructions.includes(`"${t.title}"`));
     if (titled.length === 1) return titled[0]!;
@@ -412,7 +428,7 @@ function invalidKind(turn: Turn, kinds: InvalidKind[]): InvalidKind | null {
 
 function structured(turn: Turn, action: Action, extraKinds: InvalidKind[] = [], corrupt?: (kind: InvalidKind) => Action | null): Answer {
   const kind = invalidKind(turn, ['malformed_json', 'missing_field', ...extraKinds]);
-  if (kind === null) return { kind: 'action', action, invalid: null };
+  if (kind === null) return { kind: 'action', action: turn.shapeRoll < SIM_RATES.moatlessShape ? moatlessShape(turn.state, action) : action, invalid: null };
   if (kind === 'malformed_json') {
     const text = JSON.stringify(action);
     return { kind: 'action', action, invalid: kind, raw: text.slice(0, Math.max(1, Math.floor(text.length * (0.3 + 0.5 * turn.rng())))) };
@@ -435,6 +451,37 @@ function structured(turn: Turn, action: Action, extraKinds: InvalidKind[] = [], 
   return corrupted ? { kind: 'action', action: corrupted, invalid: kind } : { kind: 'action', action, invalid: null };
 }
 
+/** The same action in the looser shape moatless v0.0.2's action models accepted. */
+export function moatlessShape(state: StateName, action: Action): Action {
+  switch (state) {
+    case 'SearchCode': {
+      const requests = action.search_requests as Action[] | undefined;
+      if (action.complete || !requests || requests.length !== 1) return action;
+      // The flat form of moatless's few-shot examples: the one request's fields at the top level.
+      const { search_requests: _requests, complete: _complete, ...rest } = action;
+      return { ...rest, ...requests[0] };
+    }
+    case 'IdentifyCode': {
+      const spans = action.identified_spans as { file_path: string; span_ids: string[] }[] | undefined;
+      // Without span_ids a file means every span of it the search showed: only when that is what was picked anyway.
+      return spans && spans.length > 0 ? action : { scratch_pad: action.scratch_pad };
+    }
+    case 'DecideRelevance': {
+      if (action.complete !== false) return action;
+      const { complete: _complete, ...rest } = action;
+      return rest;
+    }
+    case 'PlanToCode':
+      // A finish given as a review of the change made (SWE-Gym ran with finish_on_review), or an extra key.
+      if (action.action === 'finish') return { scratch_pad: action.scratch_pad, action: 'review', instructions: 'Review the change made for the issue.' };
+      return { ...action, thoughts: 'Following the plan.' };
+    case 'ClarifyCodeChange':
+      return { ...action, reject: false };
+    default:
+      return action;
+  }
+}
+
 // SearchCode ----------------------------------------------------------------------------------
 
 function snippetOf(change: Change): string {
@@ -451,7 +498,7 @@ function issueWords(turn: Turn): string[] {
 
 function decideSearch(turn: Turn): Answer {
   const task = turn.task;
-  const context = parseRendered(section(turn.prompt, 'file_context') ?? '');
+  const context = parseRendered(section(turn.view, 'file_context') ?? '');
   if (!task) {
     if (context.size > 0) return structured(turn, { scratch_pad: 'The file context holds the code I found.', search_requests: [], complete: true });
     const words = issueWords(turn).slice(0, 6).join(' ') || 'bug';
@@ -502,7 +549,7 @@ function emptySearch(kind: InvalidKind): Action | null {
 // IdentifyCode --------------------------------------------------------------------------------
 
 function decideIdentify(turn: Turn): Answer {
-  const results = parseRendered(section(turn.prompt, 'search_results') ?? '');
+  const results = parseRendered(section(turn.view, 'search_results') ?? '');
   const found: { file: string; span: string }[] = [];
   const add = (file: string, span: string | null) => {
     if (span && !found.some((f) => f.file === file && f.span === span)) found.push({ file, span });
@@ -549,7 +596,7 @@ function hallucinatedSpan(id: string, file: string): string {
 // DecideRelevance -----------------------------------------------------------------------------
 
 function decideRelevance(turn: Turn): Answer {
-  const context = parseRendered(section(turn.prompt, 'file_context') ?? '');
+  const context = parseRendered(section(turn.view, 'file_context') ?? '');
   const task = turn.task;
   if (!task) return structured(turn, { scratch_pad: 'This looks related.', relevant: context.size > 0, complete: context.size > 0 });
   const located = task.changes.map((c) => locateChange(shownIn(context, c.file), c));
@@ -596,7 +643,7 @@ function decidePlan(turn: Turn): Answer {
   if (!task) {
     return structured(turn, { scratch_pad: 'I cannot tell what to change for this issue.', action: 'reject', reject: 'I could not find the cause of the issue.' });
   }
-  const context = parseRendered(section(turn.prompt, 'file_context') ?? '');
+  const context = parseRendered(section(turn.view, 'file_context') ?? '');
   const history = appliedByHistory(turn);
   const status = task.changes.map((change) => {
     if (history.has(change.index)) return { change, done: true, at: null };
@@ -646,8 +693,8 @@ function decidePlan(turn: Turn): Answer {
 // ClarifyCodeChange ---------------------------------------------------------------------------
 
 function decideClarify(turn: Turn): Answer {
-  const instructions = section(turn.prompt, 'instructions') ?? '';
-  const context = parseRendered(section(turn.prompt, 'file_context') ?? '');
+  const instructions = section(turn.view, 'instructions') ?? '';
+  const context = parseRendered(section(turn.view, 'file_context') ?? '');
   const [file, view] = [...context.entries()][0] ?? [];
   const lines = view ? [...view.shown.keys()] : [];
   const low = lines.length > 0 ? Math.min(...lines) : 1;
@@ -676,9 +723,9 @@ function decideClarify(turn: Turn): Answer {
 // EditCode ------------------------------------------------------------------------------------
 
 function decideEdit(turn: Turn): Answer {
-  const search = searchBlock(turn.prompt);
+  const search = searchBlock(turn.view);
   const task = turn.task;
-  const instructions = section(turn.prompt, 'instructions') ?? '';
+  const instructions = section(turn.view, 'instructions') ?? '';
   const reject = (why: string): Answer => ({ kind: 'text', text: `<reject>${why}</reject>`, invalid: null });
   if (!search) return reject('There is no code to change.');
   if (!task) return reject('I do not know how to carry out these instructions on this code.');

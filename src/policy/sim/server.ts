@@ -7,7 +7,7 @@ import type { StateName } from '../../agent/actions.js';
 import type { Instance } from '../../tasks/instance.js';
 import { canonicalJson } from '../../util/canonical.js';
 import { loadSimModels, SIM_BASE, SIM_BASE_NAME, type SimModel } from './model.js';
-import { SimPolicy, SimRequestError, type SimChatRequest } from './policy.js';
+import { estimateTokens, SimPolicy, SimRequestError, type SimChatRequest } from './policy.js';
 
 /**
  * The SIMULATED policy's OpenAI-compatible HTTP server (a test double, design §9): stands in for
@@ -29,7 +29,14 @@ export interface SimServerOptions {
   modelsDir?: string;
   /** Delay before each completion answer, to look like a model that takes time. */
   latencyMs?: number;
+  /**
+   * The model's context (vLLM's --max-model-len): a request whose prompt plus max_tokens is
+   * longer is refused with HTTP 400 in vLLM's words and error shape. Default 32,768 (Qwen2.5's).
+   */
+  maxModelLen?: number;
 }
+
+export const SIM_MAX_MODEL_LEN = 32_768;
 
 export interface SimRequestLog {
   model: string;
@@ -152,6 +159,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     const request = parsed.data;
     const model = lookup(request.model);
     if (!model) throw unknownModel(request.model);
+    refuseOverLong(request, options.maxModelLen ?? SIM_MAX_MODEL_LEN);
     let answer;
     try {
       answer = policy.complete(
@@ -243,5 +251,35 @@ function sendError(res: ServerResponse, error: HttpError): void {
     res.destroy();
     return;
   }
+  if (error instanceof VllmError) {
+    // vLLM's OpenAI-compatible error: its ErrorInfo (numeric code, type BadRequestError) under `error`.
+    send(res, error.status, { error: { message: error.message, type: error.type, param: null, code: error.status } });
+    return;
+  }
   send(res, error.status, { error: { message: error.message, type: error.type, param: error.param, code: error.code } });
+}
+
+/** An error answered in vLLM's shape (type BadRequestError, the HTTP status as a numeric code). */
+class VllmError extends HttpError {}
+
+/**
+ * vLLM's refusal of a prompt longer than the model's context: HTTP 400, its ErrorResponse and its
+ * wording ("This model's maximum context length is N tokens. However, you requested …"). Prompt
+ * tokens are estimated as the SIMULATED policy counts them (four characters a token).
+ */
+function refuseOverLong(request: z.infer<typeof ChatRequestSchema>, maxModelLen: number): void {
+  let prompt = 0;
+  for (const m of request.messages) {
+    const text = typeof m.content === 'string' ? m.content : Array.isArray(m.content) ? JSON.stringify(m.content) : '';
+    prompt += 4 + estimateTokens(text);
+    for (const call of m.tool_calls ?? []) prompt += estimateTokens(call.function.name + call.function.arguments);
+  }
+  if (request.tools?.length) prompt += estimateTokens(JSON.stringify(request.tools));
+  const completion = request.max_tokens ?? request.max_completion_tokens ?? 0;
+  if (prompt + completion <= maxModelLen) return;
+  throw new VllmError(
+    400,
+    `This model's maximum context length is ${maxModelLen} tokens. However, you requested ${prompt + completion} tokens (${prompt} in the messages, ${completion} in the completion). Please reduce the length of the messages or completion.`,
+    'BadRequestError',
+  );
 }

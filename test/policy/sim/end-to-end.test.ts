@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeIndex } from '../../../src/agent/code-index.js';
 import { PythonSpanParser } from '../../../src/agent/python-spans.js';
 import type { Trajectory } from '../../../src/agent/trajectory.js';
-import { runTrajectory } from '../../../src/agent/workflow.js';
+import { runTrajectory } from '../../../src/agent/run.js';
 import { OpenAiPolicy } from '../../../src/policy/client.js';
 import { SIM_BASE, SimModelSchema, skillFor, type SimModel } from '../../../src/policy/sim/model.js';
 import { startSimServer, type SimServer } from '../../../src/policy/sim/server.js';
