@@ -14,6 +14,7 @@ import { schemaCommand } from './schema.js';
 import { simCommand } from './sim.js';
 import { tasksCommand } from './tasks.js';
 import { verifyCommand } from './verify.js';
+import { verifierCommand } from './verifier.js';
 import { reportFailure } from './errors.js';
 
 try {
@@ -32,6 +33,7 @@ try {
     .command(schemaCommand)
     .command(tasksCommand)
     .command(verifyCommand)
+    .command(verifierCommand)
     .command(agentCommand)
     .command(simCommand)
     .demandCommand(1, 'name a command (see the list above)')

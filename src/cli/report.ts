@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { pct } from '../report/format.js';
+import { scalingText } from '../report/scaling.js';
 import { createReport } from '../report/write.js';
 
 interface ReportArgs {
@@ -26,8 +27,15 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     const rel = (file: string) => path.relative(process.cwd(), file) || file;
     process.stdout.write(`wrote ${rel(files.markdown)} and ${rel(files.html)}\n`);
     for (const run of data.runs) {
-      const evals = run.eval.map((s) => `M${s.model_index} ${pct(s.resolve_rate)}`).join(' → ');
+      // Under best-of-n the eval's result is the top-scored candidate's.
+      const evals = run.eval
+        .map((s) => {
+          const best = run.scaling.find((c) => c.model_index === s.model_index)?.best_of_n;
+          return `M${s.model_index} ${best ? `${pct(best.rate)} (best of ${run.scaling.find((c) => c.model_index === s.model_index)!.samples_per_instance})` : pct(s.resolve_rate)}`;
+        })
+        .join(' → ');
       process.stdout.write(`  ${run.label}: eval ${evals || '–'}; ${run.datasets.length} dataset(s), ${run.finetunes.length} fine-tune record(s)\n`);
     }
+    process.stdout.write(scalingText(data));
   },
 };

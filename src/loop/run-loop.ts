@@ -26,6 +26,7 @@ import type { VerifyContext } from '../verify/run.js';
 import { EXCLUDED_FILE, preflight, writeExclusions } from '../verify/preflight.js';
 import { buildEvalSpec, specHash, type EvalSpec } from '../verify/spec.js';
 import { VerdictSchema, verdictKey, type Verdict } from '../verify/verdict.js';
+import { emitVerifierData, scoreEvalPhase } from '../orm/phase.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
 import { runLayout } from './layout.js';
 import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
@@ -186,7 +187,12 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       trajectories: path.join(dir, 'trajectories.jsonl'),
       verdicts: path.join(dir, 'verdicts.jsonl'),
     });
-    return summary.complete;
+    if (!summary.complete || !recipe.eval.verifier) return summary.complete;
+    // Best-of-n: every candidate scored by the learned verifier (src/orm/).
+    markPhase(run, `eval/m${m}/score`, 'running');
+    const scored = await scoreEvalPhase({ recipe, evalDir: dir, instances: sampleEval, simBaseUrl: endpoint.simulated ? endpoint.baseUrls()[0]! : null, stopping: options.stopping, log, warn: options.warn });
+    markPhase(run, `eval/m${m}/score`, scored?.complete ? 'done' : 'running');
+    return scored?.complete ?? true;
   };
 
   const finish = (status: LoopStatus, reason: string | null = null): LoopResult => {
@@ -223,6 +229,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       crashPoint(CRASH_POINTS.loopPhase, `iter-${k}/select`);
       const manifest = emitDataset(run, loaded, k, sampled, specFor, train);
       log(`iteration ${k}: dataset (cap ${recipe.select.cap ?? 'none'}): ${manifest.counts.kept_after_cap} trajectories kept, ${manifest.counts.examples} examples`);
+      const verifierData = emitVerifierData(run, loaded, k, train);
+      if (verifierData) log(`iteration ${k}: verifier data: ${verifierData.labels.yes} YES, ${verifierData.labels.no} NO examples from iterations ${verifierData.sources.map((s) => s.iteration).join(', ')}`);
       markPhase(run, `iter-${k}/select`, 'done');
 
       if (options.stopping()) return finish('stopped');

@@ -5,6 +5,7 @@ import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
 import { readLedgerFile } from '../store/ledger.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { VerdictSchema, type Verdict } from '../verify/verdict.js';
+import { bestOfN, readEvalPool } from '../orm/eval-pool.js';
 import { runLayout } from './layout.js';
 
 /** One row of the per-iteration table: what model m did in training sampling and in eval. */
@@ -22,7 +23,14 @@ export const IterationRowSchema = z.object({
       tokens: z.number().int().nullable(),
     })
     .nullable(),
-  eval: z.object({ instances: z.number().int(), resolved: z.number().int() }).nullable(),
+  eval: z
+    .object({
+      instances: z.number().int(),
+      resolved: z.number().int(),
+      /** Best-of-n with the verifier: the top-scored candidate per instance (expected resolved, ties averaged). */
+      best_of_n: z.object({ n: z.number().int(), instances: z.number().int(), resolved: z.number() }).nullable().default(null),
+    })
+    .nullable(),
 });
 export type IterationRow = z.infer<typeof IterationRowSchema>;
 
@@ -41,10 +49,15 @@ export function summarizeRun(runDir: string, iterations: number, cap: number | n
       model_index: m,
       model: models[m] ?? null,
       train,
-      eval: evalStats && evalStats.total > 0 ? { instances: evalStats.total, resolved: evalStats.resolved } : null,
+      eval: evalStats && evalStats.total > 0 ? { instances: evalStats.total, resolved: evalStats.resolved, best_of_n: bestOfNRow(evalDir) } : null,
     });
   }
   return rows;
+}
+
+function bestOfNRow(evalDir: string): NonNullable<IterationRow['eval']>['best_of_n'] {
+  const best = bestOfN(readEvalPool(evalDir));
+  return best ? { n: best.n, instances: best.instances, resolved: best.resolved } : null;
 }
 
 function trainSummary(runDir: string, k: number, cap: number | null): IterationRow['train'] {
@@ -99,6 +112,10 @@ function numberOr(value: unknown): number | null {
   return typeof value === 'number' ? value : null;
 }
 
+function num(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(2);
+}
+
 function pct(n: number, d: number): string {
   return d === 0 ? '-' : `${((100 * n) / d).toFixed(1)}%`;
 }
@@ -115,7 +132,11 @@ export function formatTable(rows: readonly IterationRow[], cap: number | null): 
     r.train?.examples != null ? String(r.train.examples) : '-',
     r.train?.tokens != null ? String(r.train.tokens) : '-',
     r.train ? pct(r.train.empty_patch, r.train.trajectories) : '-',
-    r.eval ? `${r.eval.resolved}/${r.eval.instances} (${pct(r.eval.resolved, r.eval.instances)})` : '-',
+    r.eval?.best_of_n
+      ? `${num(r.eval.best_of_n.resolved)}/${r.eval.best_of_n.instances} (${pct(r.eval.best_of_n.resolved, r.eval.best_of_n.instances)}) best of ${r.eval.best_of_n.n}; mean ${pct(r.eval.resolved, r.eval.instances)}`
+      : r.eval
+        ? `${r.eval.resolved}/${r.eval.instances} (${pct(r.eval.resolved, r.eval.instances)})`
+        : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();

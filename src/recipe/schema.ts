@@ -205,10 +205,43 @@ export const ServeSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
-export const EvalSchema = z.strictObject({
-  samples: positiveInt().default(1).describe('Attempts per eval instance'),
-  temperature: z.number().min(0).max(2).default(0),
-  zero_shot: z.boolean().default(true).describe('Evaluate M_0 before the first fine-tune'),
+/**
+ * The learned verifier of best-of-n (design §11): any OpenAI-compatible endpoint that answers a
+ * chat request for one token with logprobs (vLLM serving a model trained on `rft verifier data`).
+ */
+export const EvalVerifierSchema = z.strictObject({
+  base_url: z
+    .url()
+    .nullable()
+    .default(null)
+    .describe("Endpoint ending in /v1 that serves the verifier (e.g. vLLM); null: the run's SIMULATED policy server, which also plays a SIMULATED verifier (policy.kind simulated only: demo and tests)"),
+  model: z.string().min(1).describe('Model name of the verifier at that endpoint'),
+  api_key_env: EnvVarName.nullable().default(null).describe('Name of the env variable holding the API key'),
+  concurrency: positiveInt().default(8).describe('Scoring requests in flight'),
+  request_timeout_s: positiveInt().default(120),
+  retries: nonNegativeInt().default(3).describe('Retries of a failed request (429, 5xx, timeouts) before scoring stops with the error'),
+});
+
+export const EvalSchema = z
+  .strictObject({
+    samples: positiveInt().default(1).describe('Attempts per eval instance (n of best-of-n; k = 1, 2, 4, … n are drawn from this one pool)'),
+    temperature: z.number().min(0).max(2).default(0),
+    zero_shot: z.boolean().default(true).describe('Evaluate M_0 before the first fine-tune'),
+    verifier: EvalVerifierSchema.optional().describe('Scores every eval candidate by P(YES); the reported resolve rate is then the top-scored candidate\'s (best-of-n)'),
+  })
+  .superRefine((ev, ctx) => {
+    if (ev.verifier && ev.samples < 2) ctx.addIssue({ code: 'custom', path: ['samples'], message: 'best-of-n with eval.verifier needs at least 2 samples per instance' });
+    if (ev.verifier && ev.temperature === 0) ctx.addIssue({ code: 'custom', path: ['temperature'], message: 'best-of-n needs eval.temperature > 0 (at 0 the n candidates are one answer n times)' });
+  });
+
+/** Verifier training data emitted after each iteration (the same as `rft verifier data`). */
+export const VerifierDataSchema = z.strictObject({
+  iterations: z
+    .enum(['current', 'all'])
+    .default('all')
+    .describe("Draw on this iteration's pool only, or on every iteration sampled so far (on-policy and earlier policies' samples mixed)"),
+  balance: z.boolean().default(true).describe('As many NO examples as YES (the paper: half each)'),
+  max_tokens: positiveInt().default(16384).describe('Examples longer than this are dropped and counted'),
 });
 
 export const RecipeSchema = z.strictObject({
@@ -231,6 +264,7 @@ export const RecipeSchema = z.strictObject({
   finetune: FinetuneSchema,
   serve: ServeSchema.default({ kind: 'none' }),
   eval: EvalSchema.prefault({}),
+  verifier: VerifierDataSchema.optional().describe('Write verifier training data (iter-<k>/verifier/) after each iteration'),
 });
 
 export type Recipe = z.infer<typeof RecipeSchema>;

@@ -17,6 +17,7 @@ import { readLedgerFile } from '../store/ledger.js';
 import { RUN_FILES, RunMetaSchema } from '../store/run-dir.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { EMPTY_PATCH_HASH, isFinal, VerdictSchema, verdictKey, type Verdict } from '../verify/verdict.js';
+import { gatherScaling, ScalingCurveSchema } from './scaling-data.js';
 import { distribution, DistributionSchema, histogram, HistogramSchema, ratio } from './stats.js';
 
 /**
@@ -163,6 +164,8 @@ export const RunReportSchema = z.object({
   finetunes: z.array(FinetuneReportSchema),
   /** Instances left out before sampling (their image cannot be had, they cannot be verified; excluded.json). */
   excluded_instances: Count.default(0),
+  /** Inference-time scaling per eval pool with several candidates per instance (best-of-n). */
+  scaling: z.array(ScalingCurveSchema).default([]),
   warnings: z.array(z.string()),
 });
 export type RunReport = z.infer<typeof RunReportSchema>;
@@ -444,6 +447,7 @@ function gatherRun(runDir: string): RunReport {
     datasets,
     finetunes,
     excluded_instances: excluded.length,
+    scaling: gatherScaling(runDir, recipe),
     warnings,
   };
 }

@@ -1,5 +1,6 @@
 import type { ReportData, RunReport } from './data.js';
 import { capName, modelLabel, num, pct, temperatureLabel } from './format.js';
+import { scalingCharts, scalingTable } from './scaling.js';
 import { barChart, escapeHtml, FAILURE_COLOR, histogramChart, lineChart, PALETTE, SUCCESS_COLOR, type LineSeries } from './svg.js';
 import {
   callsSummaryTable,
@@ -265,6 +266,9 @@ export function renderHtml(data: ReportData): string {
     `<section id="rates-section"><h2>5. Empty patches and errors</h2>${rateCharts(data)}${htmlTable(ratesTable(data))}</section>`,
     `<section id="cap-comparison-section"><h2>6. Cap comparison</h2>${htmlTable(capComparisonTable(data))}</section>`,
     `<section id="finetunes-section"><h2>7. Fine-tune jobs</h2>${htmlTable(finetuneTable(data), statusClass)}</section>`,
+    data.runs.some((r) => r.scaling.length > 0)
+      ? `<section id="scaling-section"><h2>8. Inference-time scaling (best-of-n)</h2><p class="lead">Each eval candidate scored by the verifier (P(YES)); best@k submits the top-scored of k. pass@k is the oracle bound, random@k the unscored baseline. All from one pool of n candidates per instance.</p>${scalingCharts(data)}${htmlTable(scalingTable(data))}</section>`
+      : '',
     warnings.length > 0 ? `<section id="notes-section"><h2>Notes</h2><ul class="notes">${warnings.map((w) => `<li>${e(w)}</li>`).join('')}</ul></section>` : '',
     `<footer>rft report · format ${e(data.format)} · ${data.runs.map((r) => e(r.dir)).join(' · ')}</footer>`,
   ].join('\n');

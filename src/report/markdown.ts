@@ -13,6 +13,7 @@ import {
   warningsOf,
   type Table,
 } from './tables.js';
+import { scalingTable } from './scaling.js';
 
 /**
  * A cell's text, safe inside a Markdown table: no line breaks, pipes escaped, and the characters
@@ -70,6 +71,7 @@ export function renderMarkdown(data: ReportData): string {
   out.push('## 5. Empty patches and errors\n', markdownTable(ratesTable(data)));
   out.push('## 6. Cap comparison\n', markdownTable(capComparisonTable(data)));
   out.push('## 7. Fine-tune jobs\n', markdownTable(finetuneTable(data)));
+  if (data.runs.some((r) => r.scaling.length > 0)) out.push('## 8. Inference-time scaling (best-of-n)\n', markdownTable(scalingTable(data)));
 
   const warnings = warningsOf(data);
   if (warnings.length > 0) out.push('## Notes\n', `${warnings.map((w) => `- ${escapeMarkdown(w)}`).join('\n')}\n`);

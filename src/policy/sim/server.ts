@@ -8,6 +8,7 @@ import type { Instance } from '../../tasks/instance.js';
 import { canonicalJson } from '../../util/canonical.js';
 import { loadSimModels, SIM_BASE, SIM_BASE_NAME, type SimModel } from './model.js';
 import { estimateTokens, SimPolicy, SimRequestError, type SimChatRequest } from './policy.js';
+import { SIM_VERIFIER_NAME, SimVerifier } from './verifier.js';
 
 /**
  * The SIMULATED policy's OpenAI-compatible HTTP server (a test double, design §9): stands in for
@@ -52,6 +53,8 @@ export interface SimServer {
   close(): Promise<void>;
   /** One entry per answered completion request, in order. */
   requests: SimRequestLog[];
+  /** One entry per request answered by the SIMULATED verifier (model sim-verifier), in order. */
+  verifierRequests: Array<{ instance_id: string | null; p_yes: number }>;
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -113,7 +116,9 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     return models.get(name);
   };
   const policy = new SimPolicy(options.tasks);
+  const verifier = new SimVerifier(options.tasks);
   const requests: SimRequestLog[] = [];
+  const verifierRequests: SimServer['verifierRequests'] = [];
   const started = Math.floor(Date.now() / 1000);
   const latency = options.latencyMs ?? 0;
 
@@ -157,6 +162,21 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       throw new HttpError(400, `invalid request: ${where}: ${issue.message}`, 'invalid_request_error', null, where);
     }
     const request = parsed.data;
+    if (request.model === SIM_VERIFIER_NAME) {
+      // The SIMULATED verifier's route: one token with logprobs, in vLLM's shape (verifier.ts).
+      const answer = verifier.answer(request as Parameters<SimVerifier['answer']>[0]);
+      verifierRequests.push({ instance_id: answer.instance_id, p_yes: answer.p_yes });
+      if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
+      return send(res, 200, {
+        id: `chatcmpl-simverifier-${createHash('sha256').update(body).digest('hex').slice(0, 24)}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: SIM_VERIFIER_NAME,
+        system_fingerprint: 'rft-simulated-verifier',
+        choices: [{ index: 0, message: { role: 'assistant', content: answer.content, refusal: null, tool_calls: [] }, logprobs: answer.logprobs, finish_reason: 'length', stop_reason: null }],
+        usage: { prompt_tokens: Math.ceil(body.length / 4), completion_tokens: 1, total_tokens: Math.ceil(body.length / 4) + 1 },
+      });
+    }
     const model = lookup(request.model);
     if (!model) throw unknownModel(request.model);
     refuseOverLong(request, options.maxModelLen ?? SIM_MAX_MODEL_LEN);
@@ -212,6 +232,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     url: `http://${shownHost}:${port}/v1`,
     port,
     requests,
+    verifierRequests,
     close() {
       closed ??= new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

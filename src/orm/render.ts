@@ -1,0 +1,90 @@
+import type { LlmCall, Trajectory } from '../agent/trajectory.js';
+import type { ChatMessage } from '../policy/types.js';
+
+/**
+ * What the verifier reads (design §11): the issue, the agent's trajectory — each action and what
+ * it got back — and the final diff; it answers YES (the diff resolves the issue) or NO. One pure
+ * function renders it for both uses, so the model is scored on exactly the text it was trained
+ * on: `rft verifier data` (training examples) and best-of-n eval (the scoring request).
+ *
+ * Compact by construction: an action is the model's reply (its JSON, tool-call arguments or
+ * edit), what it got back is the NEW part of the next call's prompt (its last user message: the
+ * search results, the file context, the diff of an edit, a retry message), each cut to a bounded
+ * number of characters from both ends. System prompts and replayed history are never repeated.
+ */
+
+export const VERIFIER_SYSTEM_PROMPT =
+  'You are a verifier of software-engineering agents. You read a GitHub issue, the steps an agent ' +
+  'took to fix it (each action and what it got back) and the final git diff, and judge whether the ' +
+  'diff resolves the issue so that the hidden tests pass. Answer with one word: YES or NO.';
+
+/** The two answers; training targets are exactly these strings. */
+export const YES = 'YES';
+export const NO = 'NO';
+
+export interface RenderLimits {
+  /** Characters kept of one action. */
+  actionChars: number;
+  /** Characters kept of what one action got back. */
+  observationChars: number;
+  /** Characters kept of the final diff. */
+  diffChars: number;
+}
+
+export const DEFAULT_LIMITS: RenderLimits = { actionChars: 1500, observationChars: 1500, diffChars: 12000 };
+
+/** The issue text a trajectory needs: the task's problem statement. */
+export interface VerifierInput {
+  problem_statement: string;
+  trajectory: Pick<Trajectory, 'calls' | 'outcome' | 'patch'>;
+}
+
+/** [system, user]: the scoring request's messages; a training example adds the assistant's YES/NO. */
+export function verifierMessages(input: VerifierInput, limits: RenderLimits = DEFAULT_LIMITS): ChatMessage[] {
+  return [
+    { role: 'system', content: VERIFIER_SYSTEM_PROMPT },
+    { role: 'user', content: verifierPrompt(input, limits) },
+  ];
+}
+
+export function verifierPrompt({ problem_statement, trajectory }: VerifierInput, limits: RenderLimits = DEFAULT_LIMITS): string {
+  const steps = trajectory.calls.map((call, i) => {
+    const next = trajectory.calls[i + 1];
+    const got = call.invalid !== null ? `invalid action: ${call.invalid}` : next ? lastUserText(next) : endOf(trajectory.outcome);
+    return `<step n="${i + 1}" state="${call.state}">\n<action>\n${cut(actionText(call), limits.actionChars)}\n</action>\n<result>\n${cut(got, limits.observationChars)}\n</result>\n</step>`;
+  });
+  const diff = trajectory.patch.trim() === '' ? '(empty: the agent changed nothing)' : cut(trajectory.patch, limits.diffChars);
+  return [
+    `<issue>\n${problem_statement.trim()}\n</issue>`,
+    `<trajectory steps="${trajectory.calls.length}" ended="${trajectory.outcome.status}">\n${steps.join('\n')}\n</trajectory>`,
+    `<diff>\n${diff}\n</diff>`,
+    'Does this diff resolve the issue? Answer YES or NO.',
+  ].join('\n\n');
+}
+
+function actionText(call: LlmCall): string {
+  const m = call.completion;
+  if (m.role !== 'assistant') return m.content;
+  const tools = (m.tool_calls ?? []).map((t) => `${t.function.name}(${t.function.arguments})`);
+  return [m.content ?? '', ...tools].filter((s) => s.trim() !== '').join('\n') || '(no reply)';
+}
+
+function lastUserText(call: LlmCall): string {
+  for (let i = call.messages.length - 1; i >= 0; i--) {
+    const m = call.messages[i]!;
+    if (m.role === 'user' || m.role === 'tool') return m.content;
+  }
+  return '(nothing)';
+}
+
+function endOf(outcome: Trajectory['outcome']): string {
+  return `the run ended: ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`;
+}
+
+/** Keeps both ends of a long text (the head says what it is, the tail is often the point). */
+export function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const head = Math.ceil(max * 0.6);
+  const tail = max - head;
+  return `${text.slice(0, head)}\n… (${text.length - max} characters left out) …\n${text.slice(text.length - tail)}`;
+}
