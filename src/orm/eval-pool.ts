@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { readLedgerFile } from '../store/ledger.js';
+import { forEachLine } from '../select/scan.js';
+import { LedgerCorruptError } from '../store/ledger.js';
 import { isFinal } from '../verify/verdict.js';
 import { scanCandidates } from './pool.js';
 import { bestAtK, scalingCurve, type InstanceCandidates, type ScalingPoint } from './scaling.js';
-import { ScoreRecordSchema, scoreKey } from './scores.js';
+import { ScoreRecordSchema, scoreKey, type ScoreRecord } from './scores.js';
 
 /** Files of one eval rollout (eval/m<m>/). */
 export const EVAL_FILES = { trajectories: 'trajectories.jsonl', verdicts: 'verdicts.jsonl', scores: 'scores.jsonl' } as const;
@@ -29,7 +30,7 @@ export interface EvalPool {
 export function readEvalPool(evalDir: string): EvalPool {
   const scoresFile = path.join(evalDir, EVAL_FILES.scores);
   const scanned = scanCandidates(path.join(evalDir, EVAL_FILES.trajectories), path.join(evalDir, EVAL_FILES.verdicts));
-  const scores = existsSync(scoresFile) ? readLedgerFile(scoresFile, ScoreRecordSchema).records : [];
+  const scores = readScores(scoresFile);
   const perVerifier = new Map<string, number>();
   for (const s of scores) perVerifier.set(s.verifier, (perVerifier.get(s.verifier) ?? 0) + 1);
   const verifier = [...perVerifier.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? null;
@@ -74,4 +75,22 @@ export function bestOfN(pool: EvalPool): BestOfN | null {
 
 export function curveOf(pool: EvalPool): ScalingPoint[] {
   return scalingCurve(pool.instances);
+}
+
+/** A scores ledger, line by line (a torn last line is skipped, as on open). */
+function readScores(file: string): ScoreRecord[] {
+  const out: ScoreRecord[] = [];
+  if (!existsSync(file)) return out;
+  forEachLine(file, (line, _offset, lineNo) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(line.toString('utf8'));
+    } catch (err) {
+      throw new LedgerCorruptError(file, lineNo, `not valid JSON (${(err as Error).message})`);
+    }
+    const parsed = ScoreRecordSchema.safeParse(value);
+    if (!parsed.success) throw new LedgerCorruptError(file, lineNo, `field ${parsed.error.issues[0]!.path.map(String).join('.') || '(record)'}: ${parsed.error.issues[0]!.message}`);
+    out.push(parsed.data);
+  });
+  return out;
 }
