@@ -12,7 +12,7 @@ type ServeArgs = { port: number; host: string; models?: string; tasks: string };
 
 const serveCommand: CommandModule<object, ServeArgs> = {
   command: 'serve',
-  describe: 'Serve the SIMULATED policy (a test double, not a model) on an OpenAI-compatible endpoint, in the foreground',
+  describe: 'Serve the SIMULATED policy (a test double, not a model; model sim-verifier is the SIMULATED verifier of best-of-n) on an OpenAI-compatible endpoint, in the foreground',
   builder: (y) =>
     y
       .option('port', { type: 'number', default: 8931, describe: 'port to listen on (0: any free port)' })
