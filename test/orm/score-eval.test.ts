@@ -124,6 +124,25 @@ describe('best-of-n scoring against the SIMULATED verifier', () => {
     expect(strip(scores)).toEqual(strip(clean.scores));
   });
 
+  it('answers as vLLM does: logprobs only when asked, top_logprobs as many as asked, the same score for the same request', async () => {
+    const ask = async (extra: Record<string, unknown>) => {
+      const res = await fetch(`${sim.url}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: SIM_VERIFIER_NAME, max_tokens: 1, messages: [{ role: 'user', content: `<issue>\n${tasks[0]!.problem_statement}\n</issue>\n<diff>\n${tasks[0]!.patch}\n</diff>` }], ...extra }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { system_fingerprint: string; choices: Array<{ message: { content: string }; logprobs: { content: Array<{ token: string; top_logprobs: Array<{ token: string; logprob: number }> }> } | null }> };
+    };
+    const plain = await ask({});
+    expect(plain.choices[0]!.logprobs).toBeNull();
+    expect(plain.system_fingerprint).toBe('rft-simulated-verifier');
+    const two = await ask({ logprobs: true, top_logprobs: 2 });
+    expect(two.choices[0]!.logprobs!.content[0]!.top_logprobs).toHaveLength(2);
+    expect(two.choices[0]!.logprobs!.content[0]!.token).toBe(two.choices[0]!.message.content);
+    expect(await ask({ logprobs: true, top_logprobs: 2 })).toMatchObject({ choices: two.choices });
+  });
+
   it('a stop request ends scoring early with what is recorded kept', async () => {
     const { trajectories, scores } = evalDir();
     let n = 0;
