@@ -17,8 +17,9 @@ import { DEFAULT_LIMITS, NO, verifierMessages, YES } from './render.js';
  * container: every trajectory with a final verdict becomes one chat example whose input is
  * verifierMessages (issue, compact trajectory, final diff) and whose target is YES (verdict
  * `resolved`) or NO (any other final verdict: unresolved, an empty patch, a patch that does not
- * apply, a test run that timed out). Trajectories without a final verdict and infrastructure
- * records are left out and counted.
+ * apply, a test run that timed out). Trajectories without a final verdict, those of a task whose
+ * verdict is `invalid_task` (its test patch does not apply: nothing to learn about the patch) and
+ * infrastructure records are left out and counted.
  *
  * Steps, each counted in the manifest:
  *   1. candidates: final verdict, instance known to the run's task set;
@@ -59,6 +60,7 @@ const CountsSchema = z.object({
   trajectory_records: count().describe('Lines of the trajectory ledgers drawn on'),
   infrastructure_records: count().describe('Records of infrastructure errors: not data'),
   unverified: count().describe('Samples without a final verdict (none yet, or only `error`): left out'),
+  invalid_task: count().default(0).describe('Samples whose verdict is `invalid_task` (the task, not the patch, is broken): left out'),
   unknown_instance: count().describe("Samples whose issue text is found neither in the run's task set nor in the trajectory: left out"),
   candidates: count().describe('Samples with a final verdict'),
   duplicate_patch: count().describe('Dropped: another trajectory of the same instance has the same normalised patch'),
@@ -125,7 +127,7 @@ function seededRank(seed: number, pool: VerifierPool, entry: PoolCandidate): str
 }
 
 function emptyCounts(): Counts {
-  return { trajectory_records: 0, infrastructure_records: 0, unverified: 0, unknown_instance: 0, candidates: 0, duplicate_patch: 0, over_max_tokens: 0, over_balance: 0, examples: 0 };
+  return { trajectory_records: 0, infrastructure_records: 0, unverified: 0, invalid_task: 0, unknown_instance: 0, candidates: 0, duplicate_patch: 0, over_max_tokens: 0, over_balance: 0, examples: 0 };
 }
 
 /** Builds the dataset from the pools and writes train.jsonl + manifest.json into outDir (each replaced atomically). */
@@ -143,6 +145,10 @@ export function writeVerifierDataset(pools: readonly VerifierPool[], outDir: str
     for (const entry of scanned.candidates) {
       if (entry.verdict === null || !isFinal(entry.verdict)) {
         counts.unverified += 1;
+        continue;
+      }
+      if (entry.verdict === 'invalid_task') {
+        counts.invalid_task += 1;
         continue;
       }
       counts.candidates += 1;

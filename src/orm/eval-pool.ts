@@ -17,7 +17,7 @@ export interface EvalPool {
   verifiers: string[];
   /** The verifier whose scores are used (the one that scored most candidates). */
   verifier: string | null;
-  /** Candidates without a final verdict (left out until verified). */
+  /** Candidates without a final verdict on the patch (none yet, `error`, or `invalid_task`): left out. */
   unverified: number;
   /** Candidates (with a final verdict) the verifier has not scored yet. */
   unscored: number;
@@ -40,7 +40,8 @@ export function readEvalPool(evalDir: string): EvalPool {
   let unverified = 0;
   let unscored = 0;
   for (const c of scanned.candidates) {
-    if (c.verdict === null || !isFinal(c.verdict)) {
+    // No verdict yet, only `error`, or `invalid_task` (the task is broken, not the candidate): not data.
+    if (c.verdict === null || !isFinal(c.verdict) || c.verdict === 'invalid_task') {
       unverified += 1;
       continue;
     }

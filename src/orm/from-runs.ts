@@ -60,7 +60,7 @@ export function formatVerifierManifest(manifest: VerifierManifest, outDir: strin
   const c = manifest.counts;
   const lines = [
     `wrote ${path.join(outDir, manifest.file.name)}: ${manifest.file.lines} examples (${manifest.labels.yes} YES, ${manifest.labels.no} NO${manifest.balance ? ', balanced' : ''}) from ${manifest.sources.length} pool(s)`,
-    `  in: ${c.trajectory_records} trajectory records; left out: ${c.infrastructure_records} infrastructure, ${c.unverified} unverified, ${c.unknown_instance} unknown instance`,
+    `  in: ${c.trajectory_records} trajectory records; left out: ${c.infrastructure_records} infrastructure, ${c.unverified} unverified, ${c.invalid_task} invalid task, ${c.unknown_instance} unknown instance`,
     `  dropped: ${c.duplicate_patch} duplicate patch, ${c.over_max_tokens} over ${manifest.max_tokens} tokens (${manifest.tokenizer}), ${c.over_balance} to balance`,
     `  NO by verdict: ${manifest.verdicts.unresolved} unresolved, ${manifest.verdicts.empty_patch} empty patch, ${manifest.verdicts.apply_failed} apply failed, ${manifest.verdicts.timeout} timeout`,
     `  tokens: ${manifest.tokens.total} total, mean ${manifest.tokens.mean === null ? '–' : manifest.tokens.mean.toFixed(0)}, max ${manifest.tokens.max ?? '–'}`,

@@ -116,6 +116,7 @@ describe('rft verifier data', () => {
       trajectory_records: 14,
       infrastructure_records: 1,
       unverified: 1,
+      invalid_task: 0,
       unknown_instance: 0,
       candidates: 12,
       duplicate_patch: 4,

@@ -164,6 +164,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     const request = parsed.data;
     if (request.model === SIM_VERIFIER_NAME) {
       // The SIMULATED verifier's route: one token with logprobs, in vLLM's shape (verifier.ts).
+      refuseOverLong(request, options.maxModelLen ?? SIM_MAX_MODEL_LEN);
       const answer = verifier.answer(request as Parameters<SimVerifier['answer']>[0]);
       verifierRequests.push({ instance_id: answer.instance_id, p_yes: answer.p_yes });
       if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
