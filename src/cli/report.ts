@@ -25,6 +25,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     }
     const rel = (file: string) => path.relative(process.cwd(), file) || file;
     process.stdout.write(`wrote ${rel(files.markdown)} and ${rel(files.html)}\n`);
+    for (const index of files.trajectories) process.stdout.write(`  trajectory pages: ${rel(index)}\n`);
     for (const run of data.runs) {
       const evals = run.eval.map((s) => `M${s.model_index} ${pct(s.resolve_rate)}`).join(' → ');
       process.stdout.write(`  ${run.label}: eval ${evals || '–'}; ${run.datasets.length} dataset(s), ${run.finetunes.length} fine-tune record(s)\n`);
