@@ -74,8 +74,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const { run, loaded, log } = options;
   const recipe = run.recipe;
   const baseDir = run.meta.base_dir;
-  const train = selectTaskSet(recipe.tasks.train, baseDir);
-  const evalSet = recipe.tasks.eval ? selectTaskSet(recipe.tasks.eval, baseDir) : null;
+  const train = await selectTaskSet(recipe.tasks.train, baseDir);
+  const evalSet = recipe.tasks.eval ? await selectTaskSet(recipe.tasks.eval, baseDir) : null;
   const docker = await connectEngine(recipe.sandbox.docker[0]!.url);
   // Containers a killed earlier process left behind carry this run's label.
   const reaped = await reapContainers(docker, { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir });
