@@ -56,6 +56,8 @@ export interface RolloutResources {
 }
 
 export type RolloutEvent =
+  /** Once, first: what the ledgers already held, and live counts of what runs (for progress). */
+  | { kind: 'recorded'; trajectories: readonly Trajectory[]; verdicts: readonly Verdict[]; gauges: () => { llmCallsInFlight: number; containersRunning: number } }
   | { kind: 'trajectory'; trajectory: Trajectory }
   | { kind: 'infra_error'; instance_id: string; sample_index: number; reason: string }
   | { kind: 'verdict'; verdict: Verdict }
@@ -115,7 +117,14 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
       res.progress?.({ kind: 'verdict', verdict });
     },
   });
-  const policy = new LimitedPolicy(res.policy, pLimit(res.llmConcurrency));
+  const llmLimit = pLimit(res.llmConcurrency);
+  const policy = new LimitedPolicy(res.policy, llmLimit);
+  res.progress?.({
+    kind: 'recorded',
+    trajectories: opened.records,
+    verdicts: verdictLedger.records,
+    gauges: () => ({ llmCallsInFlight: llmLimit.activeCount, containersRunning: verifier.running }),
+  });
   const instanceLimit = pLimit(res.instancesInFlight);
   let infraErrors = 0;
   let verifyErrors = 0;

@@ -136,7 +136,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const doRollout = async (phase: PhaseKey, seedPhase: string, iteration: number, instances: readonly Instance[], samples: number, sampling: { temperature: number; top_p: number }, files: { trajectories: string; verdicts: string }): Promise<RolloutSummary> => {
     crashPoint(CRASH_POINTS.loopPhase, phase);
     markPhase(run, phase, 'running');
-    const progress = new PhaseProgress(phase, instances.length * samples, process.stderr, undefined, countLines(files.trajectories));
+    const progress = new PhaseProgress(phase, instances.length * samples, process.stderr);
     const summary = await rollout(
       {
         phase: seedPhase,
@@ -167,8 +167,9 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         warn: options.warn,
         log,
         progress: (event: RolloutEvent) => {
-          if (event.kind === 'trajectory') progress.trajectory();
-          if (event.kind === 'verdict') progress.verdict(event.verdict.outcome === 'resolved');
+          if (event.kind === 'recorded') progress.recorded(event.trajectories, event.verdicts, event.gauges);
+          if (event.kind === 'trajectory') progress.trajectory(event.trajectory);
+          if (event.kind === 'verdict') progress.verdict(event.verdict);
           if (event.kind === 'infra_error') progress.error();
         },
       },
@@ -241,7 +242,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
           signal: options.signal,
           retryFailed: options.retryFailed ?? false,
         },
-        (update) => log(`iteration ${k}: fine-tune ${update.status}`),
+        // No state lines here: the trainer tells each of its steps once, in order (started / re-attaching /
+        // the API job's statuses / succeeded); printing the record's states too said `running` twice, before the start line.
       );
       markPhase(run, `iter-${k}/finetune`, 'done');
       const next = job.output_model!;
@@ -303,12 +305,6 @@ function markPhase(run: RunDir, phase: PhaseKey, status: 'running' | 'done'): vo
   const state = run.readState();
   if (state.phases[phase]?.status === status) return;
   run.writeState({ ...state, phases: { ...state.phases, [phase]: { status, updated_at: new Date().toISOString(), note: null } } });
-}
-
-function countLines(file: string): number {
-  if (!existsSync(file)) return 0;
-  const text = readFileSync(file, 'utf8');
-  return text.split('\n').filter((l) => l.trim() !== '').length;
 }
 
 function uniqueTasks(instances: readonly Instance[]): Instance[] {
