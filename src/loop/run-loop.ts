@@ -29,6 +29,7 @@ import { VerdictSchema, verdictKey, type Verdict } from '../verify/verdict.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
 import { runLayout } from './layout.js';
 import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
+import { finetuneMetrics, MetricsLog, rolloutMetrics, selectMetrics } from './metrics.js';
 import { PhaseProgress } from './progress.js';
 import { rollout, type RolloutEvent, type RolloutSummary } from './rollout.js';
 import { formatTable, summarizeRun, type IterationRow } from './summary.js';
@@ -131,12 +132,22 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const sampleEval = evalSet ? evalSet.filter((i) => !excludedIds.has(i.instance_id)) : null;
 
   const models: (string | null)[] = [recipe.policy.model];
+  const metrics = MetricsLog.open(run.dir, options.warn);
+  const common = (iteration: number, model: string | null, startedMs: number, resumed: boolean) => ({
+    run: recipe.name,
+    iteration,
+    model,
+    duration_s: (Date.now() - startedMs) / 1000,
+    resumed,
+  });
   let served = { baseUrl: endpoint.baseUrls(), model: recipe.policy.model };
 
   const doRollout = async (phase: PhaseKey, seedPhase: string, iteration: number, instances: readonly Instance[], samples: number, sampling: { temperature: number; top_p: number }, files: { trajectories: string; verdicts: string }): Promise<RolloutSummary> => {
     crashPoint(CRASH_POINTS.loopPhase, phase);
     markPhase(run, phase, 'running');
     const progress = new PhaseProgress(phase, instances.length * samples, process.stderr);
+    const startedMs = Date.now();
+    let resumed = false;
     const summary = await rollout(
       {
         phase: seedPhase,
@@ -167,7 +178,10 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         warn: options.warn,
         log,
         progress: (event: RolloutEvent) => {
-          if (event.kind === 'recorded') progress.recorded(event.trajectories, event.verdicts, event.gauges);
+          if (event.kind === 'recorded') {
+            resumed = event.trajectories.length > 0;
+            progress.recorded(event.trajectories, event.verdicts, event.gauges);
+          }
           if (event.kind === 'trajectory') progress.trajectory(event.trajectory);
           if (event.kind === 'verdict') progress.verdict(event.verdict);
           if (event.kind === 'infra_error') progress.error();
@@ -175,6 +189,10 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       },
     );
     progress.finish();
+    if (summary.complete) {
+      const kind = seedPhase.startsWith('eval') ? 'eval' : 'sample';
+      metrics.append(rolloutMetrics(kind, common(iteration, served.model, startedMs, resumed), summary.trajectories, summary.verdicts));
+    }
     markPhase(run, phase, summary.complete ? 'done' : 'running');
     return summary;
   };
@@ -222,13 +240,16 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       if (options.stopAfterSampling === k) return finish('sampled', `stopped after sampling iteration ${k}, as asked`);
 
       crashPoint(CRASH_POINTS.loopPhase, `iter-${k}/select`);
+      const selectStarted = Date.now();
       const manifest = emitDataset(run, loaded, k, sampled, specFor, train);
+      metrics.append(selectMetrics(common(k, served.model, selectStarted, false), manifest));
       log(`iteration ${k}: dataset (cap ${recipe.select.cap ?? 'none'}): ${manifest.counts.kept_after_cap} trajectories kept, ${manifest.counts.examples} examples`);
       markPhase(run, `iter-${k}/select`, 'done');
 
       if (options.stopping()) return finish('stopped');
       crashPoint(CRASH_POINTS.loopPhase, `iter-${k}/finetune`);
       markPhase(run, `iter-${k}/finetune`, 'running');
+      const finetuneStarted = Date.now();
       const job = await trainer.run(
         {
           iteration: k,
@@ -246,6 +267,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         // the API job's statuses / succeeded); printing the record's states too said `running` twice, before the start line.
       );
       markPhase(run, `iter-${k}/finetune`, 'done');
+      metrics.append(finetuneMetrics(common(k, job.base_model, finetuneStarted, Date.parse(job.started_at) < finetuneStarted - 1000), job));
       const next = job.output_model!;
       models[k + 1] = next;
       log(`iteration ${k}: fine-tuned M${k + 1} = ${next}`);
@@ -256,6 +278,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     }
     return finish('complete');
   } finally {
+    metrics.close();
     await server.stop().catch((err: unknown) => options.warn(`stopping the model server: ${(err as Error).message}`));
     await endpoint.close();
     await reapContainers(docker, { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir }).catch(() => 0);
