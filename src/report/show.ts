@@ -67,7 +67,6 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
     phase,
     (v) => {
       samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls)`);
-      // The last record of a sample is the one that counts (an infrastructure error is recorded again).
       if (o.sample !== undefined && v.sample_index === o.sample) found = renderTrajectoryText(v, { full: o.full ?? false });
     },
     (t) => t.instance_id === o.instance,

@@ -174,7 +174,6 @@ export function writeTrajectoryPages(runDir: string, runName: string, dir: strin
       const file = trajectoryPageName(v.phase, v.instance_id, v.sample_index);
       writeFileAtomic(path.join(dir, file), renderTrajectoryPage(v, { index: INDEX_PAGES.all, report: reportHref }));
       pages += 1;
-      // A later record of the same sample (the real one after an infrastructure error) replaces the earlier.
       entries.set(JSON.stringify([v.phase, v.instance_id, v.sample_index]), {
         phase: v.phase,
         instance_id: v.instance_id,

@@ -1,16 +1,19 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
+import type { Trajectory } from '../agent/trajectory.js';
 import { runLayout } from '../loop/layout.js';
-import { readLedgerFile } from '../store/ledger.js';
+import { readTrajectoriesAt, readVerdictsStreaming, scanPool } from '../select/scan.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
-import { isFinal, VerdictSchema, type Verdict } from '../verify/verdict.js';
+import { trajectoryKey } from '../select/pool.js';
+import { isFinal, type Verdict } from '../verify/verdict.js';
 import { trajectoryView, type TrajectoryView } from './trajectory-view.js';
 
 /**
  * Where the trajectories of a run are, and each one with its verdict and test log, for
- * `rft show` and the report's trajectory pages. Records come from the ledger reader of
- * src/store; a view is built and handed on one trajectory at a time.
+ * `rft show` and the report's trajectory pages. Records come from the project's streaming ledger
+ * readers (src/select/scan.ts): the ledger is scanned for where each record is, then the wanted
+ * records are read back one at a time, so memory holds one trajectory (plus a few hundred bytes
+ * per record and the verdicts), never the whole ledger.
  */
 
 export interface PhaseLedgers {
@@ -48,11 +51,12 @@ export function phasesOf(runDir: string): PhaseLedgers[] {
 /** The verdict of each (instance, patch): a final one when there is one, as the pool takes it. */
 function verdictIndex(file: string): (t: Trajectory) => Verdict | null {
   const byKey = new Map<string, Verdict>();
-  for (const v of readLedgerFile(file, VerdictSchema).records) {
+  readVerdictsStreaming(file, (read) => {
+    const v = read as Verdict; // `full`: every field, validated by VerdictSchema
     const key = `${v.instance_id}@${v.patch_hash}`;
     const seen = byKey.get(key);
     if (seen === undefined || !isFinal(seen.outcome) || isFinal(v.outcome)) byKey.set(key, v);
-  }
+  }, { full: true });
   return (t) => byKey.get(`${t.instance_id}@${patchHash(normalizePatch(t.patch))}`) ?? null;
 }
 
@@ -63,9 +67,9 @@ function readLog(phase: PhaseLedgers, verdict: Verdict | null): string | null {
 }
 
 /**
- * Calls `visit` with the view of every trajectory record of a phase, in ledger order (a sample
- * recorded twice — an infrastructure error, then its real record — is visited twice; the later
- * one is the one that counts). `want` filters on the record before the view is built.
+ * Calls `visit` with the view of every trajectory of a phase, in ledger order. Records of
+ * infrastructure errors (not data: the sample is retried on resume) are left out, as the pool
+ * leaves them out. `want` picks records by instance and sample before they are read.
  */
 export function forEachTrajectoryView(
   phase: PhaseLedgers,
@@ -73,8 +77,11 @@ export function forEachTrajectoryView(
   want: (t: Pick<Trajectory, 'instance_id' | 'sample_index'>) => boolean = () => true,
 ): void {
   const verdictOf = verdictIndex(phase.verdicts);
-  for (const t of readLedgerFile(phase.trajectories, TrajectorySchema).records) {
-    if (!want(t)) continue;
+  // Only where each record is: the scan's own verdict lookup is not used (the key never matches).
+  const scanned = scanPool(phase.trajectories, phase.verdicts, () => '');
+  const wanted = scanned.entries.filter(want).map((e) => scanned.locations.get(trajectoryKey(e))!);
+  wanted.sort((a, b) => a.offset - b.offset);
+  for (const t of readTrajectoriesAt(phase.trajectories, wanted)) {
     const verdict = verdictOf(t);
     visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)));
   }
