@@ -34,7 +34,9 @@ export const MetricsLineSchema = z.object({
   trajectories: Count.nullable(),
   resolved: Count.nullable(),
   resolve_rate: Rate,
-  /** Finished and resolved: the training data before the cap. */
+  /** sample/eval: resolved trajectories that also reached Finished (what `select.require_finished: true` keeps). */
+  resolved_finished: Count.nullable(),
+  /** select: the successes the dataset's selection counted (its manifest), before the cap. */
   successes: Count.nullable(),
   empty_patches: Count.nullable(),
   distinct_patches: Count.nullable(),
@@ -58,6 +60,7 @@ const EMPTY: Omit<MetricsLine, 'run' | 'iteration' | 'phase' | 'model' | 'finish
   trajectories: null,
   resolved: null,
   resolve_rate: null,
+  resolved_finished: null,
   successes: null,
   empty_patches: null,
   distinct_patches: null,
@@ -83,7 +86,7 @@ export function rolloutMetrics(phase: 'sample' | 'eval', common: Common, traject
   for (const t of trajectories) bySample.set(`${t.instance_id}#${t.sample_index}`, t);
   const data = [...bySample.values()].filter((t) => !(t.outcome.status === 'error' && t.outcome.fault === 'infrastructure'));
   let resolved = 0;
-  let successes = 0;
+  let resolvedFinished = 0;
   let empty = 0;
   const patches = new Set<string>();
   for (const t of data) {
@@ -92,7 +95,7 @@ export function rolloutMetrics(phase: 'sample' | 'eval', common: Common, traject
     const o = outcome.get(`${t.instance_id}@${hash}`);
     if (o === 'resolved') {
       resolved += 1;
-      if (t.outcome.status === 'finished') successes += 1;
+      if (t.outcome.status === 'finished') resolvedFinished += 1;
     }
     if (normalizePatch(t.patch) === '') empty += 1;
   }
@@ -102,7 +105,7 @@ export function rolloutMetrics(phase: 'sample' | 'eval', common: Common, traject
     trajectories: data.length,
     resolved,
     resolve_rate: data.length === 0 ? null : resolved / data.length,
-    successes,
+    resolved_finished: resolvedFinished,
     empty_patches: empty,
     distinct_patches: patches.size,
     llm_calls: data.reduce((n, t) => n + t.llm_calls, 0),

@@ -26,7 +26,7 @@ describe('metrics.jsonl', () => {
       trajectories: 4,
       resolved: 2,
       resolve_rate: 0.5,
-      successes: 1,
+      resolved_finished: 1,
       empty_patches: 1,
       distinct_patches: 3,
       llm_calls: data.reduce((n, t) => n + t.llm_calls, 0),
