@@ -5,7 +5,7 @@ import { OpenAiPolicy } from '../policy/client.js';
 import { AgentSchema } from '../recipe/schema.js';
 import { LABEL } from '../sandbox/container.js';
 import { imageNameFor } from '../tasks/image-name.js';
-import { loadInstances } from '../tasks/load.js';
+import { readInstances } from '../tasks/read.js';
 import { verifyContextFrom, withSandboxOptions, type SandboxArgs } from './sandbox-options.js';
 import { verifyPatch } from '../verify/run.js';
 
@@ -40,7 +40,7 @@ const runCommand: CommandModule<object, AgentRunArgs> = {
         .option('json', { type: 'boolean', default: false, describe: 'print the trajectory record as JSON at the end' }),
     ),
   handler: async (args) => {
-    const instance = loadInstances(args.tasks).find((i) => i.instance_id === args.instance);
+    const instance = (await readInstances(args.tasks)).find((i) => i.instance_id === args.instance);
     if (!instance) throw new Error(`no instance ${args.instance} in ${args.tasks}`);
     const { ctx, specFor } = await verifyContextFrom(args, 'agent');
     const prepared = await prepareInstance(ctx.docker, imageNameFor(instance.instance_id, args.image), { [LABEL.run]: ctx.labels[LABEL.run]! });

@@ -17,6 +17,7 @@ import { TaskFileError } from '../tasks/load.js';
 import { LedgerCorruptError } from '../store/ledger.js';
 import { RunLockedError } from '../store/lock.js';
 import { RecipeMismatchError } from '../store/run-dir.js';
+import { ShowError } from '../report/show.js';
 
 /** Errors that are the user's input or situation: printed plainly, no stack, exit code 2. */
 const USER_ERRORS = [
@@ -41,6 +42,7 @@ const USER_ERRORS = [
   NotARunDirError,
   RunDirOccupiedError,
   FinetuneInterruptedError,
+  ShowError,
 ];
 
 export function reportFailure(error: unknown): never {

@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { agentCommand } from './agent.js';
 import { recipeCommand } from './recipe.js';
 import { reportCommand } from './report.js';
+import { showCommand } from './show.js';
 import { resumeCommand, runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { selectCommand } from './select.js';
@@ -25,6 +26,7 @@ try {
     .command(resumeCommand)
     .command(statusCommand)
     .command(reportCommand)
+    .command(showCommand)
     .command(selectCommand)
     .command(forkCommand)
     .command(gcCommand)

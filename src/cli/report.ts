@@ -26,6 +26,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     }
     const rel = (file: string) => path.relative(process.cwd(), file) || file;
     process.stdout.write(`wrote ${rel(files.markdown)} and ${rel(files.html)}\n`);
+    for (const index of files.trajectories) process.stdout.write(`  trajectory pages: ${rel(index)}\n`);
     for (const run of data.runs) {
       // Under best-of-n the eval's result is the top-scored candidate's.
       const evals = run.eval

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { SIM_BASE_NAME, SimModelError, loadSimModels, type SimModel } from '../policy/sim/model.js';
 import { startSimServer } from '../policy/sim/server.js';
-import { loadInstances } from '../tasks/load.js';
+import { readInstances } from '../tasks/read.js';
 
 /** The package root: two levels up from dist/cli/ or src/cli/. */
 const PACKAGE_ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -30,7 +30,7 @@ const serveCommand: CommandModule<object, ServeArgs> = {
         process.exit(2);
       }
     }
-    const tasks = loadInstances(args.tasks);
+    const tasks = (await readInstances(args.tasks));
     const server = await startSimServer({ host: args.host, port: args.port, models, tasks });
     const names = [SIM_BASE_NAME, ...models.map((m) => m.name)].join(', ');
     process.stdout.write(`SIMULATED policy (test double) serving ${names} at ${server.url}\n`);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { connectEngine } from '../sandbox/engine.js';
 import { buildTaskImages } from '../tasks/build-images.js';
-import { loadInstances } from '../tasks/load.js';
+import { readInstances } from '../tasks/read.js';
 
 interface BuildArgs {
   tasks: string;
@@ -23,7 +23,7 @@ export const tasksBuildImagesCommand: CommandModule<object, BuildArgs> = {
       .option('base', { type: 'string', default: 'rft-base:bookworm', describe: 'base image (python3, pytest, git, patch)' })
       .option('force', { type: 'boolean', default: false, describe: 'rebuild images that exist' }),
   handler: async (args) => {
-    const instances = loadInstances(args.tasks);
+    const instances = (await readInstances(args.tasks));
     const results = await buildTaskImages({
       docker: await connectEngine(),
       instances,

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { loadInstances } from '../tasks/load.js';
+import { readInstances } from '../tasks/read.js';
 import { validateTasks } from '../verify/validate.js';
 import { verifyContextFrom, withSandboxOptions, type SandboxArgs } from './sandbox-options.js';
 
@@ -10,7 +10,7 @@ export const tasksValidateCommand: CommandModule<object, ValidateArgs> = {
   describe: 'Check every task: its gold patch must resolve it and the unpatched repository must not',
   builder: (y) => withSandboxOptions(y.positional('tasks', { type: 'string', demandOption: true, describe: 'instance file (JSON/JSONL)' })),
   handler: async (args) => {
-    const instances = loadInstances(args.tasks);
+    const instances = (await readInstances(args.tasks));
     const { ctx, specFor } = await verifyContextFrom(args, 'validate');
     const rows = await validateTasks(ctx, instances, specFor, args.concurrency);
     const width = Math.max(11, ...rows.map((r) => r.instance_id.length));

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { loadInstances } from '../tasks/load.js';
+import { readInstances } from '../tasks/read.js';
 import { gradePredictions } from '../verify/grade-predictions.js';
 import { loadPredictions } from '../verify/predictions.js';
 import { verifyContextFrom, withSandboxOptions, type SandboxArgs } from './sandbox-options.js';
@@ -17,7 +17,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         .option('out', { type: 'string', default: 'report.json', describe: 'run report; per-instance reports go to <out>.d/' }),
     ),
   handler: async (args) => {
-    const instances = loadInstances(args.tasks);
+    const instances = (await readInstances(args.tasks));
     const predictions = loadPredictions(args.predictions);
     const { ctx, specFor } = await verifyContextFrom(args, 'verify');
     const report = await gradePredictions({ ctx, instances, predictions, specFor, concurrency: args.concurrency, out: args.out });

@@ -11,7 +11,7 @@ import { writeDataset } from '../sft/write.js';
 import { readLedgerFile } from '../store/ledger.js';
 import { RUN_FILES } from '../store/run-dir.js';
 import type { Instance } from '../tasks/instance.js';
-import { selectTaskSet } from '../tasks/select.js';
+import { selectTaskSetSync } from '../tasks/select.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { buildEvalSpec, specHash } from '../verify/spec.js';
 import { isFinal, VerdictSchema, verdictKey, verdictKeyOf, type Verdict } from '../verify/verdict.js';
@@ -152,7 +152,7 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
   if (!ORDERS.includes(order)) throw new AblateError(`--order: ${JSON.stringify(order)} is not one of ${ORDERS.join(', ')}`);
 
   // The verdict key exactly as the loop computes it (run-loop.ts: specFor / keyOf).
-  const train = selectTaskSet(recipe.tasks.train, loaded.baseDir);
+  const train = selectTaskSetSync(recipe.tasks.train, loaded.baseDir);
   const byId = new Map(train.map((i) => [i.instance_id, i]));
   const specHashes = new Map<string, string>();
   const specHashOf = (instance: Instance): string => {

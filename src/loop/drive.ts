@@ -79,7 +79,7 @@ export function loadRunRecipe(runDir: string, overrides: readonly string[]): Loa
     const interrupted = existsSync(path.join(runDir, RUN_FILES.recipe))
       ? `${runDir} was interrupted while being created, before anything was recorded: start it again with \`rft run <recipe>\` (same recipe and --runs-dir); `
       : '';
-    throw new NotARunDirError(`${interrupted}${runDir} is not a run directory (no ${RUN_FILES.meta})`);
+    throw new NotARunDirError(`${interrupted}${runDir} is not a run directory (no ${RUN_FILES.meta}); runs are made by \`rft run <recipe.yaml>\``);
   }
   let meta;
   try {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 /**
@@ -9,6 +10,7 @@ import path from 'node:path';
  *   iter-<k>/datasets/cap-<c>/      train.jsonl + manifest.json (c = 1, 2, … or none)
  *   iter-<k>/finetune/              finetune.json (the job record) + the trainer's output and logs
  *   eval/m<m>/trajectories.jsonl    evaluation of model m (m = 0 is the base model) + verdicts.jsonl
+ *   <ledger dir>/verify-logs/       the test log of each verification (one file per instance and patch; rft show)
  *   sim-models/                     models written by the SIMULATED trainer (demo and tests only)
  */
 export const runLayout = {
@@ -19,4 +21,13 @@ export const runLayout = {
   finetuneDir: (runDir: string, k: number) => path.join(runDir, `iter-${k}`, 'finetune'),
   evalDir: (runDir: string, m: number) => path.join(runDir, 'eval', `m${m}`),
   simModels: (runDir: string) => path.join(runDir, 'sim-models'),
+  /**
+   * The test log of verifying `patchHash` on `instanceId`, beside the verdicts file of its ledger
+   * folder. Instance ids may hold any character: the name keeps a readable part and a hash of the id.
+   */
+  verifyLog: (verdictsFile: string, instanceId: string, patchHash: string) => {
+    const readable = instanceId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
+    const idHash = createHash('sha256').update(instanceId).digest('hex').slice(0, 8);
+    return path.join(path.dirname(verdictsFile), 'verify-logs', `${readable}-${idHash}@${patchHash.slice(0, 16)}.log`);
+  },
 } as const;

@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import type Docker from 'dockerode';
 import pLimit from 'p-limit';
 import { prepareInstance } from '../agent/instance-workspace.js';
@@ -8,12 +10,14 @@ import type { PolicyClient } from '../policy/types.js';
 import { LABEL } from '../sandbox/container.js';
 import type { EnginePool } from '../sandbox/engine-pool.js';
 import { ensureImage, ImagePullError, removeImage } from '../sandbox/images.js';
+import { writeFileAtomic } from '../store/atomic.js';
 import { Ledger } from '../store/ledger.js';
 import type { Instance } from '../tasks/instance.js';
 import type { VerifyContext } from '../verify/run.js';
 import type { EvalSpec } from '../verify/spec.js';
 import { VerdictSchema, isFinal, type Verdict } from '../verify/verdict.js';
 import { Verifier } from '../verify/verifier.js';
+import { runLayout } from './layout.js';
 import { LimitedPolicy } from './limited-policy.js';
 
 export interface RolloutPlan {
@@ -52,6 +56,8 @@ export interface RolloutResources {
 }
 
 export type RolloutEvent =
+  /** Once, first: what the ledgers already held, and live counts of what runs (for progress). */
+  | { kind: 'recorded'; trajectories: readonly Trajectory[]; verdicts: readonly Verdict[]; gauges: () => { llmCallsInFlight: number; containersRunning: number } }
   | { kind: 'trajectory'; trajectory: Trajectory }
   | { kind: 'infra_error'; instance_id: string; sample_index: number; reason: string }
   | { kind: 'verdict'; verdict: Verdict }
@@ -73,6 +79,11 @@ const MAX_INFRA_REASONS_SHOWN = 5;
 
 /** Distinct reasons of failed verifications told per rollout; the rest are only counted. */
 const MAX_VERIFY_REASONS_SHOWN = 5;
+
+function saveVerifyLog(file: string, log: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileAtomic(file, log);
+}
 
 /** The seed of one sample: a resumed run draws exactly what an uninterrupted one would. */
 export function sampleSeed(runSeed: number, phase: string, instanceId: string, sampleIndex: number): number {
@@ -98,13 +109,22 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
     ...(res.engines ? { engines: res.engines } : {}),
     specFor: res.specFor,
     known: verdicts,
-    onVerdict: (verdict) => {
+    onVerdict: (verdict, log) => {
+      // The log first: a verdict on disk always has its log beside it (rft show, trajectory pages).
+      if (log !== '') saveVerifyLog(runLayout.verifyLog(plan.verdictsFile, verdict.instance_id, verdict.patch_hash), log);
       verdictLedger.ledger.append(verdict);
       verdicts.push(verdict);
       res.progress?.({ kind: 'verdict', verdict });
     },
   });
-  const policy = new LimitedPolicy(res.policy, pLimit(res.llmConcurrency));
+  const llmLimit = pLimit(res.llmConcurrency);
+  const policy = new LimitedPolicy(res.policy, llmLimit);
+  res.progress?.({
+    kind: 'recorded',
+    trajectories: opened.records,
+    verdicts: verdictLedger.records,
+    gauges: () => ({ llmCallsInFlight: llmLimit.activeCount, containersRunning: verifier.running }),
+  });
   const instanceLimit = pLimit(res.instancesInFlight);
   let infraErrors = 0;
   let verifyErrors = 0;

@@ -30,6 +30,7 @@ import { emitVerifierData, scoreEvalPhase } from '../orm/phase.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
 import { runLayout } from './layout.js';
 import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
+import { finetuneMetrics, MetricsLog, rolloutMetrics, selectMetrics } from './metrics.js';
 import { PhaseProgress } from './progress.js';
 import { rollout, type RolloutEvent, type RolloutSummary } from './rollout.js';
 import { formatTable, summarizeRun, type IterationRow } from './summary.js';
@@ -75,8 +76,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const { run, loaded, log } = options;
   const recipe = run.recipe;
   const baseDir = run.meta.base_dir;
-  const train = selectTaskSet(recipe.tasks.train, baseDir);
-  const evalSet = recipe.tasks.eval ? selectTaskSet(recipe.tasks.eval, baseDir) : null;
+  const train = await selectTaskSet(recipe.tasks.train, baseDir);
+  const evalSet = recipe.tasks.eval ? await selectTaskSet(recipe.tasks.eval, baseDir) : null;
   const docker = await connectEngine(recipe.sandbox.docker[0]!.url);
   // Containers a killed earlier process left behind carry this run's label.
   const reaped = await reapContainers(docker, { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir });
@@ -132,12 +133,22 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const sampleEval = evalSet ? evalSet.filter((i) => !excludedIds.has(i.instance_id)) : null;
 
   const models: (string | null)[] = [recipe.policy.model];
+  const metrics = MetricsLog.open(run.dir, options.warn);
+  const common = (iteration: number, model: string | null, startedMs: number, resumed: boolean) => ({
+    run: recipe.name,
+    iteration,
+    model,
+    duration_s: (Date.now() - startedMs) / 1000,
+    resumed,
+  });
   let served = { baseUrl: endpoint.baseUrls(), model: recipe.policy.model };
 
   const doRollout = async (phase: PhaseKey, seedPhase: string, iteration: number, instances: readonly Instance[], samples: number, sampling: { temperature: number; top_p: number }, files: { trajectories: string; verdicts: string }): Promise<RolloutSummary> => {
     crashPoint(CRASH_POINTS.loopPhase, phase);
     markPhase(run, phase, 'running');
-    const progress = new PhaseProgress(phase, instances.length * samples, process.stderr, undefined, countLines(files.trajectories));
+    const progress = new PhaseProgress(phase, instances.length * samples, process.stderr);
+    const startedMs = Date.now();
+    let resumed = false;
     const summary = await rollout(
       {
         phase: seedPhase,
@@ -168,13 +179,21 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         warn: options.warn,
         log,
         progress: (event: RolloutEvent) => {
-          if (event.kind === 'trajectory') progress.trajectory();
-          if (event.kind === 'verdict') progress.verdict(event.verdict.outcome === 'resolved');
+          if (event.kind === 'recorded') {
+            resumed = event.trajectories.length > 0;
+            progress.recorded(event.trajectories, event.verdicts, event.gauges);
+          }
+          if (event.kind === 'trajectory') progress.trajectory(event.trajectory);
+          if (event.kind === 'verdict') progress.verdict(event.verdict);
           if (event.kind === 'infra_error') progress.error();
         },
       },
     );
     progress.finish();
+    if (summary.complete) {
+      const kind = seedPhase.startsWith('eval') ? 'eval' : 'sample';
+      metrics.append(rolloutMetrics(kind, common(iteration, served.model, startedMs, resumed), summary.trajectories, summary.verdicts));
+    }
     markPhase(run, phase, summary.complete ? 'done' : 'running');
     return summary;
   };
@@ -227,7 +246,9 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       if (options.stopAfterSampling === k) return finish('sampled', `stopped after sampling iteration ${k}, as asked`);
 
       crashPoint(CRASH_POINTS.loopPhase, `iter-${k}/select`);
+      const selectStarted = Date.now();
       const manifest = emitDataset(run, loaded, k, sampled, specFor, train);
+      metrics.append(selectMetrics(common(k, served.model, selectStarted, false), manifest));
       log(`iteration ${k}: dataset (cap ${recipe.select.cap ?? 'none'}): ${manifest.counts.kept_after_cap} trajectories kept, ${manifest.counts.examples} examples`);
       const verifierData = emitVerifierData(run, loaded, k, train);
       if (verifierData) log(`iteration ${k}: verifier data: ${verifierData.labels.yes} YES, ${verifierData.labels.no} NO examples from iterations ${verifierData.sources.map((s) => s.iteration).join(', ')}`);
@@ -236,6 +257,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       if (options.stopping()) return finish('stopped');
       crashPoint(CRASH_POINTS.loopPhase, `iter-${k}/finetune`);
       markPhase(run, `iter-${k}/finetune`, 'running');
+      const finetuneStarted = Date.now();
       const job = await trainer.run(
         {
           iteration: k,
@@ -249,9 +271,11 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
           signal: options.signal,
           retryFailed: options.retryFailed ?? false,
         },
-        (update) => log(`iteration ${k}: fine-tune ${update.status}`),
+        // No state lines here: the trainer tells each of its steps once, in order (started / re-attaching /
+        // the API job's statuses / succeeded); printing the record's states too said `running` twice, before the start line.
       );
       markPhase(run, `iter-${k}/finetune`, 'done');
+      metrics.append(finetuneMetrics(common(k, job.base_model, finetuneStarted, Date.parse(job.started_at) < finetuneStarted - 1000), job));
       const next = job.output_model!;
       models[k + 1] = next;
       log(`iteration ${k}: fine-tuned M${k + 1} = ${next}`);
@@ -262,6 +286,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     }
     return finish('complete');
   } finally {
+    metrics.close();
     await server.stop().catch((err: unknown) => options.warn(`stopping the model server: ${(err as Error).message}`));
     await endpoint.close();
     await reapContainers(docker, { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir }).catch(() => 0);
@@ -311,12 +336,6 @@ function markPhase(run: RunDir, phase: PhaseKey, status: 'running' | 'done'): vo
   const state = run.readState();
   if (state.phases[phase]?.status === status) return;
   run.writeState({ ...state, phases: { ...state.phases, [phase]: { status, updated_at: new Date().toISOString(), note: null } } });
-}
-
-function countLines(file: string): number {
-  if (!existsSync(file)) return 0;
-  const text = readFileSync(file, 'utf8');
-  return text.split('\n').filter((l) => l.trim() !== '').length;
 }
 
 function uniqueTasks(instances: readonly Instance[]): Instance[] {

@@ -48,7 +48,7 @@ export function loadRecipe(file: string, overrides: readonly string[] = []): Loa
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found; start from a bundled one: `cp recipes/demo.yaml my-recipe.yaml`, then check it with `rft recipe check my-recipe.yaml`' : (err as Error).message;
     throw new RecipeError(file, [{ field: '', message: reason, line: null, override: null }]);
   }
   return parseRecipe(text, file, overrides);

@@ -247,8 +247,28 @@ footer { color: var(--muted); font-size: 0.8rem; margin-top: 40px; border-top: 1
 @media (max-width: 600px) { main { padding: 14px 10px 32px; } h1 { font-size: 1.4rem; } .grid { grid-template-columns: 1fr; } }
 `;
 
-/** The whole page. */
-export function renderHtml(data: ReportData): string {
+/** A run's trajectory pages, as the report links to them. */
+export interface TrajectoryLink {
+  label: string;
+  /** The run's trajectory index page, relative to the report. */
+  href: string;
+  counts: { all: number; resolved: number; unresolved: number; error: number };
+}
+
+function trajectoriesSection(links: readonly TrajectoryLink[]): string {
+  if (links.length === 0) return '';
+  const filterHref = (href: string, f: string) => href.replace(/index\.html$/, `${f}.html`);
+  const items = links.map(
+    (l) =>
+      `<li>${e(l.label)}: <a href="${e(l.href)}">all ${l.counts.all}</a> · ${(['resolved', 'unresolved', 'error'] as const)
+        .map((f) => `<a href="${e(filterHref(l.href, f))}">${f} ${l.counts[f]}</a>`)
+        .join(' · ')}</li>`,
+  );
+  return `<section id="trajectories-section"><h2>Trajectories</h2><p class="lead">One page per trajectory (states, prompts, actions, patch, verdict, test log), listed per instance.</p><ul>${items.join('')}</ul></section>`;
+}
+
+/** The whole page; `trajectories` links each run's trajectory pages when they were written. */
+export function renderHtml(data: ReportData, trajectories: readonly TrajectoryLink[] = []): string {
   const labels = data.runs.map((r) => r.label).join(', ');
   const simulated = data.runs.filter((r) => r.simulated_policy || r.simulated_trainer);
   const statusClass = (column: string, text: string) => (column === 'status' ? `status-${text.replace(/[^a-z]/g, '')}` : null);
@@ -269,6 +289,7 @@ export function renderHtml(data: ReportData): string {
     data.runs.some((r) => r.scaling.length > 0)
       ? `<section id="scaling-section"><h2>8. Inference-time scaling (best-of-n)</h2><p class="lead">Each eval candidate scored by the verifier (P(YES)); best@k submits the top-scored of k. pass@k is the oracle bound, random@k the unscored baseline. All from one pool of n candidates per instance.</p>${scalingCharts(data)}${htmlTable(scalingTable(data))}</section>`
       : '',
+    trajectoriesSection(trajectories),
     warnings.length > 0 ? `<section id="notes-section"><h2>Notes</h2><ul class="notes">${warnings.map((w) => `<li>${e(w)}</li>`).join('')}</ul></section>` : '',
     `<footer>rft report · format ${e(data.format)} · ${data.runs.map((r) => e(r.dir)).join(' · ')}</footer>`,
   ].join('\n');

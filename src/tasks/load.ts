@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import type { z } from 'zod';
 import { InstanceSchema, type Instance } from './instance.js';
 
 /** How many problems an error message lists; the error object keeps them all. */
 export const MAX_REPORTED_PROBLEMS = 20;
+
+/** What makes a task file, for "not found" messages. */
+export const MAKE_TASK_FILE =
+  'make it with `rft tasks fetch <dataset> --split <split> --out <file.jsonl>` (e.g. SWE-Gym/SWE-Gym-Lite), or download the dataset with `huggingface-cli download --repo-type dataset <dataset> --local-dir <folder>` and point at the folder or one of its files';
 
 /** One thing wrong with an instance file (or an ids file), located as precisely as the format allows. */
 export interface TaskProblem {
@@ -52,21 +57,33 @@ export function fileProblem(message: string): TaskProblem {
 
 /**
  * Reads an instance file in the SWE-bench format: a JSON file holding a top-level array of
- * instances, or JSONL (one instance per line, blank lines ignored). FAIL_TO_PASS / PASS_TO_PASS
+ * instances, or JSONL (one instance per line, blank lines ignored), either maybe gzipped (.gz).
+ * Parquet files and folders of task files are read by readInstances (src/tasks/read.ts), which
+ * is asynchronous. FAIL_TO_PASS / PASS_TO_PASS
  * may be JSON-encoded strings (SWE-bench) or lists (SWE-Gym). Every bad record and every
  * duplicate instance_id is collected and reported in one TaskFileError: nothing is loaded
  * unless everything is right.
  */
 export function loadInstances(file: string): Instance[] {
   let text: string;
+  const gzip = /\.gz$/i.test(file);
   try {
-    text = readFileSync(file, 'utf8');
+    const bytes = readFileSync(file);
+    text = (gzip ? gunzipSync(bytes) : bytes).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'instance file not found' : code === 'EISDIR' ? 'is a folder, not an instance file' : (err as Error).message;
+    const reason =
+      code === 'ENOENT'
+        ? `instance file not found; ${MAKE_TASK_FILE}`
+        : code === 'EISDIR'
+          ? 'is a folder, not an instance file (folders are read by readInstances)'
+          : gzip && !code
+            ? `not a readable gzip file: ${(err as Error).message}`
+            : (err as Error).message;
     throw new TaskFileError(file, [fileProblem(reason)]);
   }
-  return parseInstances(text, file);
+  // The inner name decides .json (one array) vs .jsonl (one record per line).
+  return parseInstances(text, gzip ? file.replace(/\.gz$/i, '') : file);
 }
 
 /** Parses the text of an instance file; `file` is only used in messages and to tell .json from .jsonl. */

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { TaskSet } from '../recipe/schema.js';
 import { INSTANCE_ID_PATTERN, type Instance } from './instance.js';
 import { fileProblem, loadInstances, TaskFileError, type TaskProblem } from './load.js';
+import { readInstances, taskFileFormat } from './read.js';
 
 /** One id read from an ids file, with its line. */
 export interface IdEntry {
@@ -20,7 +21,7 @@ export function readIdsFile(file: string): IdEntry[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'ids file not found' : (err as Error).message;
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'ids file not found; it lists one instance id per line: write it by hand, or from an instance file with `jq -r .instance_id tasks.jsonl > ids.txt`' : (err as Error).message;
     throw new TaskFileError(file, [fileProblem(reason)]);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -53,9 +54,29 @@ export function readIdsFile(file: string): IdEntry[] {
  * listed, then the first `limit`. An id in the ids file that the instance file lacks, a repo
  * that has no instance in the file, and an empty result are errors, never silently dropped.
  */
-export function selectTaskSet(taskSet: Pick<TaskSet, 'path' | 'ids_file' | 'repos' | 'limit'>, baseDir: string): Instance[] {
+export async function selectTaskSet(taskSet: TaskSetFilter, baseDir: string): Promise<Instance[]> {
   const instanceFile = path.resolve(baseDir, taskSet.path);
-  const all = loadInstances(instanceFile);
+  return filterTaskSet(await readInstances(instanceFile), taskSet, baseDir);
+}
+
+type TaskSetFilter = Pick<TaskSet, 'path' | 'ids_file' | 'repos' | 'limit'>;
+
+/**
+ * selectTaskSet for synchronous callers: JSON / JSONL task files (gzipped or not) only; a
+ * Parquet file or a folder is refused with the way round it.
+ */
+export function selectTaskSetSync(taskSet: TaskSetFilter, baseDir: string): Instance[] {
+  const instanceFile = path.resolve(baseDir, taskSet.path);
+  if (taskFileFormat(instanceFile) === 'parquet' || (existsSync(instanceFile) && statSync(instanceFile).isDirectory())) {
+    throw new TaskFileError(instanceFile, [
+      fileProblem('this command reads JSON/JSONL task files only; convert it once with `rft tasks convert <path> --out tasks.jsonl` and point the recipe at that file'),
+    ]);
+  }
+  return filterTaskSet(loadInstances(instanceFile), taskSet, baseDir);
+}
+
+function filterTaskSet(all: Instance[], taskSet: TaskSetFilter, baseDir: string): Instance[] {
+  const instanceFile = path.resolve(baseDir, taskSet.path);
   let selected = all;
 
   if (taskSet.ids_file !== null) {

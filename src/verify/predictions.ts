@@ -19,7 +19,7 @@ export function loadPredictions(file: string): Prediction[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new TaskFileError(file, [fileProblem((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'predictions file not found' : (err as Error).message)]);
+    throw new TaskFileError(file, [fileProblem((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'predictions file not found; it is the JSONL of {instance_id, model_patch} that an agent harness writes for SWE-bench (e.g. its `run_api` inference script)' : (err as Error).message)]);
   }
   const problems: TaskProblem[] = [];
   const predictions: Prediction[] = [];

@@ -35,6 +35,11 @@ export class Verifier {
   private readonly limit: LimitFunction;
   readonly stats: VerifierStats = { requests: 0, cacheHits: 0, containerRuns: 0 };
 
+  /** Verifications running now (not waiting for a slot): progress shows it as containers running. */
+  get running(): number {
+    return this.limit.activeCount;
+  }
+
   constructor(
     private readonly ctx: VerifyContext,
     private readonly options: VerifierOptions,

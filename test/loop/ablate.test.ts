@@ -14,7 +14,7 @@ import { accumulate, buildExamples } from '../../src/sft/examples.js';
 import { DATASET_FILE, MANIFEST_FILE, writeDataset } from '../../src/sft/write.js';
 import { RunDir } from '../../src/store/run-dir.js';
 import type { Instance } from '../../src/tasks/instance.js';
-import { selectTaskSet } from '../../src/tasks/select.js';
+import { selectTaskSetSync } from '../../src/tasks/select.js';
 import { normalizePatch, patchHash } from '../../src/verify/patch.js';
 import { buildEvalSpec, specHash } from '../../src/verify/spec.js';
 import { EMPTY_PATCH_HASH, VerdictSchema, verdictKey, type Outcome, type Verdict } from '../../src/verify/verdict.js';
@@ -284,7 +284,7 @@ finetune: {backend: command, command: "true", base_model: m0}
 /** What the loop's emitDataset writes for the recipe's settings, written into `dir` by the same functions. */
 function loopDataset(built: BuiltRun, dir: string) {
   const recipe = built.loaded.recipe;
-  const train = selectTaskSet(recipe.tasks.train, built.loaded.baseDir);
+  const train = selectTaskSetSync(recipe.tasks.train, built.loaded.baseDir);
   const byId = new Map(train.map((i) => [i.instance_id, i]));
   const keyOf = (t: Trajectory) => verdictKey(t.instance_id, patchHash(normalizePatch(t.patch)), specHash(buildEvalSpec(byId.get(t.instance_id)!, { timeout_s: recipe.sandbox.test_timeout_s })));
   const trajectories = readLines(runLayout.trajectories(built.dir, 0)).map((l) => TrajectorySchema.parse(JSON.parse(l)));

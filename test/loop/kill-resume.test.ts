@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TrajectorySchema, type Trajectory } from '../../src/agent/trajectory.js';
 import { FinetuneJobSchema } from '../../src/finetune/job.js';
 import { runLayout } from '../../src/loop/layout.js';
+import { METRICS_FILE, MetricsLineSchema } from '../../src/loop/metrics.js';
 import { deriveSeed } from '../../src/policy/seed.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { LABEL } from '../../src/sandbox/container.js';
@@ -30,6 +31,13 @@ function recorded(runDir: string): Trajectory[] {
   const files = [0, 1].map((k) => runLayout.trajectories(runDir, k)).concat([0, 1, 2].map((m) => path.join(runLayout.evalDir(runDir, m), 'trajectories.jsonl')));
   return files.filter(existsSync).flatMap((f) => readLedgerFile(f, TrajectorySchema).records);
 }
+
+/** metrics.jsonl: one line per finished phase, in the order the phases finished. */
+function metricsPhases(runDir: string): string[] {
+  return readLedgerFile(path.join(runDir, METRICS_FILE), MetricsLineSchema).records.map((l) => `${l.phase}/${l.iteration}`);
+}
+
+const PHASES = ['eval/0', 'sample/0', 'select/0', 'finetune/0', 'eval/1', 'sample/1', 'select/1', 'finetune/1', 'eval/2'];
 
 function datasetFiles(runDir: string): Map<string, string> {
   const files = new Map<string, string>();
@@ -71,6 +79,13 @@ describe('rft run: the whole loop, killed anywhere and resumed', () => {
     expect(uninterruptedTable).toMatch(/M0\s+sim-base\s+\d+\/12/);
     expect(uninterruptedTable).toMatch(/M2\s+sim-ft-it2\s+-.*\d\/3/);
     uninterrupted = datasetFiles(runDir);
+    expect(metricsPhases(runDir)).toEqual(PHASES);
+    const sample0 = readLedgerFile(path.join(runDir, METRICS_FILE), MetricsLineSchema).records[1]!;
+    expect(sample0).toMatchObject({ run: NAME, phase: 'sample', iteration: 0, trajectories: 12, resumed: false });
+    expect(uninterruptedTable).toContain(`${sample0.resolved}/12`);
+    // Fine-tune states are told once, by the trainer, in order.
+    expect(result.stderr).not.toMatch(/fine-tune running/);
+    expect(result.stderr.indexOf('started the trainer of iteration 0')).toBeLessThan(result.stderr.indexOf('fine-tune of iteration 0 succeeded'));
     expect(JSON.parse(uninterrupted.get('iter-0/manifest.json')!).counts.examples).toBeGreaterThan(0);
     expect(await containersOf(NAME)).toBe(0);
     await sim.close();
@@ -150,6 +165,8 @@ describe('rft run: the whole loop, killed anywhere and resumed', () => {
       expect(new Set(keys).size).toBe(keys.length);
       expect(keys).toHaveLength(12);
     }
+    // Killed and resumed anywhere, each finished phase has one metrics line.
+    expect(metricsPhases(runDir)).toEqual(PHASES);
     expect(await containersOf(NAME)).toBe(0);
   });
 });

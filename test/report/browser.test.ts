@@ -10,7 +10,8 @@ import { SCRIPT_ERROR, writeFixtureRun } from './fixture.js';
 /**
  * The generated report.html of the hand-built run in a real headless Chromium (Debian's
  * `chromium` package driven by playwright-core): every chart draws, nothing is fetched, the page
- * fits a phone's width. A missing Chromium fails the test (it is part of CI: see .ci/run).
+ * fits a phone's width. `npm test` installs Chromium first (pretest → scripts/setup-chromium.sh);
+ * a missing one fails the test rather than skipping it.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -39,7 +40,7 @@ describe('report.html in headless Chromium', () => {
     if (!existsSync(CHROMIUM)) {
       throw new Error(
         `${CHROMIUM} is missing: the report's browser test needs Debian's chromium. Install it with ` +
-          '`apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium` (CI does this in .ci/run)',
+          '`bash scripts/setup-chromium.sh` (npm test runs it before the suite)',
       );
     }
     const runDir = writeFixtureRun();
