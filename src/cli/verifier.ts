@@ -23,12 +23,12 @@ const dataCommand: CommandModule<object, DataArgs> = {
       .option('max-tokens', { type: 'number', describe: "drop examples longer than this (default: the recipe's verifier.max_tokens, else 16384)" })
       .option('seed', { type: 'number', describe: "seed of the duplicate and balance picks (default: the run's seed)" })
       .option('json', { type: 'boolean', default: false, describe: 'print the manifest as JSON' }),
-  handler: (args) => {
+  handler: async (args) => {
     try {
       const iteration = args.iteration === 'all' ? 'all' : /^\d+$/.test(args.iteration) ? Number(args.iteration) : null;
       if (iteration === null) throw new VerifierDataError(`--iteration: ${JSON.stringify(args.iteration)} is not an iteration; give 0, 1, … or all`);
       if (args['max-tokens'] !== undefined && !(Number.isInteger(args['max-tokens']) && args['max-tokens'] > 0)) throw new VerifierDataError('--max-tokens: give a whole number of tokens above 0');
-      const { manifest, outDir } = verifierDataFromRuns({
+      const { manifest, outDir } = await verifierDataFromRuns({
         runDirs: args['run-dir'],
         iteration,
         balance: args.balance,

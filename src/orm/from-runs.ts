@@ -27,7 +27,7 @@ export interface VerifierDataFromRunsOptions {
 export const DEFAULT_VERIFIER_MAX_TOKENS = 16384;
 
 /** `rft verifier data`: the pools of the named runs (only their records and task files are read) → dataset. */
-export function verifierDataFromRuns(options: VerifierDataFromRunsOptions): { manifest: VerifierManifest; outDir: string } {
+export async function verifierDataFromRuns(options: VerifierDataFromRunsOptions): Promise<{ manifest: VerifierManifest; outDir: string }> {
   if (options.runDirs.length === 0) throw new VerifierDataError('name at least one run directory');
   const pools: VerifierPool[] = [];
   let first: ReturnType<typeof loadRunRecipe> | null = null;
@@ -41,7 +41,7 @@ export function verifierDataFromRuns(options: VerifierDataFromRunsOptions): { ma
     else if (sampled.includes(options.iteration)) iterations = [options.iteration];
     else throw new VerifierDataError(`${given}: iteration ${options.iteration} has no trajectories (sampled: ${sampled.join(', ') || 'none'})`);
     if (iterations.length === 0) throw new VerifierDataError(`${given}: no iteration is sampled yet`);
-    const instances = selectTaskSet(loaded.recipe.tasks.train, loaded.baseDir);
+    const instances = await selectTaskSet(loaded.recipe.tasks.train, loaded.baseDir);
     pools.push(...poolsOfRun({ dir, recipe: loaded.recipe, recipeHash: loaded.hash, instances }, iterations));
   }
   const recipe = first!.recipe;

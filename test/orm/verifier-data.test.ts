@@ -95,9 +95,9 @@ function identify(line: Line): { instance_id: string; patch_hash: string } {
 }
 
 describe('rft verifier data', () => {
-  it('writes a balanced dataset: labels equal the verdicts, no trajectory or patch twice, counts add up', () => {
+  it('writes a balanced dataset: labels equal the verdicts, no trajectory or patch twice, counts add up', async () => {
     const out = path.join(runDir, 'vd-balanced');
-    const { manifest } = verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: out, balance: true });
+    const { manifest } = await verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: out, balance: true });
     const lines = readLines(path.join(out, 'train.jsonl'));
     expect(lines).toHaveLength(6);
     const seen = new Set<string>();
@@ -134,27 +134,27 @@ describe('rft verifier data', () => {
     expect(manifest.sources.reduce((t, s) => t + s.yes + s.no, 0)).toBe(6);
   });
 
-  it('is deterministic for a seed, and --no-balance keeps one example per distinct patch', () => {
-    const a = verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: path.join(runDir, 'vd-a'), balance: true });
-    const b = verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: path.join(runDir, 'vd-b'), balance: true });
+  it('is deterministic for a seed, and --no-balance keeps one example per distinct patch', async () => {
+    const a = await verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: path.join(runDir, 'vd-a'), balance: true });
+    const b = await verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: path.join(runDir, 'vd-b'), balance: true });
     expect(readFileSync(path.join(runDir, 'vd-a', 'train.jsonl'))).toEqual(readFileSync(path.join(runDir, 'vd-b', 'train.jsonl')));
     expect(a.manifest).toEqual(b.manifest);
 
-    const all = verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: path.join(runDir, 'vd-all'), balance: false });
+    const all = await verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: path.join(runDir, 'vd-all'), balance: false });
     expect(all.manifest.labels).toEqual({ yes: 3, no: 5 });
     expect(all.manifest.verdicts).toEqual({ resolved: 3, unresolved: 4, empty_patch: 1, apply_failed: 0, timeout: 0 });
     const keys = readLines(path.join(runDir, 'vd-all', 'train.jsonl')).map((l) => JSON.stringify(identify(l)));
     expect(new Set(keys).size).toBe(8);
   });
 
-  it('draws on one iteration, drops what is over --max-tokens, and says why it cannot', () => {
-    const one = verifierDataFromRuns({ runDirs: [runDir], iteration: 1, outDir: path.join(runDir, 'vd-1'), balance: false });
+  it('draws on one iteration, drops what is over --max-tokens, and says why it cannot', async () => {
+    const one = await verifierDataFromRuns({ runDirs: [runDir], iteration: 1, outDir: path.join(runDir, 'vd-1'), balance: false });
     expect(one.manifest.sources.map((s) => s.iteration)).toEqual([1]);
     expect(one.manifest.labels).toEqual({ yes: 2, no: 0 });
-    const tight = verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: path.join(runDir, 'vd-tight'), balance: true, maxTokens: 50 });
+    const tight = await verifierDataFromRuns({ runDirs: [runDir], iteration: 'all', outDir: path.join(runDir, 'vd-tight'), balance: true, maxTokens: 50 });
     expect(tight.manifest.counts.over_max_tokens).toBe(8);
     expect(tight.manifest.file.lines).toBe(0);
-    expect(() => verifierDataFromRuns({ runDirs: [runDir], iteration: 4, balance: true })).toThrow(/iteration 4 has no trajectories \(sampled: 0, 1\)/);
+    await expect(verifierDataFromRuns({ runDirs: [runDir], iteration: 4, balance: true })).rejects.toThrow(/iteration 4 has no trajectories \(sampled: 0, 1\)/);
   });
 
   it('the CLI prints the counts; a bad --iteration is a plain error', () => {
