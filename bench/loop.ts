@@ -3,6 +3,7 @@
  * directly) on the bundled tasks × N samples against the SIMULATED policy (its own process) with a
  * fixed added latency per call; wall time over a lower bound computed from the same run.
  */
+import { readTrajectories } from '../src/store/trajectories.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -151,11 +152,13 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
     const cpuMs = (cpu.user + cpu.system) / 1000;
     const waitMs = runQueueDelayMs() - wait0;
     if (!summary.complete) throw new Error(`the rollout is incomplete: ${summary.infraErrors} sampling and ${summary.verifyErrors} verification infrastructure errors`);
-    const trajectorySpans = summary.trajectories.map((t) => {
+    // Read back from the ledger (rollout no longer holds them): in the order they were recorded.
+    const trajectories = [...readTrajectories(path.join(dir, 'trajectories.jsonl'))];
+    const trajectorySpans = trajectories.map((t) => {
       const start = Date.parse(t.started_at) - t0Wall;
       return { start, end: start + t.duration_ms };
     });
-    return { config, instances, summary, trajectories: summary.trajectories, wallMs, cpuMs, waitMs, calls: policy.calls, trajectorySpans, verifications, instanceSpans };
+    return { config, instances, summary, trajectories, wallMs, cpuMs, waitMs, calls: policy.calls, trajectorySpans, verifications, instanceSpans };
   } finally {
     await sim.stop();
     await reapContainers(docker, { [LABEL.run]: runName }).catch(() => 0);

@@ -1,14 +1,15 @@
 import type Docker from 'dockerode';
 import pLimit from 'p-limit';
 import { prepareInstance } from '../agent/instance-workspace.js';
-import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
+import type { Trajectory } from '../agent/trajectory.js';
 import { runTrajectory, type AgentSettings } from '../agent/run.js';
 import { deriveSeed } from '../policy/seed.js';
 import type { PolicyClient } from '../policy/types.js';
 import { LABEL } from '../sandbox/container.js';
 import type { EnginePool } from '../sandbox/engine-pool.js';
 import { ensureImage, ImagePullError, removeImage } from '../sandbox/images.js';
-import { Ledger } from '../store/ledger.js';
+import { Ledger, readRecords } from '../store/ledger.js';
+import { readTrajectoryHeads, TrajectoryLedger } from '../store/trajectories.js';
 import type { Instance } from '../tasks/instance.js';
 import type { VerifyContext } from '../verify/run.js';
 import type { EvalSpec } from '../verify/spec.js';
@@ -57,9 +58,10 @@ export type RolloutEvent =
   | { kind: 'verdict'; verdict: Verdict }
   | { kind: 'instance'; instance_id: string; status: 'started' | 'done'; detail?: string };
 
+/** What a rollout did; its records are in the ledgers (read them with src/store's readers). */
 export interface RolloutSummary {
-  trajectories: Trajectory[];
-  verdicts: Verdict[];
+  /** Trajectory records in the ledger at the end (resumed ones included). */
+  recorded: number;
   /** Samples that could not be recorded this time (endpoint down): retried on resume. */
   infraErrors: number;
   /** Verifications that failed for the harness's reasons: retried on resume. */
@@ -87,23 +89,37 @@ export function sampleSeed(runSeed: number, phase: string, instanceId: string, s
  * Everything already in the ledgers is skipped, so a resumed rollout redoes only what is missing.
  */
 export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise<RolloutSummary> {
-  const opened = Ledger.open(plan.trajectoriesFile, TrajectorySchema, (bytes) => res.warn?.(`${plan.trajectoriesFile}: dropped a torn last line (${bytes} bytes)`));
+  const trajectoryLedger = TrajectoryLedger.open(plan.trajectoriesFile, (bytes) => res.warn?.(`${plan.trajectoriesFile}: dropped a torn last line (${bytes} bytes)`));
   const verdictLedger = Ledger.open(plan.verdictsFile, VerdictSchema, (bytes) => res.warn?.(`${plan.verdictsFile}: dropped a torn last line (${bytes} bytes)`));
-  const trajectories = [...opened.records];
-  const verdicts = [...verdictLedger.records];
-  const done = new Set(trajectories.map((t) => sampleKey(t.instance_id, t.sample_index)));
 
   const verifier = new Verifier(res.verifyContext, {
     concurrency: res.containerConcurrency,
     ...(res.engines ? { engines: res.engines } : {}),
     specFor: res.specFor,
-    known: verdicts,
+    known: [...readRecords(plan.verdictsFile, VerdictSchema)],
     onVerdict: (verdict) => {
       verdictLedger.ledger.append(verdict);
-      verdicts.push(verdict);
       res.progress?.({ kind: 'verdict', verdict });
     },
   });
+
+  // The resume scan: record heads only, one at a time (a ledger may be gigabytes). What is kept:
+  // which samples are recorded, and the patches still waiting for a final verdict.
+  const byId = new Map(plan.instances.map((i) => [i.instance_id, i]));
+  const done = new Set<string>();
+  const unverifiedOf = new Map<string, string[]>();
+  let recorded = 0;
+  /** Recorded patches without a final verdict yet (the rollout is complete only at 0). */
+  let pendingVerifications = 0;
+  for (const { head } of readTrajectoryHeads(plan.trajectoriesFile)) {
+    recorded += 1;
+    done.add(sampleKey(head.instance_id, head.sample_index));
+    const instance = byId.get(head.instance_id);
+    if (instance === undefined || verifier.cached(instance, head.patch) !== undefined) continue;
+    pendingVerifications += 1;
+    unverifiedOf.set(head.instance_id, [...(unverifiedOf.get(head.instance_id) ?? []), head.patch]);
+  }
+
   const policy = new LimitedPolicy(res.policy, pLimit(res.llmConcurrency));
   const instanceLimit = pLimit(res.instancesInFlight);
   let infraErrors = 0;
@@ -123,9 +139,12 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   // A verification the harness failed (engine down, image gone, container killed) is recorded as
   // `error` and retried on resume; say why, once per distinct reason, or the run stops unexplained.
   const verifyReasons = new Set<string>();
-  const verifyOne = async (instance: Instance, trajectory: Trajectory): Promise<void> => {
-    const verdict = await verifier.verify(instance, trajectory.patch);
-    if (isFinal(verdict.outcome)) return;
+  const verifyOne = async (instance: Instance, patch: string): Promise<void> => {
+    const verdict = await verifier.verify(instance, patch);
+    if (isFinal(verdict.outcome)) {
+      pendingVerifications -= 1;
+      return;
+    }
     verifyErrors += 1;
     const reason = verdict.reason ?? 'no reason given';
     if (verifyReasons.has(reason) || verifyReasons.size >= MAX_VERIFY_REASONS_SHOWN) return;
@@ -136,8 +155,8 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   const work = async (instance: Instance): Promise<void> => {
     if (res.stopping()) return;
     const missing = range(plan.samplesPerInstance).filter((s) => !done.has(sampleKey(instance.instance_id, s)));
-    const recorded = trajectories.filter((t) => t.instance_id === instance.instance_id);
-    const unverified = recorded.filter((t) => !hasFinalVerdict(verifier, instance, t));
+    const unverified = unverifiedOf.get(instance.instance_id) ?? [];
+    unverifiedOf.delete(instance.instance_id);
     if (missing.length === 0 && unverified.length === 0) return;
     res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'started' });
     const image = res.imageFor(instance);
@@ -155,7 +174,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
           res.log?.(`pulling ${image}: ${p.layersDone}/${p.layersTotal} layers, ${mb(p.bytesDownloaded)}/${mb(p.bytesTotal)} MB${p.done ? ' (done)' : ''}`);
         },
       });
-      const verifications = unverified.map((t) => verifyOne(instance, t));
+      const verifications = unverified.map((patch) => verifyOne(instance, patch));
       if (missing.length > 0) {
         const prepared = await prepareInstance(res.docker, image, { ...res.verifyContext.labels, [LABEL.run]: plan.runName });
         await Promise.all(
@@ -178,11 +197,14 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
               return;
             }
             if (res.stopping()) return;
-            opened.ledger.append(trajectory);
-            trajectories.push(trajectory);
+            trajectoryLedger.append(trajectory);
+            recorded += 1;
             done.add(sampleKey(instance.instance_id, sampleIndex));
             res.progress?.({ kind: 'trajectory', trajectory });
-            verifications.push(verifyOne(instance, trajectory));
+            if (verifier.cached(instance, trajectory.patch) === undefined) {
+              pendingVerifications += 1;
+              verifications.push(verifyOne(instance, trajectory.patch));
+            }
           }),
         );
       }
@@ -207,24 +229,17 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   try {
     await Promise.all(plan.instances.map((instance) => instanceLimit(() => work(instance))));
   } finally {
-    opened.ledger.close();
+    trajectoryLedger.close();
     verdictLedger.ledger.close();
   }
-  const byId = new Map(plan.instances.map((i) => [i.instance_id, i]));
   const complete =
-    !res.stopping() &&
-    plan.instances.every((i) => range(plan.samplesPerInstance).every((s) => done.has(sampleKey(i.instance_id, s)))) &&
-    trajectories.every((t) => hasFinalVerdict(verifier, byId.get(t.instance_id)!, t));
-  return { trajectories, verdicts, infraErrors, verifyErrors, complete };
+    !res.stopping() && plan.instances.every((i) => range(plan.samplesPerInstance).every((s) => done.has(sampleKey(i.instance_id, s)))) && pendingVerifications === 0;
+  return { recorded, infraErrors, verifyErrors, complete };
 }
 
 /** Socket errors of the engine's connection mean little to a reader: say what they mean. */
 function engineHint(message: string): string {
   return /\b(ECONNRESET|ECONNREFUSED|EPIPE|socket hang up)\b/.test(message) ? ' (the Docker engine dropped or refused the connection: it stopped or restarted)' : '';
-}
-
-function hasFinalVerdict(verifier: Verifier, instance: Instance, trajectory: Trajectory): boolean {
-  return verifier.cached(instance, trajectory.patch) !== undefined;
 }
 
 function sampleKey(instanceId: string, sampleIndex: number): string {

@@ -9,7 +9,8 @@ import { deriveSeed } from '../../src/policy/seed.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
-import { readLedgerFile } from '../../src/store/ledger.js';
+import { readRecords } from '../../src/store/ledger.js';
+import { readTrajectories } from '../../src/store/trajectories.js';
 import { minigymInstances } from '../helpers/minigym.js';
 import { startRft, waitFor, writeLoopRecipe } from './helpers.js';
 
@@ -28,7 +29,7 @@ async function simFor(runsDir: string, port = 0): Promise<SimServer> {
 
 function recorded(runDir: string): Trajectory[] {
   const files = [0, 1].map((k) => runLayout.trajectories(runDir, k)).concat([0, 1, 2].map((m) => path.join(runLayout.evalDir(runDir, m), 'trajectories.jsonl')));
-  return files.filter(existsSync).flatMap((f) => readLedgerFile(f, TrajectorySchema).records);
+  return files.filter(existsSync).flatMap((f) => [...readTrajectories(f)]);
 }
 
 function datasetFiles(runDir: string): Map<string, string> {
@@ -65,7 +66,7 @@ describe('rft run: the whole loop, killed anywhere and resumed', () => {
     for (const k of [0, 1]) {
       const job = FinetuneJobSchema.parse(JSON.parse(readFileSync(path.join(runLayout.finetuneDir(runDir, k), 'finetune.json'), 'utf8')));
       expect(job).toMatchObject({ status: 'succeeded', output_model: `sim-ft-it${k + 1}` });
-      expect(readLedgerFile(runLayout.trajectories(runDir, k), TrajectorySchema).records).toHaveLength(12);
+      expect([...readTrajectories(runLayout.trajectories(runDir, k))]).toHaveLength(12);
     }
     uninterruptedTable = result.stdout.slice(result.stdout.indexOf('model  '));
     expect(uninterruptedTable).toMatch(/M0\s+sim-base\s+\d+\/12/);
@@ -88,7 +89,7 @@ describe('rft run: the whole loop, killed anywhere and resumed', () => {
 
     // 1. during sampling of iteration 0
     let run = startRft(['run', recipe, '--runs-dir', runs]);
-    await waitFor(() => existsSync(runLayout.trajectories(runDir, 0)) && readLedgerFile(runLayout.trajectories(runDir, 0), TrajectorySchema).records.length >= 3, run, 'iteration 0 sampling');
+    await waitFor(() => existsSync(runLayout.trajectories(runDir, 0)) && [...readTrajectories(runLayout.trajectories(runDir, 0))].length >= 3, run, 'iteration 0 sampling');
     run.child.kill('SIGKILL');
     await run.done;
     snapshot();

@@ -10,7 +10,8 @@ import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
 import { CRASH_ENV, CRASH_POINTS, parseCrashSpec } from '../../src/store/crash-points.js';
-import { readLedgerFile } from '../../src/store/ledger.js';
+import { readRecords } from '../../src/store/ledger.js';
+import { readTrajectories } from '../../src/store/trajectories.js';
 import { normalizePatch, patchHash } from '../../src/verify/patch.js';
 import { isFinal, VerdictSchema } from '../../src/verify/verdict.js';
 import { RFT_BIN, ROOT } from '../cli/helpers.js';
@@ -99,7 +100,7 @@ const expectedSamples = (phaseDir: string) => TASKS.length * (phaseDir.startsWit
 
 function trajectories(runDir: string, phaseDir: string): Trajectory[] {
   const file = ledgerFile(runDir, phaseDir, 'trajectories');
-  return existsSync(file) ? readLedgerFile(file, TrajectorySchema).records : [];
+  return existsSync(file) ? [...readTrajectories(file)] : [];
 }
 
 function recorded(runDir: string): Trajectory[] {
