@@ -138,8 +138,9 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
         progress: (event) => {
           if (event.kind === 'instance') {
             const now = performance.now() - t0;
+            // The sampling slot: taken at 'started', given back at 'sampled' (or at 'done' after an error).
             if (event.status === 'started') instanceStart.set(event.instance_id, now);
-            else instanceSpans.push({ id: event.instance_id, start: instanceStart.get(event.instance_id) ?? now, end: now });
+            else if (instanceStart.has(event.instance_id) && !instanceSpans.some((s) => s.id === event.instance_id)) instanceSpans.push({ id: event.instance_id, start: instanceStart.get(event.instance_id) ?? now, end: now });
           }
           if (event.kind !== 'verdict') return;
           const end = performance.now() - t0;

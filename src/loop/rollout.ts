@@ -15,7 +15,7 @@ import type { VerifyContext } from '../verify/run.js';
 import type { EvalSpec } from '../verify/spec.js';
 import { VerdictSchema, isFinal, type Verdict } from '../verify/verdict.js';
 import { Verifier } from '../verify/verifier.js';
-import { LimitedPolicy } from './limited-policy.js';
+import { ProgressScheduler, ScheduledPolicy } from './limited-policy.js';
 
 export interface RolloutPlan {
   /** Names the rollout in seeds and labels: `iter-<k>` or `eval-m<m>`. */
@@ -56,7 +56,8 @@ export type RolloutEvent =
   | { kind: 'trajectory'; trajectory: Trajectory }
   | { kind: 'infra_error'; instance_id: string; sample_index: number; reason: string }
   | { kind: 'verdict'; verdict: Verdict }
-  | { kind: 'instance'; instance_id: string; status: 'started' | 'done'; detail?: string };
+  /** An instance took a sampling slot (started), gave it back (sampled), and had every patch verified (done). */
+  | { kind: 'instance'; instance_id: string; status: 'started' | 'sampled' | 'done'; detail?: string };
 
 /** What a rollout did; its records are in the ledgers (read them with src/store's readers). */
 export interface RolloutSummary {
@@ -120,8 +121,13 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
     unverifiedOf.set(head.instance_id, [...(unverifiedOf.get(head.instance_id) ?? []), head.patch]);
   }
 
-  const policy = new LimitedPolicy(res.policy, pLimit(res.llmConcurrency));
-  const instanceLimit = pLimit(res.instancesInFlight);
+  // LLM calls: at most C in flight, the trajectory furthest along first (see ProgressScheduler).
+  const scheduler = new ProgressScheduler(res.llmConcurrency);
+  // An instance holds a sampling slot (I of them) while it samples, and gives it up when its
+  // sampling ends, so the next instance samples while its patches are verified. Its image stays
+  // on disk until its verifications end: images present are bounded separately, by 2 × I.
+  const samplingLimit = pLimit(res.instancesInFlight);
+  const imageLimit = pLimit(2 * res.instancesInFlight);
   let infraErrors = 0;
   let verifyErrors = 0;
   // Why samples failed is not recorded (they are not data): say it, once per distinct reason.
@@ -158,24 +164,27 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
     const unverified = unverifiedOf.get(instance.instance_id) ?? [];
     unverifiedOf.delete(instance.instance_id);
     if (missing.length === 0 && unverified.length === 0) return;
-    res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'started' });
     const image = res.imageFor(instance);
+    const verifications: Promise<void>[] = [];
     try {
-      let lastReport = 0;
-      // Every engine that may run this instance's containers needs its image.
-      const dockers = res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker];
-      for (const docker of dockers) await ensureImage(docker, image, {
-        pull: res.pullImages,
-        // A pull of a 2-3 GB image takes minutes: say how far it is, every few seconds.
-        onProgress: (p) => {
-          if (!p.done && Date.now() - lastReport < 5000) return;
-          lastReport = Date.now();
-          const mb = (n: number) => (n / 1024 ** 2).toFixed(0);
-          res.log?.(`pulling ${image}: ${p.layersDone}/${p.layersTotal} layers, ${mb(p.bytesDownloaded)}/${mb(p.bytesTotal)} MB${p.done ? ' (done)' : ''}`);
-        },
-      });
-      const verifications = unverified.map((patch) => verifyOne(instance, patch));
-      if (missing.length > 0) {
+      await samplingLimit(async () => {
+        if (res.stopping()) return;
+        res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'started' });
+        let lastReport = 0;
+        // Every engine that may run this instance's containers needs its image.
+        const dockers = res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker];
+        for (const docker of dockers) await ensureImage(docker, image, {
+          pull: res.pullImages,
+          // A pull of a 2-3 GB image takes minutes: say how far it is, every few seconds.
+          onProgress: (p) => {
+            if (!p.done && Date.now() - lastReport < 5000) return;
+            lastReport = Date.now();
+            const mb = (n: number) => (n / 1024 ** 2).toFixed(0);
+            res.log?.(`pulling ${image}: ${p.layersDone}/${p.layersTotal} layers, ${mb(p.bytesDownloaded)}/${mb(p.bytesTotal)} MB${p.done ? ' (done)' : ''}`);
+          },
+        });
+        for (const patch of unverified) verifications.push(verifyOne(instance, patch));
+        if (missing.length === 0) return;
         const prepared = await prepareInstance(res.docker, image, { ...res.verifyContext.labels, [LABEL.run]: plan.runName });
         await Promise.all(
           missing.map(async (sampleIndex) => {
@@ -185,7 +194,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
               seed: sampleSeed(plan.runSeed, plan.phase, instance.instance_id, sampleIndex),
               instance,
               ...prepared,
-              policy,
+              policy: new ScheduledPolicy(res.policy, scheduler),
               agent: plan.agent,
               sampling: plan.sampling,
               encoding: plan.encoding,
@@ -207,7 +216,9 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
             }
           }),
         );
-      }
+      });
+      // The sampling slot is free again: the next instance samples while these verify.
+      res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'sampled' });
       await Promise.all(verifications);
       if (res.removeImagesAfterUse && !res.stopping()) {
         for (const docker of res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker]) {
@@ -218,7 +229,8 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
       res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'done' });
     } catch (err) {
       // The instance could not be worked on (image missing, engine trouble): later instances go on,
-      // and a resume retries this one.
+      // and a resume retries this one. Verifications already started end on their own.
+      await Promise.allSettled(verifications);
       infraErrors += 1;
       const hint = err instanceof ImagePullError ? ` (an image built locally rather than pulled is built again with: rft tasks build-images <tasks file>)` : engineHint((err as Error).message);
       res.warn?.(`${instance.instance_id}: ${(err as Error).message}${hint}`);
@@ -227,7 +239,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   };
 
   try {
-    await Promise.all(plan.instances.map((instance) => instanceLimit(() => work(instance))));
+    await Promise.all(plan.instances.map((instance) => imageLimit(() => work(instance))));
   } finally {
     trajectoryLedger.close();
     verdictLedger.ledger.close();

@@ -188,6 +188,10 @@ function samplingKills(phaseDir: string, category: Category, maxN: number): Mech
     out.push(crash(category, ledgerBeforeFsync, `${phaseDir}/trajectories.jsonl`, n));
     out.push(sampledMore(phaseDir, n, category));
   }
+  // The message texts of the compact layout, written before the record that refers to them (a
+  // process's first trajectory always writes some: its dedup memory starts empty).
+  out.push(crash(category, ledgerMidLine, `${phaseDir}/trajectories.blobs.jsonl`, 1));
+  out.push(crash(category, ledgerBeforeFsync, `${phaseDir}/trajectories.blobs.jsonl`, 1));
   return out;
 }
 
