@@ -6,6 +6,7 @@ import { compareRefs, trajectoryKey, type TrajectoryRef, type VerdictKeyOf } fro
 import { readTrajectoriesAt, scanPool, type LedgerLocation, type ScannedPool, type TrajectoryHead } from '../select/scan.js';
 import { selectTrajectories, type SelectionResult, type SelectOptionsInput } from '../select/select.js';
 import { fsyncDir, writeFileAtomic } from '../store/atomic.js';
+import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
 import { buildExamples, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptionsInput } from './examples.js';
 import { buildManifest, type DatasetManifest, type IterationSelection } from './manifest.js';
 import { DATASET_FILE, MANIFEST_FILE, serializeLine } from './write.js';
@@ -97,7 +98,10 @@ export function writeDatasetStream(dir: string, input: StreamDatasetInput): Data
     throw err;
   }
   closeSync(fd);
+  // The same crash points as writeFileAtomic (crash-anywhere kills the emit step here).
+  crashPoint(CRASH_POINTS.atomicBeforeRename, target);
   renameSync(temp, target);
+  crashPoint(CRASH_POINTS.atomicBeforeDirSync, target);
   fsyncDir(dir);
   writeFileAtomic(path.join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;

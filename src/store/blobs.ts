@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { appendDurably, dropTornTail, LedgerCorruptError } from './ledger.js';
 
@@ -23,49 +22,67 @@ const BOUNDARY_MASK = 15;
 /**
  * Cuts a text into chunks whose boundaries depend only on the lines around them (a hash of each
  * line decides whether a chunk ends after it), so a prompt that grows by a file inserted in the
- * middle shares every chunk but the few around the insertion with the prompt before it.
+ * middle shares every chunk but the few around the insertion with the prompt before it. The hash
+ * reads a line's length and its last 16 characters (code lines differ most at their ends; their
+ * starts are mostly indentation), so cutting costs little more than finding the newlines.
  */
 export function chunkText(text: string): string[] {
   if (text.length < 2 * CHUNK_MIN_CHARS) return [text];
   const chunks: string[] = [];
   let start = 0;
-  let h = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10) {
-      if (i + 1 - start >= CHUNK_MIN_CHARS && (h & BOUNDARY_MASK) === 0) {
-        chunks.push(text.slice(start, i + 1));
-        start = i + 1;
-      }
-      h = 0;
-      continue;
-    }
-    h = (Math.imul(h, 31) + c) | 0;
-    if (i + 1 - start >= CHUNK_MAX_CHARS) {
+  let lineStart = 0;
+  while (lineStart < text.length) {
+    let nl = text.indexOf('\n', lineStart);
+    if (nl === -1) nl = text.length;
+    if (nl + 1 - start > CHUNK_MAX_CHARS) {
       // A very long line: cut by length, never between the halves of a surrogate pair.
-      let end = i + 1;
-      if (c >= 0xd800 && c <= 0xdbff) end -= 1;
+      let end = Math.max(start + CHUNK_MAX_CHARS, lineStart);
+      if (end > start && end < text.length) {
+        const c = text.charCodeAt(end - 1);
+        if (c >= 0xd800 && c <= 0xdbff) end -= 1;
+      }
       if (end > start) {
         chunks.push(text.slice(start, end));
         start = end;
       }
+      if (lineStart < start) lineStart = start;
+      continue;
     }
+    let h = nl - lineStart;
+    for (let i = Math.max(lineStart, nl - 16); i < nl; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    if (nl < text.length && nl + 1 - start >= CHUNK_MIN_CHARS && (h & BOUNDARY_MASK) === 0) {
+      chunks.push(text.slice(start, nl + 1));
+      start = nl + 1;
+    }
+    lineStart = nl + 1;
   }
   if (start < text.length) chunks.push(text.slice(start));
   return chunks;
 }
 
-/** Texts remembered for dedup (whole texts and chunks): bounded, least recently used out. */
-const REMEMBERED = 400_000;
+/**
+ * Stored texts remembered for dedup, by their exact JSON (a flat copy, so a remembered chunk never
+ * keeps the whole prompt it was cut from alive): bounded by characters, oldest out. Keys are the
+ * texts themselves, so two texts are only ever merged when they are equal — no hash collisions.
+ */
+const REMEMBERED_CHARS = 48 * 1024 * 1024;
 
 export class BlobWriter {
   private fd: number;
   private end: number;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private readonly known = new Map<string, BlobRefs>();
+  private readonly known = new Map<string, readonly [number, number]>();
+  private knownChars = 0;
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    /** false: one fsync at close instead of one per flush (bulk writers only, see LedgerOptions). */
+    private readonly fsyncEach = true,
+  ) {
     mkdirSync(path.dirname(file), { recursive: true });
     dropTornTail(file);
     this.fd = openSync(file, 'a', 0o644);
@@ -74,34 +91,28 @@ export class BlobWriter {
 
   /** The blobs of one text (written by the next flush unless stored before). */
   put(text: string): BlobRefs {
-    const whole = digest(text);
-    const seen = this.recall(whole);
-    if (seen) return seen;
     const refs: BlobRefs = [];
     for (const chunk of chunkText(text)) {
-      const key = chunk.length === text.length ? whole : digest(chunk);
-      const ref = (chunk.length === text.length ? undefined : this.recall(key)) ?? this.add(key, chunk);
-      refs.push(ref[0]!, ref[1]!);
+      const json = JSON.stringify(chunk);
+      let ref = this.known.get(json);
+      if (ref === undefined) {
+        const line = Buffer.from(`${json}\n`, 'utf8');
+        ref = [this.end + this.pendingBytes, line.length - 1];
+        this.pending.push(line);
+        this.pendingBytes += line.length;
+        this.remember(json, ref);
+      }
+      refs.push(ref[0], ref[1]);
     }
-    this.remember(whole, refs);
     return refs;
   }
 
-  private add(key: string, chunk: string): BlobRefs {
-    const line = Buffer.from(`${JSON.stringify(chunk)}\n`, 'utf8');
-    const ref: BlobRefs = [this.end + this.pendingBytes, line.length - 1];
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-    this.remember(key, ref);
-    return ref;
-  }
-
-  /** Writes the blobs put since the last flush and fsyncs them. */
+  /** Writes the blobs put since the last flush (and fsyncs them, unless bulk). */
   flush(): void {
     if (this.pendingBytes === 0) return;
     const size = fstatSync(this.fd).size;
     if (size !== this.end) throw new Error(`${this.file} changed under its writer (${size} bytes, expected ${this.end}): is another process writing this run?`);
-    this.fd = appendDurably(this.file, this.fd, Buffer.concat(this.pending, this.pendingBytes));
+    this.fd = appendDurably(this.file, this.fd, Buffer.concat(this.pending, this.pendingBytes), this.fsyncEach);
     this.end += this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
@@ -112,29 +123,23 @@ export class BlobWriter {
     this.pending = [];
     this.pendingBytes = 0;
     this.known.clear();
+    this.knownChars = 0;
   }
 
   close(): void {
+    if (!this.fsyncEach) fsyncSync(this.fd);
     closeSync(this.fd);
   }
 
-  private recall(key: string): BlobRefs | undefined {
-    const refs = this.known.get(key);
-    if (refs !== undefined) {
-      this.known.delete(key);
-      this.known.set(key, refs);
+  private remember(json: string, ref: readonly [number, number]): void {
+    this.known.set(json, ref);
+    this.knownChars += json.length;
+    while (this.knownChars > REMEMBERED_CHARS) {
+      const oldest = this.known.keys().next().value!;
+      this.known.delete(oldest);
+      this.knownChars -= oldest.length;
     }
-    return refs;
   }
-
-  private remember(key: string, refs: BlobRefs): void {
-    this.known.set(key, refs);
-    if (this.known.size > REMEMBERED) this.known.delete(this.known.keys().next().value!);
-  }
-}
-
-function digest(text: string): string {
-  return createHash('sha256').update(text).digest('base64');
 }
 
 /** Reads of blob groups closer than this are merged into one read. */
@@ -146,7 +151,11 @@ export class BlobReader {
   private fd: number | null = null;
   private buf = Buffer.allocUnsafe(1024 * 1024);
 
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    /** false: one fsync at close instead of one per flush (bulk writers only, see LedgerOptions). */
+    private readonly fsyncEach = true,
+  ) {}
 
   /** The texts of every blob in `refs` (flat offset/length pairs), by offset. `line` names the referring record in errors. */
   readAll(refs: readonly number[], refFile: string, line: number): Map<number, string> {

@@ -145,6 +145,11 @@ export interface LedgerOptions<T> {
    * layout writes its side files here, durably, before the line that refers to them.
    */
   encode?: (record: T) => unknown;
+  /**
+   * false: no fsync per record, one at close — for bulk writers that are redone whole if
+   * interrupted (a generated benchmark pool, a conversion into a new file), never for run state.
+   */
+  fsyncEach?: boolean;
 }
 
 /**
@@ -161,6 +166,7 @@ export class Ledger<T> {
     private readonly schema: z.ZodType<T>,
     private readonly encode: ((record: T) => unknown) | undefined,
     fd: number,
+    private readonly fsyncEach = true,
   ) {
     this.fd = fd;
   }
@@ -170,7 +176,7 @@ export class Ledger<T> {
     mkdirSync(path.dirname(file), { recursive: true });
     const droppedTornBytes = dropTornTail(file);
     if (droppedTornBytes > 0) opts.onTorn?.(droppedTornBytes);
-    const ledger = new Ledger(file, schema, opts.encode, openSync(file, 'a', 0o644));
+    const ledger = new Ledger(file, schema, opts.encode, openSync(file, 'a', 0o644), opts.fsyncEach ?? true);
     return { ledger, droppedTornBytes };
   }
 
@@ -179,11 +185,14 @@ export class Ledger<T> {
     if (this.fd === null) throw new Error(`ledger ${this.file} is closed`);
     const checked = this.schema.parse(record);
     const stored = this.encode ? this.encode(checked) : checked;
-    this.fd = appendDurably(this.file, this.fd, Buffer.from(`${JSON.stringify(stored)}\n`, 'utf8'));
+    this.fd = appendDurably(this.file, this.fd, Buffer.from(`${JSON.stringify(stored)}\n`, 'utf8'), this.fsyncEach);
   }
 
   close(): void {
-    if (this.fd !== null) closeSync(this.fd);
+    if (this.fd !== null) {
+      if (!this.fsyncEach) fsyncSync(this.fd);
+      closeSync(this.fd);
+    }
     this.fd = null;
   }
 }
@@ -192,7 +201,7 @@ export class Ledger<T> {
  * Appends bytes to an open append-only file and fsyncs; returns the fd to use from now on (a new
  * one when the file was shared by a hard link and had to be given an inode of its own first).
  */
-export function appendDurably(file: string, fd: number, bytes: Buffer): number {
+export function appendDurably(file: string, fd: number, bytes: Buffer, fsync = true): number {
   if (fstatSync(fd).nlink > 1) {
     // Shared with another run by a hard link (rft fork): write to a copy of our own.
     closeSync(fd);
@@ -210,7 +219,7 @@ export function appendDurably(file: string, fd: number, bytes: Buffer): number {
     while (done < bytes.length) done += writeSync(fd, bytes, done);
   }
   crashPoint(CRASH_POINTS.ledgerBeforeFsync, file);
-  fsyncSync(fd);
+  if (fsync) fsyncSync(fd);
   return fd;
 }
 

@@ -64,8 +64,9 @@ export class TrajectoryLedger {
     readonly droppedTornBytes: number,
   ) {}
 
-  static open(file: string, onTorn?: (bytes: number) => void): TrajectoryLedger {
-    const blobs = new BlobWriter(blobsFileOf(file));
+  /** `fsyncEach: false` is for bulk writers only (see LedgerOptions). */
+  static open(file: string, onTorn?: (bytes: number) => void, options: { fsyncEach?: boolean } = {}): TrajectoryLedger {
+    const blobs = new BlobWriter(blobsFileOf(file), options.fsyncEach ?? true);
     const encode = (record: Trajectory): unknown => {
       try {
         const stored = mapMessages(record as unknown as Json, (message) =>
@@ -78,7 +79,7 @@ export class TrajectoryLedger {
         throw err;
       }
     };
-    const opened = Ledger.open(file, TrajectorySchema, { encode, ...(onTorn ? { onTorn } : {}) });
+    const opened = Ledger.open(file, TrajectorySchema, { encode, fsyncEach: options.fsyncEach ?? true, ...(onTorn ? { onTorn } : {}) });
     return new TrajectoryLedger(opened.ledger, blobs, opened.droppedTornBytes);
   }
 
