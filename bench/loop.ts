@@ -307,7 +307,7 @@ function loopFigures(run: LoopRun): LoopFigures {
   const explanation = [
     `${s(run.wallMs - b.boundMs)} s over the bound`,
     `calls took ${(callMs / N).toFixed(0)} ms for ℓ = ${run.config.latencyMs} ms: the loop's thread used ${s(run.cpuMs)} s of CPU and waited ${s(run.waitMs)} s for one on the shared machine (with the measured latency for ℓ the bound is ${s(measured.boundMs)} s, wall / it = ${(run.wallMs / measured.boundMs).toFixed(2)})`,
-    `${s(containersIdle)} s with every LLM slot busy but a container idle: an instance's first trajectory ends at ${(100 * lockstep(run)).toFixed(0)}% of its sampling span (its 30 samples advance in lockstep behind one FIFO limit, so its patches arrive in a burst at the end)`,
+    `${s(containersIdle)} s with every LLM slot busy but a container idle: an instance's first trajectory ends at ${(100 * lockstep(run)).toFixed(0)}% of its sampling span (calls are scheduled furthest-trajectory-first; with C = ${run.config.llmConcurrency} slots shared by ${run.config.instancesInFlight} instances × ${run.config.samples} samples, the first C trajectories run ahead and end about halfway)`,
     `${s(llmIdle)} s with both containers busy but an LLM slot idle (${s(heldForVerification)} s with an instance slot held only for its verifications, so no new instance samples)`,
     `${s(bubble)} s with neither saturated; ${s(run.wallMs - lastCall)} s after the last call vs a ${s(b.tailMs)} s unavoidable tail`,
   ].join('; ');
@@ -346,7 +346,7 @@ export function loopTable(runs: readonly LoopRun[], seconds: number): BenchTable
 /**
  * Per instance, when its first trajectory ends, as a share of its sampling span (slot taken →
  * last trajectory ended); the median over instances. Near 1: the samples advance in lockstep
- * (all launched at once behind one FIFO limit), so the instance's patches arrive in one burst at
+ * (as they did behind one FIFO limit before ProgressScheduler), so the instance's patches arrive in one burst at
  * the end and the containers have nothing to verify until then.
  */
 export function lockstep(run: LoopRun): number {
