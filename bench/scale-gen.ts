@@ -125,9 +125,12 @@ function generate(dir: string, total: number, oldTotal: number): Omit<ScaleRun, 
     tasks.push({ ...base, instance_id: id });
   }
   writeFileSync(tasksFile, `${taskLines.join('\n')}\n`);
+  // The whole-layout run holds only the first instances' samples: its task set is just those.
+  const oldTasksFile = path.join(dir, 'tasks-old.jsonl');
+  writeFileSync(oldTasksFile, `${taskLines.slice(0, Math.ceil(oldTotal / SAMPLES)).join('\n')}\n`);
 
   const open = (name: string) => {
-    const run = RunDir.open({ runsDir: dir, loaded: parseRecipe(recipeText(name, tasksFile), path.join(dir, `${name}.yaml`)) });
+    const run = RunDir.open({ runsDir: dir, loaded: parseRecipe(recipeText(name, name === 'scale' ? tasksFile : oldTasksFile), path.join(dir, `${name}.yaml`)) });
     run.writeState({ ...run.readState(), phases: { 'iter-0/sample': { status: 'done', updated_at: new Date().toISOString(), note: null } } });
     run.close();
     return path.join(dir, name);
@@ -222,8 +225,14 @@ function generate(dir: string, total: number, oldTotal: number): Omit<ScaleRun, 
           reason: outcome === 'resolved' ? null : 'FAIL_TO_PASS failed',
           apply_method: outcome === 'empty_patch' ? null : 'git_apply',
           test_exit_code: outcome === 'empty_patch' ? null : outcome === 'resolved' ? 0 : 1,
-          tests: {},
-          report: null,
+          tests: outcome === 'empty_patch' ? {} : { 'tests/test_fix.py::test_fix': success ? 'PASSED' : 'FAILED', 'tests/test_other.py::test_other': 'PASSED' },
+          report:
+            outcome === 'empty_patch'
+              ? null
+              : {
+                  FAIL_TO_PASS: { success: success ? ['tests/test_fix.py::test_fix'] : [], failure: success ? [] : ['tests/test_fix.py::test_fix'] },
+                  PASS_TO_PASS: { success: ['tests/test_other.py::test_other'], failure: [] },
+                },
           log_truncated: false,
           duration_ms: int(8_000, 90_000),
           created_at: new Date(day + written * 1000).toISOString(),
