@@ -1,6 +1,6 @@
 /**
  * One side of benchmark 4, in a process of its own so its peak RSS is its own: select + emit over
- * a pool's ledgers, either `naive` (what the loop's emit step does today: readLedgerFile both
+ * a pool's ledgers, either `naive` (what the loop's emit step did before issue 14: the whole-file reader on both
  * ledgers, poolFromRecords, selectTrajectories, accumulate, buildExamples, writeDataset) or
  * `stream` (src/sft/stream.ts emitDatasetFromLedgers). Prints one JSON line.
  *

@@ -60,7 +60,7 @@ const { instance_id, patch_hash, spec_hash, outcome } = VerdictSchema.shape;
 const VerdictOutcomeSchema = z.object({ instance_id, patch_hash, spec_hash, outcome });
 
 /**
- * Reads a verdict ledger line by line. `full` validates each record as readLedgerFile does;
+ * Reads a verdict ledger line by line. `full` validates each record as readRecords does;
  * otherwise only the fields a pool reads are checked (key and outcome: a verdict's test map and
  * report are most of its bytes and of its validation time).
  */
@@ -79,7 +79,7 @@ export function readVerdictsStreaming(file: string, onVerdict: (verdict: Verdict
 
 /**
  * The selection pool of one iteration, streamed from its ledgers: equal to
- * poolFromRecords(readLedgerFile(trajectories), readLedgerFile(verdicts), verdictKeyOf), plus
+ * poolFromRecords([...readTrajectories(trajectories)], [...readRecords(verdicts)], verdictKeyOf), plus
  * where each entry's record is, so the kept ones can be read back (readTrajectoriesAt). Memory
  * grows with the number of records (a few hundred bytes each), not with their size. Calls are
  * validated when a trajectory is read back, not here.
