@@ -16,7 +16,8 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { StateName } from '../src/agent/actions.js';
-import { issueBlock, systemPrompt } from '../src/agent/prompts.js';
+import { systemPrompt } from '../src/agent/actions.js';
+import { issueBlock } from '../src/agent/prompts.js';
 import { TrajectorySchema, type Trajectory } from '../src/agent/trajectory.js';
 import { parseRecipe } from '../src/recipe/load.js';
 import { Ledger } from '../src/store/ledger.js';
