@@ -3,6 +3,7 @@
  * directly) on the bundled tasks × N samples against the SIMULATED policy (its own process) with a
  * fixed added latency per call; wall time over a lower bound computed from the same run.
  */
+import { readTrajectories } from '../src/store/trajectories.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -137,8 +138,9 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
         progress: (event) => {
           if (event.kind === 'instance') {
             const now = performance.now() - t0;
+            // The sampling slot: taken at 'started', given back at 'sampled' (or at 'done' after an error).
             if (event.status === 'started') instanceStart.set(event.instance_id, now);
-            else instanceSpans.push({ id: event.instance_id, start: instanceStart.get(event.instance_id) ?? now, end: now });
+            else if (instanceStart.has(event.instance_id) && !instanceSpans.some((s) => s.id === event.instance_id)) instanceSpans.push({ id: event.instance_id, start: instanceStart.get(event.instance_id) ?? now, end: now });
           }
           if (event.kind !== 'verdict') return;
           const end = performance.now() - t0;
@@ -151,11 +153,13 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
     const cpuMs = (cpu.user + cpu.system) / 1000;
     const waitMs = runQueueDelayMs() - wait0;
     if (!summary.complete) throw new Error(`the rollout is incomplete: ${summary.infraErrors} sampling and ${summary.verifyErrors} verification infrastructure errors`);
-    const trajectorySpans = summary.trajectories.map((t) => {
+    // Read back from the ledger (rollout no longer holds them): in the order they were recorded.
+    const trajectories = [...readTrajectories(path.join(dir, 'trajectories.jsonl'))];
+    const trajectorySpans = trajectories.map((t) => {
       const start = Date.parse(t.started_at) - t0Wall;
       return { start, end: start + t.duration_ms };
     });
-    return { config, instances, summary, trajectories: summary.trajectories, wallMs, cpuMs, waitMs, calls: policy.calls, trajectorySpans, verifications, instanceSpans };
+    return { config, instances, summary, trajectories, wallMs, cpuMs, waitMs, calls: policy.calls, trajectorySpans, verifications, instanceSpans };
   } finally {
     await sim.stop();
     await reapContainers(docker, { [LABEL.run]: runName }).catch(() => 0);
@@ -303,7 +307,7 @@ function loopFigures(run: LoopRun): LoopFigures {
   const explanation = [
     `${s(run.wallMs - b.boundMs)} s over the bound`,
     `calls took ${(callMs / N).toFixed(0)} ms for ℓ = ${run.config.latencyMs} ms: the loop's thread used ${s(run.cpuMs)} s of CPU and waited ${s(run.waitMs)} s for one on the shared machine (with the measured latency for ℓ the bound is ${s(measured.boundMs)} s, wall / it = ${(run.wallMs / measured.boundMs).toFixed(2)})`,
-    `${s(containersIdle)} s with every LLM slot busy but a container idle: an instance's first trajectory ends at ${(100 * lockstep(run)).toFixed(0)}% of its sampling span (its 30 samples advance in lockstep behind one FIFO limit, so its patches arrive in a burst at the end)`,
+    `${s(containersIdle)} s with every LLM slot busy but a container idle: an instance's first trajectory ends at ${(100 * lockstep(run)).toFixed(0)}% of its sampling span (calls are scheduled furthest-trajectory-first; with C = ${run.config.llmConcurrency} slots shared by ${run.config.instancesInFlight} instances × ${run.config.samples} samples, the first C trajectories run ahead and end about halfway)`,
     `${s(llmIdle)} s with both containers busy but an LLM slot idle (${s(heldForVerification)} s with an instance slot held only for its verifications, so no new instance samples)`,
     `${s(bubble)} s with neither saturated; ${s(run.wallMs - lastCall)} s after the last call vs a ${s(b.tailMs)} s unavoidable tail`,
   ].join('; ');
@@ -342,7 +346,7 @@ export function loopTable(runs: readonly LoopRun[], seconds: number): BenchTable
 /**
  * Per instance, when its first trajectory ends, as a share of its sampling span (slot taken →
  * last trajectory ended); the median over instances. Near 1: the samples advance in lockstep
- * (all launched at once behind one FIFO limit), so the instance's patches arrive in one burst at
+ * (as they did behind one FIFO limit before ProgressScheduler), so the instance's patches arrive in one burst at
  * the end and the containers have nothing to verify until then.
  */
 export function lockstep(run: LoopRun): number {

@@ -23,6 +23,9 @@
  *   BENCH_RESULTS              markdown output (bench/RESULTS.md); "none" writes nothing
  *   BENCH_JSON                 also write the tables as JSON to this file
  *   BENCH_CPU_PROF_DIR         child processes write V8 CPU profiles there
+ *   BENCH_SCALE_TRAJECTORIES   benchmark 6's run size (73140, full SWE-Gym; smaller sizes are extrapolated)
+ *   BENCH_SCALE_OLD            its whole-layout run for the code before issue 14 (1200)
+ *   BENCH_OLD_DIST             dist/ of the code before issue 14 (unset: that side is not run)
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -33,11 +36,12 @@ import { envString } from './lib/env.js';
 import { ROOT } from './lib/fixtures.js';
 import { checkTable, renderMarkdown, renderText, type BenchTable } from './lib/table.js';
 import { loopBench } from './loop.js';
+import { scaleBench } from './scale.js';
 import { scalingBench } from './scaling.js';
 import { selectBench } from './select.js';
 import { tokensBench } from './tokens.js';
 
-export const BENCH_IDS = ['loop', 'scaling', 'dedup', 'select', 'tokens'] as const;
+export const BENCH_IDS = ['loop', 'scaling', 'dedup', 'select', 'tokens', 'scale'] as const;
 
 function machine(): string[] {
   const cpus = os.cpus();
@@ -68,6 +72,7 @@ async function main(): Promise<void> {
   }
   if (only.has('scaling')) show(await scalingBench());
   if (only.has('select')) show(await selectBench());
+  if (only.has('scale')) show(await scaleBench());
   const order = (t: BenchTable) => BENCH_IDS.indexOf(t.id as (typeof BENCH_IDS)[number]);
   tables.sort((a, b) => order(a) - order(b));
 

@@ -1,6 +1,6 @@
 /**
  * One side of benchmark 4, in a process of its own so its peak RSS is its own: select + emit over
- * a pool's ledgers, either `naive` (what the loop's emit step does today: readLedgerFile both
+ * a pool's ledgers, either `naive` (what the loop's emit step did before issue 14: the whole-file reader on both
  * ledgers, poolFromRecords, selectTrajectories, accumulate, buildExamples, writeDataset) or
  * `stream` (src/sft/stream.ts emitDatasetFromLedgers). Prints one JSON line.
  *
@@ -15,7 +15,7 @@ import { selectTrajectories } from '../src/select/select.js';
 import { accumulate, buildExamples } from '../src/sft/examples.js';
 import { emitDatasetFromLedgers } from '../src/sft/stream.js';
 import { MANIFEST_FILE, writeDataset } from '../src/sft/write.js';
-import { readLedgerFile } from '../src/store/ledger.js';
+import { readLedgerFileWhole } from './lib/whole-file.js';
 import { sha256Hex } from '../src/util/canonical.js';
 import { normalizePatch, patchHash } from '../src/verify/patch.js';
 import { VerdictSchema, verdictKey } from '../src/verify/verdict.js';
@@ -75,8 +75,8 @@ try {
   let kept: number;
   let examples: number;
   if (mode === 'naive') {
-    const trajectories: Trajectory[] = readLedgerFile(trajectoriesFile, TrajectorySchema).records;
-    const verdicts = readLedgerFile(verdictsFile, VerdictSchema).records;
+    const trajectories: Trajectory[] = readLedgerFileWhole(trajectoriesFile, TrajectorySchema);
+    const verdicts = readLedgerFileWhole(verdictsFile, VerdictSchema);
     const selection = selectTrajectories(poolFromRecords(trajectories, verdicts, keyOf), select);
     const keptTrajectories = accumulate([{ iteration: 0, kept: selection.kept, trajectories }]);
     const built = buildExamples(keptTrajectories, exampleOptions);

@@ -1,28 +1,28 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
 import type { Recipe } from '../recipe/schema.js';
 import { capComparisonRow, CapComparisonRowSchema, easiestInstances, EASIEST_FRACTION } from '../select/compare.js';
-import { compareRefs, isInfrastructureError, isSuccess, poolFromRecords, trajectoryKey, type PoolEntry } from '../select/pool.js';
+import { compareRefs, isInfrastructureError, isSuccess, trajectoryKey, type PoolEntry, type VerdictKeyOf } from '../select/pool.js';
+import { readVerdictsStreaming, scanPool } from '../select/scan.js';
 import { SelectOptionsSchema, selectTrajectories, type SelectionResult, type SelectOptions } from '../select/select.js';
-import { accumulate, buildExamples, examplesPerTrajectory, type ExampleOptions, type ExamplesResult } from '../sft/examples.js';
-import { writeDataset } from '../sft/write.js';
-import { readLedgerFile } from '../store/ledger.js';
+import type { ExampleCounts, ExampleOptions } from '../sft/examples.js';
+import { writeSelectedDataset, type ScannedIteration } from '../sft/stream.js';
+import { readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
 import { RUN_FILES } from '../store/run-dir.js';
 import type { Instance } from '../tasks/instance.js';
 import { selectTaskSetSync } from '../tasks/select.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { buildEvalSpec, specHash } from '../verify/spec.js';
-import { isFinal, VerdictSchema, verdictKey, verdictKeyOf, type Verdict } from '../verify/verdict.js';
+import { isFinal, verdictKey, verdictKeyOf } from '../verify/verdict.js';
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
 
 /**
  * `rft select`: the cap ablation of design §6 on a pool that is already sampled and verified.
  * The datasets of other caps (and of dedup / random order) are rebuilt from iteration K's
- * ledgers with the very functions the loop's emit step uses (poolFromRecords → selectTrajectories
- * → accumulate → buildExamples → writeDataset), so no LLM and no container is needed, and the
+ * ledgers with the very functions the loop's emit step uses (scanPool → selectTrajectories →
+ * writeSelectedDataset, streaming), so no LLM and no container is needed, and the
  * folder of the recipe's own settings comes out byte-identical to the one the loop wrote.
  *
  * Only recorded files are read (run.json, recipe.yaml, the ledgers' whole lines), never the run's
@@ -163,26 +163,32 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
     }
     return hash;
   };
-  const keyOf = (t: Trajectory): string => verdictKey(t.instance_id, patchHash(normalizePatch(t.patch)), specHashOf(byId.get(t.instance_id)!));
+  const keyOf: VerdictKeyOf<TrajectoryHead> = (t, hash) => verdictKey(t.instance_id, hash, specHashOf(byId.get(t.instance_id)!));
 
   const included = recipe.sft.accumulate ? Array.from({ length: k + 1 }, (_, i) => i) : [k];
-  const data = included.map((i) => readCompleteIteration(runDir, recipe, i, train, keyOf));
-  const pools = data.map((d) => ({ ...d, pool: poolFromRecords(d.trajectories, d.verdicts, keyOf) }));
-  const fullPool: PoolEntry[] = pools.flatMap((p) => p.pool);
+  // Streamed: the ledgers' record heads are scanned, the kept trajectories read back one at a time.
+  const pools: ScannedIteration[] = included.map((i) => readCompleteIteration(runDir, recipe, i, train, keyOf));
+  const fullPool: PoolEntry[] = pools.flatMap((p) => p.pool.entries);
   const exampleOptions: ExampleOptions = { unit: recipe.sft.unit, max_tokens: recipe.sft.max_tokens, tokenizer: recipe.sft.tokenizer };
 
-  // Everything is computed before anything is written: a failure leaves no half-done ablation.
+  // Every pool is checked and every selection made before anything is written; each dataset
+  // folder is then replaced atomically (train.jsonl streamed to a temp file, then renamed).
   const built = caps.map((cap) => {
     const setting: AblateSetting = { cap, dedup, order };
-    const selections = pools.map((p) => ({ iteration: p.iteration, selection: selectTrajectories(p.pool, { cap, order, dedup, seed: recipe.seed }) }));
-    const trajectories = accumulate(pools.map((p, i) => ({ iteration: p.iteration, kept: selections[i]!.selection.kept, trajectories: p.trajectories })));
-    const examples = buildExamples(trajectories, exampleOptions);
-    return { setting, selections, examples, dir: ablateDatasetDir(runDir, k, setting, recipe.select) };
+    const parts = pools.map((p) => ({ ...p, selection: selectTrajectories(p.pool.entries, { cap, order, dedup, seed: recipe.seed }) }));
+    return { setting, parts, dir: ablateDatasetDir(runDir, k, setting, recipe.select) };
   });
 
-  const rows = built.map(({ setting, selections, examples, dir }) => {
-    writeDataset(dir, { recipe_hash: loaded.hash, iteration: k, selections, examples });
-    return rowOf(setting, fullPool, selections.map((s) => s.selection), examples, dir, runDir, recipe);
+  const rows = built.map(({ setting, parts, dir }) => {
+    const perTrajectory = new Map<string, number>();
+    const manifest = writeSelectedDataset(dir, {
+      recipe_hash: loaded.hash,
+      iteration: k,
+      parts,
+      examples: exampleOptions,
+      onExamples: (t, n) => perTrajectory.set(trajectoryKey(t), n),
+    });
+    return rowOf(setting, fullPool, parts.map((s) => s.selection), perTrajectory, manifest.example_counts, dir, runDir, recipe);
   });
 
   return {
@@ -207,20 +213,20 @@ function rowOf(
   setting: AblateSetting,
   pool: readonly PoolEntry[],
   selections: readonly SelectionResult[],
-  examples: ExamplesResult,
+  perTrajectory: ReadonlyMap<string, number>,
+  counts: Pick<ExampleCounts, 'tokens_mean' | 'tokens_max'>,
   dir: string,
   runDir: string,
   recipe: Recipe,
 ): AblateRow {
-  const perTrajectory = examplesPerTrajectory(examples);
   const kept = selections.flatMap((s) => s.kept);
   const base = capComparisonRow(setting.cap, pool, kept, (entry) => perTrajectory.get(trajectoryKey(entry)) ?? 0);
   return AblateRowSchema.parse({
     ...base,
     order: setting.order,
     dedup: setting.dedup,
-    example_tokens_mean: examples.counts.tokens_mean,
-    example_tokens_max: examples.counts.tokens_max,
+    example_tokens_mean: counts.tokens_mean,
+    example_tokens_max: counts.tokens_max,
     dataset_dir: dir,
     folder: path.relative(runDir, dir),
     recipe_dataset: setting.cap === recipe.select.cap && setting.dedup === recipe.select.dedup && setting.order === recipe.select.order,
@@ -228,58 +234,56 @@ function rowOf(
   });
 }
 
-interface IterationRecords {
-  iteration: number;
-  trajectories: Trajectory[];
-  verdicts: Verdict[];
-}
-
 const SHOWN = 5;
 
 /**
  * An iteration's ledgers, read without the lock (whole lines only: a line being appended by the
- * driving process is not read), checked to be what the loop's rollout calls complete: every
- * (train instance, sample index < samples_per_task) recorded, and every recorded patch with a
- * final verdict under the key the loop uses.
+ * driving process is not read) and record by record, checked to be what the loop's rollout calls
+ * complete: every (train instance, sample index < samples_per_task) recorded, and every recorded
+ * patch with a final verdict under the key the loop uses. Returns its scanned pool.
  */
-function readCompleteIteration(runDir: string, recipe: Recipe, k: number, train: readonly Instance[], keyOf: (t: Trajectory) => string): IterationRecords {
+function readCompleteIteration(runDir: string, recipe: Recipe, k: number, train: readonly Instance[], keyOf: VerdictKeyOf<TrajectoryHead>): ScannedIteration {
   const trajectoriesFile = runLayout.trajectories(runDir, k);
   const shown = path.relative(process.cwd(), trajectoriesFile) || trajectoriesFile;
-  const trajectories = readLedgerFile(trajectoriesFile, TrajectorySchema).records;
-  if (trajectories.length === 0) {
+  const outcomes = new Map<string, { final: boolean }>();
+  readVerdictsStreaming(runLayout.verdicts(runDir, k), (v) => {
+    const key = verdictKeyOf(v);
+    outcomes.set(key, { final: (outcomes.get(key)?.final ?? false) || isFinal(v.outcome) });
+  });
+
+  const known = new Set(train.map((i) => i.instance_id));
+  const strangers = new Set<string>();
+  const recorded = new Set<string>();
+  const noVerdict: string[] = [];
+  const onlyError: string[] = [];
+  let records = 0;
+  for (const { head: t } of readTrajectoryHeads(trajectoriesFile)) {
+    records += 1;
+    if (!known.has(t.instance_id)) {
+      strangers.add(t.instance_id);
+      continue;
+    }
+    if (isInfrastructureError(t)) continue;
+    recorded.add(sampleName(t.instance_id, t.sample_index));
+    const seen = outcomes.get(keyOf(t, patchHash(normalizePatch(t.patch))));
+    if (seen === undefined) noVerdict.push(sampleName(t.instance_id, t.sample_index));
+    else if (!seen.final) onlyError.push(sampleName(t.instance_id, t.sample_index));
+  }
+  if (records === 0) {
     throw new AblateError(
       `iteration ${k} of run ${recipe.name} has not been sampled yet (${shown} ${existsSync(trajectoriesFile) ? 'has no whole record' : 'does not exist'}); ` +
         `run or resume the run until iteration ${k} is sampled and verified`,
     );
   }
-  const verdicts = readLedgerFile(runLayout.verdicts(runDir, k), VerdictSchema).records;
-
-  const known = new Set(train.map((i) => i.instance_id));
-  const strangers = [...new Set(trajectories.map((t) => t.instance_id).filter((id) => !known.has(id)))];
-  if (strangers.length > 0) {
+  if (strangers.size > 0) {
     throw new AblateError(
-      `iteration ${k} of run ${recipe.name} has trajectories of ${strangers.length} instance(s) that the recipe's train set does not hold (${list(strangers)}); ` +
+      `iteration ${k} of run ${recipe.name} has trajectories of ${strangers.size} instance(s) that the recipe's train set does not hold (${list([...strangers])}); ` +
         'their eval spec, and so their verdicts, cannot be looked up',
     );
   }
-
-  const recorded = new Set(trajectories.filter((t) => !isInfrastructureError(t)).map((t) => sampleName(t.instance_id, t.sample_index)));
   const missingSamples = train.flatMap((i) =>
     Array.from({ length: recipe.sampling.samples_per_task }, (_, s) => sampleName(i.instance_id, s)).filter((name) => !recorded.has(name)),
   );
-  const outcomes = new Map<string, { final: boolean }>();
-  for (const v of verdicts) {
-    const key = verdictKeyOf(v);
-    outcomes.set(key, { final: (outcomes.get(key)?.final ?? false) || isFinal(v.outcome) });
-  }
-  const noVerdict: string[] = [];
-  const onlyError: string[] = [];
-  for (const t of trajectories) {
-    if (isInfrastructureError(t)) continue;
-    const seen = outcomes.get(keyOf(t));
-    if (seen === undefined) noVerdict.push(sampleName(t.instance_id, t.sample_index));
-    else if (!seen.final) onlyError.push(sampleName(t.instance_id, t.sample_index));
-  }
   if (missingSamples.length + noVerdict.length + onlyError.length > 0) {
     const total = train.length * recipe.sampling.samples_per_task;
     const parts = [
@@ -292,7 +296,7 @@ function readCompleteIteration(runDir: string, recipe: Recipe, k: number, train:
         `Finish it first (rft resume ${path.relative(process.cwd(), runDir) || runDir})`,
     );
   }
-  return { iteration: k, trajectories, verdicts };
+  return { iteration: k, trajectoriesFile, pool: scanPool(trajectoriesFile, runLayout.verdicts(runDir, k), keyOf) };
 }
 
 function sampleName(instanceId: string, sampleIndex: number): string {

@@ -2,6 +2,7 @@ import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync } 
 import path from 'node:path';
 import { loadRecipe } from '../recipe/load.js';
 import { RUN_FILES, RunDir, RunStateSchema, type RunState } from '../store/run-dir.js';
+import { trajectoryLedgerFiles } from '../store/trajectories.js';
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
 
@@ -60,7 +61,7 @@ export function forkRun(options: ForkOptions): ForkResult {
     let linked = 0;
     const share = (relative: string) => (linked += linkTree(path.join(options.parentDir, relative), path.join(run.dir, relative)));
     for (let i = 0; i < k; i++) share(path.relative(options.parentDir, runLayout.iterationDir(options.parentDir, i)));
-    share(path.relative(options.parentDir, runLayout.trajectories(options.parentDir, k)));
+    for (const file of trajectoryLedgerFiles(runLayout.trajectories(options.parentDir, k))) share(path.relative(options.parentDir, file));
     share(path.relative(options.parentDir, runLayout.verdicts(options.parentDir, k)));
     for (let m = 0; m <= k; m++) share(path.relative(options.parentDir, runLayout.evalDir(options.parentDir, m)));
     share(path.relative(options.parentDir, runLayout.simModels(options.parentDir)));

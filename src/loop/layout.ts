@@ -5,7 +5,9 @@ import path from 'node:path';
  * Where each phase keeps its ledger inside runs/<name>/ (design §8). Phases read the previous
  * phase's files through these paths, never another phase's internals.
  *
- *   iter-<k>/trajectories.jsonl     sampled trajectories of iteration k (append-only)
+ *   iter-<k>/trajectories.jsonl     sampled trajectories of iteration k (append-only; message texts
+ *                                   refer into trajectories.blobs.jsonl, see src/store/trajectories.ts)
+ *   iter-<k>/trajectories.blobs.jsonl  each distinct message text (chunk) once (append-only)
  *   iter-<k>/verdicts.jsonl         verdicts of their patches (append-only; `error` ones are retried)
  *   iter-<k>/datasets/cap-<c>/      train.jsonl + manifest.json (c = 1, 2, … or none)
  *   iter-<k>/finetune/              finetune.json (the job record) + the trainer's output and logs

@@ -1,7 +1,7 @@
 import type { LimitFunction } from 'p-limit';
 import type { PolicyClient, PolicyRequest, PolicyResponse } from '../policy/types.js';
 
-/** Bounds the LLM calls in flight across every trajectory that shares it. */
+/** Bounds the LLM calls in flight across every trajectory that shares it (first come, first served). */
 export class LimitedPolicy implements PolicyClient {
   constructor(
     private readonly inner: PolicyClient,
@@ -14,5 +14,89 @@ export class LimitedPolicy implements PolicyClient {
 
   complete(request: PolicyRequest): Promise<PolicyResponse> {
     return this.limit(() => this.inner.complete(request));
+  }
+}
+
+interface Waiting {
+  progress: number;
+  seq: number;
+  start: () => void;
+}
+
+/**
+ * Bounds the LLM calls in flight, and when a slot frees gives it to the waiting call of the
+ * trajectory that is furthest along (most calls made; first come first served among equals).
+ * First come, first served makes the samples of an instance advance in lockstep — each one's next
+ * call queues behind every other's — so their patches all arrive at the end, in a burst, while
+ * containers idle; furthest-first finishes trajectories one after another, so patches reach
+ * verification from early on. Every slot stays busy as long as calls wait: only the order changes.
+ */
+export class ProgressScheduler {
+  private running = 0;
+  private seq = 0;
+  private readonly waiting: Waiting[] = [];
+
+  constructor(readonly concurrency: number) {
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`LLM concurrency must be a positive integer, got ${concurrency}`);
+  }
+
+  /** Calls waiting for a slot. */
+  /** Calls holding a slot now (progress shows it as LLM calls in flight). */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  run<T>(progress: number, task: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const start = () => {
+        this.running += 1;
+        task()
+          .then(resolve, reject)
+          .finally(() => {
+            this.running -= 1;
+            this.next();
+          });
+      };
+      this.waiting.push({ progress, seq: this.seq++, start });
+      this.next();
+    });
+  }
+
+  private next(): void {
+    while (this.running < this.concurrency && this.waiting.length > 0) {
+      // Few calls wait (at most instances in flight × samples): a scan is cheaper than a heap's bookkeeping.
+      let best = 0;
+      for (let i = 1; i < this.waiting.length; i++) {
+        const w = this.waiting[i]!;
+        const b = this.waiting[best]!;
+        if (w.progress > b.progress || (w.progress === b.progress && w.seq < b.seq)) best = i;
+      }
+      const [chosen] = this.waiting.splice(best, 1);
+      chosen!.start();
+    }
+  }
+}
+
+/** One trajectory's view of a shared policy: its calls are scheduled by how far it has come. */
+export class ScheduledPolicy implements PolicyClient {
+  private calls = 0;
+
+  constructor(
+    private readonly inner: PolicyClient,
+    private readonly scheduler: ProgressScheduler,
+  ) {}
+
+  get model(): string {
+    return this.inner.model;
+  }
+
+  complete(request: PolicyRequest): Promise<PolicyResponse> {
+    const progress = this.calls;
+    this.calls += 1;
+    return this.scheduler.run(progress, () => this.inner.complete(request));
   }
 }

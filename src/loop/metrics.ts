@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { z } from 'zod';
-import type { Trajectory } from '../agent/trajectory.js';
 import type { FinetuneJob } from '../finetune/job.js';
 import type { DatasetManifest } from '../sft/manifest.js';
-import { Ledger } from '../store/ledger.js';
+import { Ledger, readRecords } from '../store/ledger.js';
+import type { TrajectoryHead } from '../store/trajectories.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { isFinal, type Verdict } from '../verify/verdict.js';
 
@@ -78,39 +78,72 @@ const EMPTY: Omit<MetricsLine, 'run' | 'iteration' | 'phase' | 'model' | 'finish
 type Common = Pick<MetricsLine, 'run' | 'iteration' | 'model' | 'duration_s' | 'resumed'> & { now?: Date };
 
 /** A sample or eval rollout: counts from its trajectories and their final verdicts. */
-export function rolloutMetrics(phase: 'sample' | 'eval', common: Common, trajectories: readonly Trajectory[], verdicts: readonly Verdict[]): MetricsLine {
+/** What metrics keep of a sample: a few numbers, not the record (a ledger may hold 73k of them). */
+interface SampleFigures {
+  infrastructure: boolean;
+  finished: boolean;
+  patchKey: string;
+  empty: boolean;
+  llm_calls: number;
+  prompt: number;
+  completion: number;
+  duration_ms: number;
+}
+
+/** A phase's figures, read record by record from its ledgers (heads are enough: no calls are held). */
+export function rolloutMetrics(phase: 'sample' | 'eval', common: Common, trajectories: Iterable<TrajectoryHead>, verdicts: Iterable<Verdict>): MetricsLine {
   const outcome = new Map<string, Verdict['outcome']>();
   for (const v of verdicts) if (isFinal(v.outcome)) outcome.set(`${v.instance_id}@${v.patch_hash}`, v.outcome);
   // The last record of a sample counts (an infrastructure error is recorded again when retried).
-  const bySample = new Map<string, Trajectory>();
-  for (const t of trajectories) bySample.set(`${t.instance_id}#${t.sample_index}`, t);
-  const data = [...bySample.values()].filter((t) => !(t.outcome.status === 'error' && t.outcome.fault === 'infrastructure'));
+  const bySample = new Map<string, SampleFigures>();
+  for (const t of trajectories) {
+    const normalized = normalizePatch(t.patch);
+    bySample.set(`${t.instance_id}#${t.sample_index}`, {
+      infrastructure: t.outcome.status === 'error' && t.outcome.fault === 'infrastructure',
+      finished: t.outcome.status === 'finished',
+      patchKey: `${t.instance_id}@${patchHash(normalized)}`,
+      empty: normalized === '',
+      llm_calls: t.llm_calls,
+      prompt: t.tokens.prompt,
+      completion: t.tokens.completion,
+      duration_ms: t.duration_ms,
+    });
+  }
+  let samples = 0;
   let resolved = 0;
   let resolvedFinished = 0;
   let empty = 0;
+  let llmCalls = 0;
+  let prompt = 0;
+  let completion = 0;
+  let durationMs = 0;
   const patches = new Set<string>();
-  for (const t of data) {
-    const hash = patchHash(normalizePatch(t.patch));
-    patches.add(`${t.instance_id}@${hash}`);
-    const o = outcome.get(`${t.instance_id}@${hash}`);
-    if (o === 'resolved') {
+  for (const t of bySample.values()) {
+    if (t.infrastructure) continue;
+    samples += 1;
+    patches.add(t.patchKey);
+    if (outcome.get(t.patchKey) === 'resolved') {
       resolved += 1;
-      if (t.outcome.status === 'finished') resolvedFinished += 1;
+      if (t.finished) resolvedFinished += 1;
     }
-    if (normalizePatch(t.patch) === '') empty += 1;
+    if (t.empty) empty += 1;
+    llmCalls += t.llm_calls;
+    prompt += t.prompt;
+    completion += t.completion;
+    durationMs += t.duration_ms;
   }
   return MetricsLineSchema.parse({
     ...EMPTY,
     ...head(phase, common),
-    trajectories: data.length,
+    trajectories: samples,
     resolved,
-    resolve_rate: data.length === 0 ? null : resolved / data.length,
+    resolve_rate: samples === 0 ? null : resolved / samples,
     resolved_finished: resolvedFinished,
     empty_patches: empty,
     distinct_patches: patches.size,
-    llm_calls: data.reduce((n, t) => n + t.llm_calls, 0),
-    tokens: { prompt: data.reduce((n, t) => n + t.tokens.prompt, 0), completion: data.reduce((n, t) => n + t.tokens.completion, 0) },
-    trajectory_seconds: data.reduce((n, t) => n + t.duration_ms, 0) / 1000,
+    llm_calls: llmCalls,
+    tokens: { prompt, completion },
+    trajectory_seconds: durationMs / 1000,
   });
 }
 
@@ -148,15 +181,15 @@ export class MetricsLog {
 
   private constructor(
     private readonly ledger: Ledger<MetricsLine>,
-    lines: readonly MetricsLine[],
+    lines: Iterable<MetricsLine>,
   ) {
-    this.written = new Set(lines.map((l) => `${l.phase}/${l.iteration}`));
+    this.written = new Set(Array.from(lines, (l) => `${l.phase}/${l.iteration}`));
   }
 
   static open(runDir: string, warn: (message: string) => void = () => {}): MetricsLog {
     const file = path.join(runDir, METRICS_FILE);
     const opened = Ledger.open(file, MetricsLineSchema, (bytes) => warn(`${file}: dropped a torn last line (${bytes} bytes) left by an interrupted write`));
-    return new MetricsLog(opened.ledger, opened.records);
+    return new MetricsLog(opened.ledger, readRecords(file, MetricsLineSchema));
   }
 
   /** Appends the line unless its phase is already in the file; returns whether it was written. */

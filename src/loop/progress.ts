@@ -3,6 +3,9 @@ import { normalizePatch, patchHash } from '../verify/patch.js';
 import { isFinal, type Outcome, type Verdict } from '../verify/verdict.js';
 
 /** What is running right now, read when a line is printed. */
+/** What progress reads of a trajectory: a ledger's record head is enough (no calls held). */
+export type RecordedSample = Pick<Trajectory, 'instance_id' | 'sample_index' | 'outcome' | 'patch'>;
+
 export interface ProgressGauges {
   llmCallsInFlight: number;
   containersRunning: number;
@@ -60,7 +63,8 @@ export class PhaseProgress {
   }
 
   /** What the ledgers held when the phase (re)started, and where to read the live gauges. */
-  recorded(trajectories: readonly Trajectory[], verdicts: readonly Verdict[], gauges?: () => ProgressGauges): void {
+  /** Returns how many samples were recorded before (0: a fresh phase). */
+  recorded(trajectories: Iterable<RecordedSample>, verdicts: Iterable<Pick<Verdict, 'instance_id' | 'patch_hash' | 'outcome'>>, gauges?: () => ProgressGauges): number {
     const samples = new Set<string>();
     for (const t of trajectories) {
       if (t.outcome.status === 'error' && t.outcome.fault === 'infrastructure') continue;
@@ -70,9 +74,10 @@ export class PhaseProgress {
     this.recordedBefore = samples.size;
     for (const v of verdicts) this.verdict(v);
     if (gauges) this.gauges = gauges;
+    return this.recordedBefore;
   }
 
-  trajectory(t: Trajectory): void {
+  trajectory(t: RecordedSample): void {
     this.recordedNew += 1;
     this.addTrajectory(t);
   }
@@ -119,7 +124,7 @@ export class PhaseProgress {
     if (this.out.isTTY) this.out.write('\n');
   }
 
-  private addTrajectory(t: Trajectory): void {
+  private addTrajectory(t: RecordedSample): void {
     const key = patchKey(t.instance_id, patchHash(normalizePatch(t.patch)));
     this.trajectoriesOf.set(key, (this.trajectoriesOf.get(key) ?? 0) + 1);
   }

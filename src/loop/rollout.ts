@@ -3,7 +3,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import pLimit from 'p-limit';
 import { prepareInstance } from '../agent/instance-workspace.js';
-import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
+import type { Trajectory } from '../agent/trajectory.js';
 import { runTrajectory, type AgentSettings } from '../agent/run.js';
 import { deriveSeed } from '../policy/seed.js';
 import type { PolicyClient } from '../policy/types.js';
@@ -11,14 +11,15 @@ import { LABEL } from '../sandbox/container.js';
 import type { EnginePool } from '../sandbox/engine-pool.js';
 import { ensureImage, ImagePullError, removeImage } from '../sandbox/images.js';
 import { writeFileAtomic } from '../store/atomic.js';
-import { Ledger } from '../store/ledger.js';
+import { Ledger, readRecords } from '../store/ledger.js';
+import { readTrajectoryHeads, TrajectoryLedger, type TrajectoryHead } from '../store/trajectories.js';
 import type { Instance } from '../tasks/instance.js';
 import type { VerifyContext } from '../verify/run.js';
 import type { EvalSpec } from '../verify/spec.js';
 import { VerdictSchema, isFinal, type Verdict } from '../verify/verdict.js';
 import { Verifier } from '../verify/verifier.js';
 import { runLayout } from './layout.js';
-import { LimitedPolicy } from './limited-policy.js';
+import { ProgressScheduler, ScheduledPolicy } from './limited-policy.js';
 
 export interface RolloutPlan {
   /** Names the rollout in seeds and labels: `iter-<k>` or `eval-m<m>`. */
@@ -56,16 +57,21 @@ export interface RolloutResources {
 }
 
 export type RolloutEvent =
-  /** Once, first: what the ledgers already held, and live counts of what runs (for progress). */
-  | { kind: 'recorded'; trajectories: readonly Trajectory[]; verdicts: readonly Verdict[]; gauges: () => { llmCallsInFlight: number; containersRunning: number } }
+  /**
+   * Once, first: what the ledgers already held (streamed: read them as they come, keep nothing you
+   * do not need), and live counts of what runs (for progress).
+   */
+  | { kind: 'recorded'; trajectories: Iterable<TrajectoryHead>; verdicts: Iterable<Verdict>; gauges: () => { llmCallsInFlight: number; containersRunning: number } }
   | { kind: 'trajectory'; trajectory: Trajectory }
   | { kind: 'infra_error'; instance_id: string; sample_index: number; reason: string }
   | { kind: 'verdict'; verdict: Verdict }
-  | { kind: 'instance'; instance_id: string; status: 'started' | 'done'; detail?: string };
+  /** An instance took a sampling slot (started), gave it back (sampled), and had every patch verified (done). */
+  | { kind: 'instance'; instance_id: string; status: 'started' | 'sampled' | 'done'; detail?: string };
 
+/** What a rollout did; its records are in the ledgers (read them with src/store's readers). */
 export interface RolloutSummary {
-  trajectories: Trajectory[];
-  verdicts: Verdict[];
+  /** Trajectory records in the ledger at the end (resumed ones included). */
+  recorded: number;
   /** Samples that could not be recorded this time (endpoint down): retried on resume. */
   infraErrors: number;
   /** Verifications that failed for the harness's reasons: retried on resume. */
@@ -98,34 +104,54 @@ export function sampleSeed(runSeed: number, phase: string, instanceId: string, s
  * Everything already in the ledgers is skipped, so a resumed rollout redoes only what is missing.
  */
 export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise<RolloutSummary> {
-  const opened = Ledger.open(plan.trajectoriesFile, TrajectorySchema, (bytes) => res.warn?.(`${plan.trajectoriesFile}: dropped a torn last line (${bytes} bytes)`));
+  const trajectoryLedger = TrajectoryLedger.open(plan.trajectoriesFile, (bytes) => res.warn?.(`${plan.trajectoriesFile}: dropped a torn last line (${bytes} bytes)`));
   const verdictLedger = Ledger.open(plan.verdictsFile, VerdictSchema, (bytes) => res.warn?.(`${plan.verdictsFile}: dropped a torn last line (${bytes} bytes)`));
-  const trajectories = [...opened.records];
-  const verdicts = [...verdictLedger.records];
-  const done = new Set(trajectories.map((t) => sampleKey(t.instance_id, t.sample_index)));
 
   const verifier = new Verifier(res.verifyContext, {
     concurrency: res.containerConcurrency,
     ...(res.engines ? { engines: res.engines } : {}),
     specFor: res.specFor,
-    known: verdicts,
+    known: [...readRecords(plan.verdictsFile, VerdictSchema)],
     onVerdict: (verdict, log) => {
       // The log first: a verdict on disk always has its log beside it (rft show, trajectory pages).
       if (log !== '') saveVerifyLog(runLayout.verifyLog(plan.verdictsFile, verdict.instance_id, verdict.patch_hash), log);
       verdictLedger.ledger.append(verdict);
-      verdicts.push(verdict);
       res.progress?.({ kind: 'verdict', verdict });
     },
   });
-  const llmLimit = pLimit(res.llmConcurrency);
-  const policy = new LimitedPolicy(res.policy, llmLimit);
+
+  // The resume scan: record heads only, one at a time (a ledger may be gigabytes). What is kept:
+  // which samples are recorded, and the patches still waiting for a final verdict.
+  const byId = new Map(plan.instances.map((i) => [i.instance_id, i]));
+  const done = new Set<string>();
+  const unverifiedOf = new Map<string, string[]>();
+  let recorded = 0;
+  /** Recorded patches without a final verdict yet (the rollout is complete only at 0). */
+  let pendingVerifications = 0;
+  for (const { head } of readTrajectoryHeads(plan.trajectoriesFile)) {
+    recorded += 1;
+    done.add(sampleKey(head.instance_id, head.sample_index));
+    const instance = byId.get(head.instance_id);
+    if (instance === undefined || verifier.cached(instance, head.patch) !== undefined) continue;
+    pendingVerifications += 1;
+    unverifiedOf.set(head.instance_id, [...(unverifiedOf.get(head.instance_id) ?? []), head.patch]);
+  }
+
+  // LLM calls: at most C in flight, the trajectory furthest along first (see ProgressScheduler).
+  const scheduler = new ProgressScheduler(res.llmConcurrency);
   res.progress?.({
     kind: 'recorded',
-    trajectories: opened.records,
-    verdicts: verdictLedger.records,
-    gauges: () => ({ llmCallsInFlight: llmLimit.activeCount, containersRunning: verifier.running }),
+    trajectories: (function* () {
+      for (const { head } of readTrajectoryHeads(plan.trajectoriesFile)) yield head;
+    })(),
+    verdicts: readRecords(plan.verdictsFile, VerdictSchema),
+    gauges: () => ({ llmCallsInFlight: scheduler.inFlight, containersRunning: verifier.running }),
   });
-  const instanceLimit = pLimit(res.instancesInFlight);
+  // An instance holds a sampling slot (I of them) while it samples, and gives it up when its
+  // sampling ends, so the next instance samples while its patches are verified. Its image stays
+  // on disk until its verifications end: images present are bounded separately, by 2 × I.
+  const samplingLimit = pLimit(res.instancesInFlight);
+  const imageLimit = pLimit(2 * res.instancesInFlight);
   let infraErrors = 0;
   let verifyErrors = 0;
   // Why samples failed is not recorded (they are not data): say it, once per distinct reason.
@@ -143,9 +169,12 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   // A verification the harness failed (engine down, image gone, container killed) is recorded as
   // `error` and retried on resume; say why, once per distinct reason, or the run stops unexplained.
   const verifyReasons = new Set<string>();
-  const verifyOne = async (instance: Instance, trajectory: Trajectory): Promise<void> => {
-    const verdict = await verifier.verify(instance, trajectory.patch);
-    if (isFinal(verdict.outcome)) return;
+  const verifyOne = async (instance: Instance, patch: string): Promise<void> => {
+    const verdict = await verifier.verify(instance, patch);
+    if (isFinal(verdict.outcome)) {
+      pendingVerifications -= 1;
+      return;
+    }
     verifyErrors += 1;
     const reason = verdict.reason ?? 'no reason given';
     if (verifyReasons.has(reason) || verifyReasons.size >= MAX_VERIFY_REASONS_SHOWN) return;
@@ -156,27 +185,30 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   const work = async (instance: Instance): Promise<void> => {
     if (res.stopping()) return;
     const missing = range(plan.samplesPerInstance).filter((s) => !done.has(sampleKey(instance.instance_id, s)));
-    const recorded = trajectories.filter((t) => t.instance_id === instance.instance_id);
-    const unverified = recorded.filter((t) => !hasFinalVerdict(verifier, instance, t));
+    const unverified = unverifiedOf.get(instance.instance_id) ?? [];
+    unverifiedOf.delete(instance.instance_id);
     if (missing.length === 0 && unverified.length === 0) return;
-    res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'started' });
     const image = res.imageFor(instance);
+    const verifications: Promise<void>[] = [];
     try {
-      let lastReport = 0;
-      // Every engine that may run this instance's containers needs its image.
-      const dockers = res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker];
-      for (const docker of dockers) await ensureImage(docker, image, {
-        pull: res.pullImages,
-        // A pull of a 2-3 GB image takes minutes: say how far it is, every few seconds.
-        onProgress: (p) => {
-          if (!p.done && Date.now() - lastReport < 5000) return;
-          lastReport = Date.now();
-          const mb = (n: number) => (n / 1024 ** 2).toFixed(0);
-          res.log?.(`pulling ${image}: ${p.layersDone}/${p.layersTotal} layers, ${mb(p.bytesDownloaded)}/${mb(p.bytesTotal)} MB${p.done ? ' (done)' : ''}`);
-        },
-      });
-      const verifications = unverified.map((t) => verifyOne(instance, t));
-      if (missing.length > 0) {
+      await samplingLimit(async () => {
+        if (res.stopping()) return;
+        res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'started' });
+        let lastReport = 0;
+        // Every engine that may run this instance's containers needs its image.
+        const dockers = res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker];
+        for (const docker of dockers) await ensureImage(docker, image, {
+          pull: res.pullImages,
+          // A pull of a 2-3 GB image takes minutes: say how far it is, every few seconds.
+          onProgress: (p) => {
+            if (!p.done && Date.now() - lastReport < 5000) return;
+            lastReport = Date.now();
+            const mb = (n: number) => (n / 1024 ** 2).toFixed(0);
+            res.log?.(`pulling ${image}: ${p.layersDone}/${p.layersTotal} layers, ${mb(p.bytesDownloaded)}/${mb(p.bytesTotal)} MB${p.done ? ' (done)' : ''}`);
+          },
+        });
+        for (const patch of unverified) verifications.push(verifyOne(instance, patch));
+        if (missing.length === 0) return;
         const prepared = await prepareInstance(res.docker, image, { ...res.verifyContext.labels, [LABEL.run]: plan.runName });
         await Promise.all(
           missing.map(async (sampleIndex) => {
@@ -186,7 +218,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
               seed: sampleSeed(plan.runSeed, plan.phase, instance.instance_id, sampleIndex),
               instance,
               ...prepared,
-              policy,
+              policy: new ScheduledPolicy(res.policy, scheduler),
               agent: plan.agent,
               sampling: plan.sampling,
               encoding: plan.encoding,
@@ -198,14 +230,19 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
               return;
             }
             if (res.stopping()) return;
-            opened.ledger.append(trajectory);
-            trajectories.push(trajectory);
+            trajectoryLedger.append(trajectory);
+            recorded += 1;
             done.add(sampleKey(instance.instance_id, sampleIndex));
             res.progress?.({ kind: 'trajectory', trajectory });
-            verifications.push(verifyOne(instance, trajectory));
+            if (verifier.cached(instance, trajectory.patch) === undefined) {
+              pendingVerifications += 1;
+              verifications.push(verifyOne(instance, trajectory.patch));
+            }
           }),
         );
-      }
+      });
+      // The sampling slot is free again: the next instance samples while these verify.
+      res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'sampled' });
       await Promise.all(verifications);
       if (res.removeImagesAfterUse && !res.stopping()) {
         for (const docker of res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker]) {
@@ -216,7 +253,8 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
       res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'done' });
     } catch (err) {
       // The instance could not be worked on (image missing, engine trouble): later instances go on,
-      // and a resume retries this one.
+      // and a resume retries this one. Verifications already started end on their own.
+      await Promise.allSettled(verifications);
       infraErrors += 1;
       const hint = err instanceof ImagePullError ? ` (an image built locally rather than pulled is built again with: rft tasks build-images <tasks file>)` : engineHint((err as Error).message);
       res.warn?.(`${instance.instance_id}: ${(err as Error).message}${hint}`);
@@ -225,26 +263,19 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   };
 
   try {
-    await Promise.all(plan.instances.map((instance) => instanceLimit(() => work(instance))));
+    await Promise.all(plan.instances.map((instance) => imageLimit(() => work(instance))));
   } finally {
-    opened.ledger.close();
+    trajectoryLedger.close();
     verdictLedger.ledger.close();
   }
-  const byId = new Map(plan.instances.map((i) => [i.instance_id, i]));
   const complete =
-    !res.stopping() &&
-    plan.instances.every((i) => range(plan.samplesPerInstance).every((s) => done.has(sampleKey(i.instance_id, s)))) &&
-    trajectories.every((t) => hasFinalVerdict(verifier, byId.get(t.instance_id)!, t));
-  return { trajectories, verdicts, infraErrors, verifyErrors, complete };
+    !res.stopping() && plan.instances.every((i) => range(plan.samplesPerInstance).every((s) => done.has(sampleKey(i.instance_id, s)))) && pendingVerifications === 0;
+  return { recorded, infraErrors, verifyErrors, complete };
 }
 
 /** Socket errors of the engine's connection mean little to a reader: say what they mean. */
 function engineHint(message: string): string {
   return /\b(ECONNRESET|ECONNREFUSED|EPIPE|socket hang up)\b/.test(message) ? ' (the Docker engine dropped or refused the connection: it stopped or restarted)' : '';
-}
-
-function hasFinalVerdict(verifier: Verifier, instance: Instance, trajectory: Trajectory): boolean {
-  return verifier.cached(instance, trajectory.patch) !== undefined;
 }
 
 function sampleKey(instanceId: string, sampleIndex: number): string {

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
 import { readJob } from '../finetune/job.js';
 import { createTrainer } from '../finetune/trainer.js';
 import type { LoadedRecipe } from '../recipe/load.js';
@@ -9,23 +8,21 @@ import { LABEL, reapContainers } from '../sandbox/container.js';
 import { connectEngine } from '../sandbox/engine.js';
 import { EnginePool } from '../sandbox/engine-pool.js';
 import { parseByteSize } from '../sandbox/limits.js';
-import { poolFromRecords } from '../select/pool.js';
-import { selectTrajectories } from '../select/select.js';
 import { createModelServer, type ModelServer } from '../serve/server.js';
-import { accumulate, buildExamples } from '../sft/examples.js';
 import type { DatasetManifest } from '../sft/manifest.js';
-import { DATASET_FILE, writeDataset } from '../sft/write.js';
+import { emitDatasetFromLedgers } from '../sft/stream.js';
+import { DATASET_FILE } from '../sft/write.js';
 import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
-import { readLedgerFile } from '../store/ledger.js';
+import { countLines, readRecords } from '../store/ledger.js';
+import { readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
 import type { RunDir } from '../store/run-dir.js';
 import { imageNameFor } from '../tasks/image-name.js';
 import type { Instance } from '../tasks/instance.js';
 import { selectTaskSet } from '../tasks/select.js';
-import { normalizePatch, patchHash } from '../verify/patch.js';
 import type { VerifyContext } from '../verify/run.js';
 import { EXCLUDED_FILE, preflight, writeExclusions } from '../verify/preflight.js';
 import { buildEvalSpec, specHash, type EvalSpec } from '../verify/spec.js';
-import { VerdictSchema, verdictKey, type Verdict } from '../verify/verdict.js';
+import { VerdictSchema, verdictKey } from '../verify/verdict.js';
 import { emitVerifierData, scoreEvalPhase } from '../orm/phase.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
 import { runLayout } from './layout.js';
@@ -180,8 +177,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         log,
         progress: (event: RolloutEvent) => {
           if (event.kind === 'recorded') {
-            resumed = event.trajectories.length > 0;
-            progress.recorded(event.trajectories, event.verdicts, event.gauges);
+            resumed = progress.recorded(event.trajectories, event.verdicts, event.gauges) > 0;
           }
           if (event.kind === 'trajectory') progress.trajectory(event.trajectory);
           if (event.kind === 'verdict') progress.verdict(event.verdict);
@@ -192,7 +188,10 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     progress.finish();
     if (summary.complete) {
       const kind = seedPhase.startsWith('eval') ? 'eval' : 'sample';
-      metrics.append(rolloutMetrics(kind, common(iteration, served.model, startedMs, resumed), summary.trajectories, summary.verdicts));
+      const heads = (function* () {
+        for (const { head } of readTrajectoryHeads(files.trajectories)) yield head;
+      })();
+      metrics.append(rolloutMetrics(kind, common(iteration, served.model, startedMs, resumed), heads, readRecords(files.verdicts, VerdictSchema)));
     }
     markPhase(run, phase, summary.complete ? 'done' : 'running');
     return summary;
@@ -247,7 +246,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
 
       crashPoint(CRASH_POINTS.loopPhase, `iter-${k}/select`);
       const selectStarted = Date.now();
-      const manifest = emitDataset(run, loaded, k, sampled, specFor, train);
+      const manifest = emitDataset(run, loaded, k, specFor, train);
       metrics.append(selectMetrics(common(k, served.model, selectStarted, false), manifest));
       log(`iteration ${k}: dataset (cap ${recipe.select.cap ?? 'none'}): ${manifest.counts.kept_after_cap} trajectories kept, ${manifest.counts.examples} examples`);
       const verifierData = emitVerifierData(run, loaded, k, train);
@@ -293,34 +292,25 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   }
 }
 
-/** Selects iteration k's successes (and earlier iterations' when accumulating) and writes the SFT dataset. */
-function emitDataset(
-  run: RunDir,
-  loaded: LoadedRecipe,
-  k: number,
-  sampled: RolloutSummary,
-  specFor: (instance: Instance) => EvalSpec,
-  train: readonly Instance[],
-): DatasetManifest {
+/**
+ * Selects iteration k's successes (and earlier iterations' when accumulating) and writes the SFT
+ * dataset, streaming from the ledgers: record heads are scanned, only the kept trajectories are
+ * read back whole, one at a time (memory never grows with the ledgers).
+ */
+function emitDataset(run: RunDir, loaded: LoadedRecipe, k: number, specFor: (instance: Instance) => EvalSpec, train: readonly Instance[]): DatasetManifest {
   const recipe = run.recipe;
   const byId = new Map(train.map((i) => [i.instance_id, i]));
-  const keyOf = (t: Trajectory) => verdictKey(t.instance_id, patchHash(normalizePatch(t.patch)), specHash(specFor(byId.get(t.instance_id)!)));
+  const keyOf = (t: TrajectoryHead, hash: string) => verdictKey(t.instance_id, hash, specHash(specFor(byId.get(t.instance_id)!)));
   const included = recipe.sft.accumulate ? range(k + 1) : [k];
-  const data = included.map((i) => (i === k ? { iteration: k, trajectories: sampled.trajectories, verdicts: sampled.verdicts } : { iteration: i, ...readIteration(run, i) }));
-  const selections = data.map((d) => ({
-    iteration: d.iteration,
-    selection: selectTrajectories(poolFromRecords(d.trajectories, d.verdicts, keyOf), { ...recipe.select, seed: recipe.seed }),
-  }));
-  const trajectories = accumulate(data.map((d, i) => ({ iteration: d.iteration, kept: selections[i]!.selection.kept, trajectories: d.trajectories })));
-  const examples = buildExamples(trajectories, { unit: recipe.sft.unit, max_tokens: recipe.sft.max_tokens, tokenizer: recipe.sft.tokenizer });
-  return writeDataset(runLayout.datasetDir(run.dir, k, recipe.select.cap), { recipe_hash: loaded.hash, iteration: k, selections, examples });
-}
-
-function readIteration(run: RunDir, k: number): { trajectories: Trajectory[]; verdicts: Verdict[] } {
-  return {
-    trajectories: readLedgerFile(runLayout.trajectories(run.dir, k), TrajectorySchema).records,
-    verdicts: readLedgerFile(runLayout.verdicts(run.dir, k), VerdictSchema).records,
-  };
+  return emitDatasetFromLedgers({
+    dir: runLayout.datasetDir(run.dir, k, recipe.select.cap),
+    recipe_hash: loaded.hash,
+    iteration: k,
+    iterations: included.map((i) => ({ iteration: i, trajectoriesFile: runLayout.trajectories(run.dir, i), verdictsFile: runLayout.verdicts(run.dir, i) })),
+    select: { ...recipe.select, seed: recipe.seed },
+    examples: { unit: recipe.sft.unit, max_tokens: recipe.sft.max_tokens, tokenizer: recipe.sft.tokenizer },
+    verdictKeyOf: keyOf,
+  });
 }
 
 /** What iteration k's fine-tune starts from: the recipe's base weights, or M_k. */

@@ -1,12 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { TrajectorySchema } from '../agent/trajectory.js';
 import { FINETUNE_FILE, FinetuneJobSchema } from '../finetune/job.js';
 import { MANIFEST_FILE } from '../sft/write.js';
-import { readLedgerFile } from '../store/ledger.js';
+import { countLines } from '../store/ledger.js';
+import { readVerdictsStreaming } from '../select/scan.js';
 import { RUN_FILES, RunStateSchema } from '../store/run-dir.js';
 import { EXCLUDED_FILE, readExclusions, type Exclusion } from '../verify/preflight.js';
-import { VerdictSchema } from '../verify/verdict.js';
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
 import { formatTable, summarizeRun, type IterationRow } from './summary.js';
@@ -35,13 +34,17 @@ export function runStatus(runDir: string): RunStatus {
   const phases: PhaseStatus[] = [];
   const models: (string | null)[] = [recipe.policy.model];
   const rollout = (phase: string, trajectoriesFile: string, verdictsFile: string) => {
-    const trajectories = existsSync(trajectoriesFile) ? readLedgerFile(trajectoriesFile, TrajectorySchema).records.length : 0;
-    const verdicts = existsSync(verdictsFile) ? readLedgerFile(verdictsFile, VerdictSchema).records : [];
+    // Counted line by line (a ledger may be gigabytes): trajectory records are not even parsed.
+    const trajectories = countLines(trajectoriesFile);
+    let finalVerdicts = 0;
+    readVerdictsStreaming(verdictsFile, (v) => {
+      if (v.outcome !== 'error') finalVerdicts += 1;
+    });
     const recorded = state.phases[phase]?.status;
     phases.push({
       phase,
       status: recorded === 'done' ? 'done' : trajectories > 0 || recorded === 'running' ? 'running' : 'pending',
-      detail: `${trajectories} trajectories, ${verdicts.filter((v) => v.outcome !== 'error').length} verdicts`,
+      detail: `${trajectories} trajectories, ${finalVerdicts} verdicts`,
     });
   };
   if (recipe.tasks.eval && recipe.eval.zero_shot) rollout('eval/m0', path.join(runLayout.evalDir(runDir, 0), 'trajectories.jsonl'), path.join(runLayout.evalDir(runDir, 0), 'verdicts.jsonl'));

@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
-import { readLedgerFile } from '../store/ledger.js';
+import type { Trajectory } from '../agent/trajectory.js';
+import { readVerdictsStreaming } from '../select/scan.js';
+import { readTrajectoryHeads } from '../store/trajectories.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
-import { VerdictSchema, type Verdict } from '../verify/verdict.js';
+import type { Verdict } from '../verify/verdict.js';
 import { bestOfN, readEvalPool } from '../orm/eval-pool.js';
 import { runLayout } from './layout.js';
 
@@ -78,33 +79,33 @@ function trainSummary(runDir: string, k: number, cap: number | null): IterationR
 }
 
 function resolvedOf(trajectoriesFile: string, verdictsFile: string): { total: number; resolved: number; successes: number; emptyPatch: number } {
-  const trajectories = existsSync(trajectoriesFile) ? readLedgerFile(trajectoriesFile, TrajectorySchema).records : [];
-  const verdicts = existsSync(verdictsFile) ? readLedgerFile(verdictsFile, VerdictSchema).records : [];
-  const byPatch = verdictsByPatch(verdicts);
+  const byPatch = verdictsByPatch(verdictsFile);
+  let total = 0;
   let resolved = 0;
   let successes = 0;
   let emptyPatch = 0;
-  for (const t of trajectories) {
+  for (const { head: t } of readTrajectoryHeads(trajectoriesFile)) {
+    total += 1;
     const outcome = byPatch.get(patchKey(t));
     if (outcome === 'resolved') resolved += 1;
     if (outcome === 'resolved' && t.outcome.status === 'finished') successes += 1;
     if (t.patch.trim() === '') emptyPatch += 1;
   }
-  return { total: trajectories.length, resolved, successes, emptyPatch };
+  return { total, resolved, successes, emptyPatch };
 }
 
 /** The final outcome per (instance, patch hash); the spec hash is the run's own, so it is left out here. */
-function verdictsByPatch(verdicts: readonly Verdict[]): Map<string, Verdict['outcome']> {
+function verdictsByPatch(verdictsFile: string): Map<string, Verdict['outcome']> {
   const map = new Map<string, Verdict['outcome']>();
-  for (const v of verdicts) {
+  readVerdictsStreaming(verdictsFile, (v) => {
     const key = `${v.instance_id}@${v.patch_hash}`;
     if (v.outcome !== 'error' || !map.has(key)) map.set(key, v.outcome);
-  }
+  });
   return map;
 }
 
 
-function patchKey(t: Trajectory): string {
+function patchKey(t: Pick<Trajectory, 'instance_id' | 'patch'>): string {
   return `${t.instance_id}@${patchHash(normalizePatch(t.patch))}`;
 }
 

@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { forEachLine } from '../select/scan.js';
-import { LedgerCorruptError } from '../store/ledger.js';
+import { readRecords } from '../store/ledger.js';
 import { isFinal } from '../verify/verdict.js';
 import { scanCandidates } from './pool.js';
 import { bestAtK, scalingCurve, type InstanceCandidates, type ScalingPoint } from './scaling.js';
@@ -78,20 +76,7 @@ export function curveOf(pool: EvalPool): ScalingPoint[] {
   return scalingCurve(pool.instances);
 }
 
-/** A scores ledger, line by line (a torn last line is skipped, as on open). */
+/** A scores ledger, record by record (a torn last line is skipped, as on open). */
 function readScores(file: string): ScoreRecord[] {
-  const out: ScoreRecord[] = [];
-  if (!existsSync(file)) return out;
-  forEachLine(file, (line, _offset, lineNo) => {
-    let value: unknown;
-    try {
-      value = JSON.parse(line.toString('utf8'));
-    } catch (err) {
-      throw new LedgerCorruptError(file, lineNo, `not valid JSON (${(err as Error).message})`);
-    }
-    const parsed = ScoreRecordSchema.safeParse(value);
-    if (!parsed.success) throw new LedgerCorruptError(file, lineNo, `field ${parsed.error.issues[0]!.path.map(String).join('.') || '(record)'}: ${parsed.error.issues[0]!.message}`);
-    out.push(parsed.data);
-  });
-  return out;
+  return [...readRecords(file, ScoreRecordSchema)];
 }

@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
-import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
+import type { Trajectory } from '../agent/trajectory.js';
 import { isInfrastructureError } from '../select/pool.js';
-import { forEachLine, readTrajectoriesAt, readVerdictsStreaming, type LedgerLocation } from '../select/scan.js';
-import { LedgerCorruptError } from '../store/ledger.js';
+import { readVerdictsStreaming } from '../select/scan.js';
+import { LedgerCorruptError, type LedgerLocation } from '../store/ledger.js';
+import { readTrajectoriesAt, readTrajectoryHeads } from '../store/trajectories.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { isFinal, type Outcome } from '../verify/verdict.js';
 
@@ -30,8 +30,6 @@ export interface ScannedCandidates {
   infrastructure_records: number;
 }
 
-const HeadSchema = TrajectorySchema.omit({ calls: true });
-
 export function scanCandidates(trajectoriesFile: string, verdictsFile: string | null): ScannedCandidates {
   const outcome = new Map<string, Outcome>();
   if (verdictsFile !== null) {
@@ -43,38 +41,26 @@ export function scanCandidates(trajectoriesFile: string, verdictsFile: string | 
   }
   const candidates = new Map<string, Candidate>();
   let infrastructure = 0;
-  const { lines } = !existsSync(trajectoriesFile)
-    ? { lines: 0 }
-    : forEachLine(trajectoriesFile, (line, offset, lineNo) => {
-        let value: unknown;
-        try {
-          value = JSON.parse(line.toString('utf8'));
-        } catch (err) {
-          throw new LedgerCorruptError(trajectoriesFile, lineNo, `not valid JSON (${(err as Error).message})`);
-        }
-        const parsed = HeadSchema.safeParse(value);
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0]!;
-          throw new LedgerCorruptError(trajectoriesFile, lineNo, `field ${issue.path.map(String).join('.') || '(record)'}: ${issue.message}`);
-        }
-        const t = parsed.data;
-        if (isInfrastructureError(t)) {
-          infrastructure += 1;
-          return;
-        }
-        const hash = patchHash(normalizePatch(t.patch));
-        const key = JSON.stringify([t.iteration, t.instance_id, t.sample_index]);
-        if (candidates.has(key)) throw new LedgerCorruptError(trajectoriesFile, lineNo, `trajectory ${t.instance_id} #${t.sample_index} is recorded twice`);
-        candidates.set(key, {
-          iteration: t.iteration,
-          instance_id: t.instance_id,
-          sample_index: t.sample_index,
-          model: t.model,
-          patch_hash: hash,
-          verdict: outcome.get(`${t.instance_id}@${hash}`) ?? null,
-          at: { offset, length: line.length, line: lineNo },
-        });
-      });
+  let lines = 0;
+  for (const { head: t, at } of readTrajectoryHeads(trajectoriesFile)) {
+    lines += 1;
+    if (isInfrastructureError(t)) {
+      infrastructure += 1;
+      continue;
+    }
+    const hash = patchHash(normalizePatch(t.patch));
+    const key = JSON.stringify([t.iteration, t.instance_id, t.sample_index]);
+    if (candidates.has(key)) throw new LedgerCorruptError(trajectoriesFile, at.line, `trajectory ${t.instance_id} #${t.sample_index} is recorded twice`);
+    candidates.set(key, {
+      iteration: t.iteration,
+      instance_id: t.instance_id,
+      sample_index: t.sample_index,
+      model: t.model,
+      patch_hash: hash,
+      verdict: outcome.get(`${t.instance_id}@${hash}`) ?? null,
+      at,
+    });
+  }
   return { candidates: [...candidates.values()], lines, infrastructure_records: infrastructure };
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { Ledger } from '../store/ledger.js';
+import { Ledger, readRecords } from '../store/ledger.js';
 import type { Instance } from '../tasks/instance.js';
 import { EMPTY_PATCH_HASH } from '../verify/verdict.js';
 import type { VerifierClient } from './client.js';
@@ -40,7 +40,8 @@ export interface ScoreEvalResult {
 export async function scoreEvalPool(options: ScoreEvalOptions): Promise<ScoreEvalResult> {
   const opened = Ledger.open(options.scoresFile, ScoreRecordSchema, (bytes) => options.warn?.(`${options.scoresFile}: dropped a torn last line (${bytes} bytes)`));
   const model = options.client.model;
-  const done = new Set(opened.records.filter((r) => r.verifier === model).map((r) => scoreKey(r.instance_id, r.sample_index, r.verifier)));
+  const done = new Set<string>();
+  for (const r of readRecords(options.scoresFile, ScoreRecordSchema)) if (r.verifier === model) done.add(scoreKey(r.instance_id, r.sample_index, r.verifier));
   // Trajectories only: the verdicts are not the verifier's business.
   const entries = existsSync(options.trajectoriesFile) ? scanCandidates(options.trajectoriesFile, null).candidates : [];
   const todo = entries.filter((e) => !done.has(scoreKey(e.instance_id, e.sample_index, model)));

@@ -8,12 +8,14 @@ import { loadRunRecipe } from '../loop/drive.js';
 import { runLayout } from '../loop/layout.js';
 import type { Recipe } from '../recipe/schema.js';
 import { capComparisonRow, CapComparisonRowSchema, type CapComparisonRow } from '../select/compare.js';
-import { isInfrastructureError, isSuccess, poolFromRecords, trajectoryKey, type PoolEntry } from '../select/pool.js';
+import { addVerdict, compareRefs, duplicateRecord, isSuccess, poolEntryOf, trajectoryKey, type PoolEntry } from '../select/pool.js';
 import { selectTrajectories } from '../select/select.js';
-import { accumulate, buildExamples, examplesPerTrajectory } from '../sft/examples.js';
+import { buildExamples } from '../sft/examples.js';
 import { DatasetManifestSchema, type DatasetManifest } from '../sft/manifest.js';
 import { MANIFEST_FILE } from '../sft/write.js';
-import { readLedgerFile } from '../store/ledger.js';
+import type { LedgerLocation } from '../store/ledger.js';
+import { readTrajectoriesAt, readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
+import { readVerdictsStreaming, type VerdictOutcome } from '../select/scan.js';
 import { RUN_FILES, RunMetaSchema } from '../store/run-dir.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { EMPTY_PATCH_HASH, isFinal, VerdictSchema, verdictKey, type Verdict } from '../verify/verdict.js';
@@ -192,16 +194,21 @@ export function gatherReport(runDirs: readonly string[], options: GatherOptions 
   return ReportDataSchema.parse({ format: 'rft-report/1', generated_at: (options.now ?? (() => new Date()))().toISOString(), runs });
 }
 
+/**
+ * One rollout's ledgers as the report needs them, read record by record (a ledger may be
+ * gigabytes): the pool, where each entry's record is (to read kept ones back), and counts.
+ */
 interface Ledgers {
-  trajectories: Trajectory[];
-  verdicts: Verdict[];
-}
-
-function readLedgers(trajectoriesFile: string, verdictsFile: string): Ledgers {
-  return {
-    trajectories: readLedgerFile(trajectoriesFile, TrajectorySchema).records,
-    verdicts: readLedgerFile(verdictsFile, VerdictSchema).records,
-  };
+  trajectoriesFile: string;
+  pool: PoolEntry[];
+  locations: Map<string, LedgerLocation>;
+  records: number;
+  infrastructure: number;
+  modelErrors: number;
+  models: Set<string>;
+  temperatures: Set<number>;
+  verdictRecords: number;
+  verdictErrors: number;
 }
 
 /**
@@ -209,39 +216,56 @@ function readLedgers(trajectoriesFile: string, verdictsFile: string): Ledgers {
  * set knows; the report reads ledgers only, so it takes the spec hash the run's own verdicts
  * recorded for this (instance, patch) — a final one when there is one, as the pool does.
  */
-function keyOfFromVerdicts(verdicts: readonly Verdict[]): (t: Trajectory) => string {
-  const spec = new Map<string, Verdict>();
-  for (const v of verdicts) {
+function readLedgers(trajectoriesFile: string, verdictsFile: string): Ledgers {
+  const spec = new Map<string, VerdictOutcome>();
+  const byKey = new Map<string, Pick<Verdict, 'outcome'>>();
+  let verdictRecords = 0;
+  let verdictErrors = 0;
+  readVerdictsStreaming(verdictsFile, (v) => {
+    verdictRecords += 1;
+    if (v.outcome === 'error') verdictErrors += 1;
     const key = `${v.instance_id}@${v.patch_hash}`;
     const seen = spec.get(key);
     if (seen === undefined || (!isFinal(seen.outcome) && isFinal(v.outcome))) spec.set(key, v);
-  }
-  return (t) => {
-    const hash = patchHash(normalizePatch(t.patch));
-    return verdictKey(t.instance_id, hash, spec.get(`${t.instance_id}@${hash}`)?.spec_hash ?? 'no-verdict');
-  };
-}
+    addVerdict(byKey, v, (kept) => ({ outcome: kept.outcome }));
+  });
+  const keyOf = (t: TrajectoryHead, hash: string) => verdictKey(t.instance_id, hash, spec.get(`${t.instance_id}@${hash}`)?.spec_hash ?? 'no-verdict');
 
-function poolOf(ledgers: Ledgers): PoolEntry[] {
-  return poolFromRecords(ledgers.trajectories, ledgers.verdicts, keyOfFromVerdicts(ledgers.verdicts));
+  const entries = new Map<string, PoolEntry>();
+  const locations = new Map<string, LedgerLocation>();
+  const out = { records: 0, infrastructure: 0, modelErrors: 0, models: new Set<string>(), temperatures: new Set<number>() };
+  for (const { head, at } of readTrajectoryHeads(trajectoriesFile)) {
+    out.records += 1;
+    out.models.add(head.model);
+    out.temperatures.add(head.temperature);
+    const entry = poolEntryOf(head, byKey, keyOf);
+    if (entry === null) {
+      out.infrastructure += 1;
+      continue;
+    }
+    if (head.outcome.status === 'error' && head.outcome.fault === 'model') out.modelErrors += 1;
+    const key = trajectoryKey(entry);
+    if (entries.has(key)) throw duplicateRecord(entry);
+    entries.set(key, entry);
+    locations.set(key, at);
+  }
+  return { trajectoriesFile, pool: [...entries.values()].sort(compareRefs), locations, ...out, verdictRecords, verdictErrors };
 }
 
 function rolloutStats(kind: 'train' | 'eval', modelIndex: number, folder: string, ledgers: Ledgers, pool: readonly PoolEntry[]): RolloutStats {
-  const infra = ledgers.trajectories.filter(isInfrastructureError).length;
-  const data = ledgers.trajectories.filter((t) => !isInfrastructureError(t));
   const samples = pool.length;
   const resolved = pool.filter((e) => e.verdict === 'resolved').length;
   const emptyPatch = pool.filter((e) => e.patch_hash === EMPTY_PATCH_HASH).length;
-  const modelErrors = data.filter((t) => t.outcome.status === 'error' && t.outcome.fault === 'model').length;
-  const verdictErrors = ledgers.verdicts.filter((v) => v.outcome === 'error').length;
+  const modelErrors = ledgers.modelErrors;
+  const verdictErrors = ledgers.verdictErrors;
   return {
     kind,
     model_index: modelIndex,
     folder,
-    models: [...new Set(ledgers.trajectories.map((t) => t.model))].sort(),
-    temperatures: [...new Set(ledgers.trajectories.map((t) => t.temperature))].sort((a, b) => a - b),
-    trajectory_records: ledgers.trajectories.length,
-    infrastructure_records: infra,
+    models: [...ledgers.models].sort(),
+    temperatures: [...ledgers.temperatures].sort((a, b) => a - b),
+    trajectory_records: ledgers.records,
+    infrastructure_records: ledgers.infrastructure,
     samples,
     instances: new Set(pool.map((e) => e.instance_id)).size,
     resolved,
@@ -252,9 +276,9 @@ function rolloutStats(kind: 'train' | 'eval', modelIndex: number, folder: string
     model_errors: modelErrors,
     model_error_rate: ratio(modelErrors, samples),
     unverified: pool.filter((e) => e.verdict === null || !isFinal(e.verdict)).length,
-    verdict_records: ledgers.verdicts.length,
+    verdict_records: ledgers.verdictRecords,
     verdict_errors: verdictErrors,
-    verdict_error_rate: ratio(verdictErrors, ledgers.verdicts.length),
+    verdict_error_rate: ratio(verdictErrors, ledgers.verdictRecords),
   };
 }
 
@@ -309,7 +333,7 @@ function gatherRun(runDir: string): RunReport {
   const poolAt = (k: number): PoolEntry[] => {
     let p = trainPools.get(k);
     if (!p) {
-      p = poolOf(ledgersOf(k));
+      p = ledgersOf(k).pool;
       trainPools.set(k, p);
     }
     return p;
@@ -371,7 +395,7 @@ function gatherRun(runDir: string): RunReport {
     const dir = runLayout.evalDir(runDir, m);
     if (!existsSync(path.join(dir, 'trajectories.jsonl'))) continue;
     const ledgers = readLedgers(path.join(dir, 'trajectories.jsonl'), path.join(dir, 'verdicts.jsonl'));
-    const stats = rolloutStats('eval', m, rel(dir), ledgers, poolOf(ledgers));
+    const stats = rolloutStats('eval', m, rel(dir), ledgers, ledgers.pool);
     evalStats.push(stats);
     if (stats.unverified > 0) warnings.push(`eval/m${m}: ${plural(stats.unverified, 'sample has', 'samples have')} no final verdict yet`);
     if (stats.infrastructure_records > 0) {
@@ -501,16 +525,26 @@ function datasetReport(
   try {
     const options = { cap: manifest.cap, order: manifest.order, dedup: manifest.dedup, seed: manifest.seed };
     const parts = manifest.iterations_included.map((i) => ({ iteration: i, pool: poolAt(i), selection: selectTrajectories(poolAt(i), options) }));
-    const trajectories = accumulate(parts.map((p) => ({ iteration: p.iteration, kept: p.selection.kept, trajectories: ledgersOf(p.iteration).trajectories })));
-    const examples = buildExamples(trajectories, { unit: manifest.unit, max_tokens: manifest.max_tokens, tokenizer: manifest.tokenizer });
-    const perTrajectory = examplesPerTrajectory(examples);
+    // The kept trajectories read back one at a time; their examples counted, never held.
+    const exampleOptions = { unit: manifest.unit, max_tokens: manifest.max_tokens, tokenizer: manifest.tokenizer };
+    const perTrajectory = new Map<string, number>();
+    const tokens: number[] = [];
+    for (const p of parts) {
+      const ledgers = ledgersOf(p.iteration);
+      const kept = [...p.selection.kept].sort(compareRefs);
+      for (const trajectory of readTrajectoriesAt(ledgers.trajectoriesFile, kept.map((e) => ledgers.locations.get(trajectoryKey(e))!))) {
+        const examples = buildExamples([trajectory], exampleOptions);
+        perTrajectory.set(trajectoryKey(trajectory), examples.examples.length);
+        for (const e of examples.examples) tokens.push(e.tokens);
+      }
+    }
     comparison = capComparisonRow(
       manifest.cap,
       parts.flatMap((p) => p.pool),
       parts.flatMap((p) => p.selection.kept),
       (e) => perTrajectory.get(trajectoryKey(e)) ?? 0,
     );
-    exampleTokens = histogram(examples.examples.map((e) => e.tokens));
+    exampleTokens = histogram(tokens);
     if (comparison.trajectories !== manifest.counts.kept_after_cap || comparison.examples !== manifest.counts.examples) {
       problems.push(
         `re-selecting the ledgers gives ${comparison.trajectories} trajectories / ${comparison.examples} examples, the manifest says ` +

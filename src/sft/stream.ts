@@ -2,10 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Trajectory } from '../agent/trajectory.js';
-import { compareRefs, trajectoryKey, type TrajectoryRef } from '../select/pool.js';
-import { readTrajectoriesAt, scanPool, type LedgerLocation, type TrajectoryHead } from '../select/scan.js';
-import { selectTrajectories, type SelectOptionsInput } from '../select/select.js';
+import { compareRefs, trajectoryKey, type TrajectoryRef, type VerdictKeyOf } from '../select/pool.js';
+import { readTrajectoriesAt, scanPool, type LedgerLocation, type ScannedPool, type TrajectoryHead } from '../select/scan.js';
+import { selectTrajectories, type SelectionResult, type SelectOptionsInput } from '../select/select.js';
 import { fsyncDir, writeFileAtomic } from '../store/atomic.js';
+import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
 import { buildExamples, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptionsInput } from './examples.js';
 import { buildManifest, type DatasetManifest, type IterationSelection } from './manifest.js';
 import { DATASET_FILE, MANIFEST_FILE, serializeLine } from './write.js';
@@ -28,6 +29,8 @@ export interface StreamDatasetInput {
    * (the order of train.jsonl), e.g. read back from the ledgers by readTrajectoriesAt.
    */
   trajectories: Iterable<Trajectory>;
+  /** Hears how many examples each trajectory gave. */
+  onExamples?: (trajectory: TrajectoryRef, examples: number) => void;
 }
 
 const WRITE_BUFFER_CHARS = 1024 * 1024;
@@ -71,6 +74,7 @@ export function writeDatasetStream(dir: string, input: StreamDatasetInput): Data
         pending += `${serializeLine(example.line)}\n`;
         if (pending.length >= WRITE_BUFFER_CHARS) flush();
       }
+      input.onExamples?.(trajectory, part.counts.examples);
       dropped.push(...part.dropped);
       addCounts(counts, part.counts);
       if (part.counts.examples > 0) instances.add(trajectory.instance_id);
@@ -94,7 +98,10 @@ export function writeDatasetStream(dir: string, input: StreamDatasetInput): Data
     throw err;
   }
   closeSync(fd);
+  // The same crash points as writeFileAtomic (crash-anywhere kills the emit step here).
+  crashPoint(CRASH_POINTS.atomicBeforeRename, target);
   renameSync(temp, target);
+  crashPoint(CRASH_POINTS.atomicBeforeDirSync, target);
   fsyncDir(dir);
   writeFileAtomic(path.join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
@@ -147,7 +154,7 @@ export interface EmitFromLedgersInput {
   select: SelectOptionsInput;
   examples: ExampleOptionsInput;
   /** The verdict cache key of a trajectory (instance, normalised patch, eval spec). */
-  verdictKeyOf: (trajectory: TrajectoryHead) => string;
+  verdictKeyOf: VerdictKeyOf<TrajectoryHead>;
 }
 
 /**
@@ -157,20 +164,47 @@ export interface EmitFromLedgersInput {
  * accumulate → buildExamples → writeDataset on the loaded ledgers.
  */
 export function emitDatasetFromLedgers(input: EmitFromLedgersInput): DatasetManifest {
-  const scanned = input.iterations.map((it) => {
-    const pool = scanPool(it.trajectoriesFile, it.verdictsFile, input.verdictKeyOf);
-    const selection = selectTrajectories(pool.entries, input.select);
-    return { it, pool, selection };
-  });
-  const kept = scanned
-    .flatMap(({ it, pool, selection }) => selection.kept.map((entry) => ({ entry, file: it.trajectoriesFile, at: pool.locations.get(trajectoryKey(entry))! })))
-    .sort((a, b) => compareRefs(a.entry, b.entry));
-  return writeDatasetStream(input.dir, {
+  const scanned = input.iterations.map((it) => ({ iteration: it.iteration, trajectoriesFile: it.trajectoriesFile, pool: scanPool(it.trajectoriesFile, it.verdictsFile, input.verdictKeyOf) }));
+  return writeSelectedDataset(input.dir, {
     recipe_hash: input.recipe_hash,
     iteration: input.iteration,
-    selections: scanned.map(({ it, pool, selection }) => ({ iteration: it.iteration, selection, infrastructure_records: pool.infrastructure_records })),
+    parts: scanned.map((part) => ({ ...part, selection: selectTrajectories(part.pool.entries, input.select) })),
+    examples: input.examples,
+  });
+}
+
+/** One iteration's pool as scanned from its ledger. */
+export interface ScannedIteration {
+  iteration: number;
+  trajectoriesFile: string;
+  pool: ScannedPool;
+}
+
+/**
+ * Writes the dataset of selections already made on scanned pools: the kept trajectories are read
+ * back from their ledgers one at a time, in train.jsonl order. `onExamples` hears how many
+ * examples each kept trajectory gave (for ablation tables).
+ */
+export function writeSelectedDataset(
+  dir: string,
+  input: {
+    recipe_hash: string;
+    iteration: number;
+    parts: ReadonlyArray<ScannedIteration & { selection: SelectionResult }>;
+    examples: ExampleOptionsInput;
+    onExamples?: (trajectory: TrajectoryRef, examples: number) => void;
+  },
+): DatasetManifest {
+  const kept = input.parts
+    .flatMap(({ trajectoriesFile, pool, selection }) => selection.kept.map((entry) => ({ entry, file: trajectoriesFile, at: pool.locations.get(trajectoryKey(entry))! })))
+    .sort((a, b) => compareRefs(a.entry, b.entry));
+  return writeDatasetStream(dir, {
+    recipe_hash: input.recipe_hash,
+    iteration: input.iteration,
+    selections: input.parts.map(({ iteration, pool, selection }) => ({ iteration, selection, infrastructure_records: pool.infrastructure_records })),
     options: input.examples,
     trajectories: readInOrder(kept),
+    ...(input.onExamples ? { onExamples: input.onExamples } : {}),
   });
 }
 

@@ -1,8 +1,15 @@
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { z } from 'zod';
-import { writeFileAtomic } from './atomic.js';
+import { fsyncDir } from './atomic.js';
 import { CRASH_POINTS, crashArmed, crashPoint } from './crash-points.js';
+
+/**
+ * Append-only JSONL ledgers and the ONE way to read them: record by record, memory bounded by a
+ * read chunk plus the largest record, never by the ledger (design §8: at SWE-Gym size a ledger is
+ * gigabytes; V8 cannot hold a string over ~512 MB).
+ */
 
 /** A ledger line that is neither valid JSON nor a valid record: the file needs a human. */
 export class LedgerCorruptError extends Error {
@@ -16,17 +23,140 @@ export class LedgerCorruptError extends Error {
   }
 }
 
+/** Where one record's line lies in its ledger (bytes, without the newline). */
+export interface LedgerLocation {
+  offset: number;
+  length: number;
+  /** 1-based line number, for messages. */
+  line: number;
+}
+
+/** One whole line of a ledger. `bytes` is a view into the reader's buffer: valid only until the next line is asked for. */
+export interface LedgerLine extends LedgerLocation {
+  bytes: Buffer;
+}
+
+const CHUNK_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Every whole line of a JSONL file, in order. A last line without its newline is a torn write
+ * and is not yielded (Ledger.open cuts it off). Memory: one chunk plus the longest line.
+ */
+export function* ledgerLines(file: string, chunkBytes = CHUNK_BYTES): Generator<LedgerLine> {
+  if (!existsSync(file)) return;
+  const fd = openSync(file, 'r');
+  let buf = Buffer.allocUnsafe(chunkBytes);
+  let base = 0; // file offset of buf[0]
+  let len = 0; // valid bytes in buf
+  let lineNo = 0;
+  try {
+    for (;;) {
+      if (len === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
+      const read = readSync(fd, buf, len, buf.length - len, base + len);
+      if (read === 0) break;
+      const searchFrom = len;
+      len += read;
+      let start = 0;
+      let nl = buf.indexOf(0x0a, searchFrom);
+      while (nl !== -1 && nl < len) {
+        lineNo += 1;
+        yield { bytes: buf.subarray(start, nl), offset: base + start, length: nl - start, line: lineNo };
+        start = nl + 1;
+        nl = buf.indexOf(0x0a, start);
+      }
+      if (start > 0) {
+        buf.copy(buf, 0, start, len);
+        base += start;
+        len -= start;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Parses and validates one line; errors name the file, the line and the field. */
+export function parseLedgerLine<T>(file: string, lineNo: number, text: string, schema: z.ZodType<T>): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new LedgerCorruptError(file, lineNo, `not valid JSON (${(err as Error).message})`);
+  }
+  return checkRecord(file, lineNo, value, schema);
+}
+
+export function checkRecord<T>(file: string, lineNo: number, value: unknown, schema: z.ZodType<T>): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new LedgerCorruptError(file, lineNo, `field ${issue.path.map(String).join('.') || '(record)'}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+/** The records of a ledger, one at a time, each validated (a missing file has none). */
+export function* readRecords<T>(file: string, schema: z.ZodType<T>): Generator<T> {
+  for (const line of ledgerLines(file)) yield parseLedgerLine(file, line.line, line.bytes.toString('utf8'), schema);
+}
+
+/** How many whole lines a ledger holds (no record is parsed). */
+export function countLines(file: string): number {
+  let n = 0;
+  for (const _ of ledgerLines(file)) n += 1;
+  return n;
+}
+
+/** How many leading bytes of a file are whole lines, found from its end (the file is not read). */
+export function wholeLinesEnd(file: string): { validBytes: number; totalBytes: number } {
+  if (!existsSync(file)) return { validBytes: 0, totalBytes: 0 };
+  const fd = openSync(file, 'r');
+  try {
+    const totalBytes = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    let end = totalBytes;
+    while (end > 0) {
+      const start = Math.max(0, end - buf.length);
+      const read = readSync(fd, buf, 0, end - start, start);
+      const nl = buf.subarray(0, read).lastIndexOf(0x0a);
+      if (nl !== -1) return { validBytes: start + nl + 1, totalBytes };
+      end = start;
+    }
+    return { validBytes: 0, totalBytes };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export interface OpenedLedger<T> {
   ledger: Ledger<T>;
-  records: T[];
   /** Bytes of a torn last line that were cut off on open (0 when the file was whole). */
   droppedTornBytes: number;
+}
+
+export interface LedgerOptions<T> {
+  onTorn?: (bytes: number) => void;
+  /**
+   * What is written for a record (after validation): the record itself by default. A compact
+   * layout writes its side files here, durably, before the line that refers to them.
+   */
+  encode?: (record: T) => unknown;
+  /**
+   * false: no fsync per record, one at close — for bulk writers that are redone whole if
+   * interrupted (a generated benchmark pool, a conversion into a new file), never for run state.
+   */
+  fsyncEach?: boolean;
 }
 
 /**
  * An append-only JSONL file: a record is written once, fully, with fsync, then never edited.
  * A write interrupted by a crash can only leave a last line without its newline; opening the
  * ledger cuts that line off (its writer never returned, so its work is redone on resume).
+ * Opening reads nothing but the file's tail: read records with readRecords (or a typed reader).
  */
 export class Ledger<T> {
   private fd: number | null;
@@ -34,91 +164,101 @@ export class Ledger<T> {
   private constructor(
     readonly file: string,
     private readonly schema: z.ZodType<T>,
+    private readonly encode: ((record: T) => unknown) | undefined,
     fd: number,
+    private readonly fsyncEach = true,
   ) {
     this.fd = fd;
   }
 
-  static open<T>(file: string, schema: z.ZodType<T>, onTorn?: (bytes: number) => void): OpenedLedger<T> {
+  static open<T>(file: string, schema: z.ZodType<T>, options: LedgerOptions<T> | ((bytes: number) => void) = {}): OpenedLedger<T> {
+    const opts = typeof options === 'function' ? { onTorn: options } : options;
     mkdirSync(path.dirname(file), { recursive: true });
-    const { records, validBytes, totalBytes } = readLedgerFile(file, schema);
-    let droppedTornBytes = 0;
-    if (validBytes < totalBytes) unshare(file);
-    const fd = openSync(file, existsSync(file) ? 'r+' : 'a+', 0o644);
-    if (validBytes < totalBytes) {
-      droppedTornBytes = totalBytes - validBytes;
-      ftruncateSync(fd, validBytes);
-      fsyncSync(fd);
-      onTorn?.(droppedTornBytes);
-    }
-    closeSync(fd);
-    const ledger = new Ledger(file, schema, openSync(file, 'a', 0o644));
-    return { ledger, records, droppedTornBytes };
+    const droppedTornBytes = dropTornTail(file);
+    if (droppedTornBytes > 0) opts.onTorn?.(droppedTornBytes);
+    const ledger = new Ledger(file, schema, opts.encode, openSync(file, 'a', 0o644), opts.fsyncEach ?? true);
+    return { ledger, droppedTornBytes };
   }
 
   /** Validates and appends one record; returns once it is on disk. */
   append(record: T): void {
     if (this.fd === null) throw new Error(`ledger ${this.file} is closed`);
     const checked = this.schema.parse(record);
-    if (fstatSync(this.fd).nlink > 1) {
-      // Shared with another run by a hard link (rft fork): write to a copy of our own.
-      closeSync(this.fd);
-      this.fd = null;
-      unshare(this.file);
-      this.fd = openSync(this.file, 'a', 0o644);
-    }
-    const line = Buffer.from(`${JSON.stringify(checked)}\n`, 'utf8');
-    if (crashArmed(CRASH_POINTS.ledgerMidLine, this.file)) {
-      // Test-only fault injection (crash-points.ts): the line in two writes, killed between them.
-      const half = Math.floor(line.length / 2);
-      writeSync(this.fd, line, 0, half);
-      crashPoint(CRASH_POINTS.ledgerMidLine, this.file);
-      writeSync(this.fd, line, half);
-    } else {
-      writeSync(this.fd, line);
-    }
-    crashPoint(CRASH_POINTS.ledgerBeforeFsync, this.file);
-    fsyncSync(this.fd);
+    const stored = this.encode ? this.encode(checked) : checked;
+    this.fd = appendDurably(this.file, this.fd, Buffer.from(`${JSON.stringify(stored)}\n`, 'utf8'), this.fsyncEach);
   }
 
   close(): void {
-    if (this.fd !== null) closeSync(this.fd);
+    if (this.fd !== null) {
+      if (!this.fsyncEach) fsyncSync(this.fd);
+      closeSync(this.fd);
+    }
     this.fd = null;
   }
 }
 
 /**
+ * Appends bytes to an open append-only file and fsyncs; returns the fd to use from now on (a new
+ * one when the file was shared by a hard link and had to be given an inode of its own first).
+ */
+export function appendDurably(file: string, fd: number, bytes: Buffer, fsync = true): number {
+  if (fstatSync(fd).nlink > 1) {
+    // Shared with another run by a hard link (rft fork): write to a copy of our own.
+    closeSync(fd);
+    unshare(file);
+    fd = openSync(file, 'a', 0o644);
+  }
+  if (crashArmed(CRASH_POINTS.ledgerMidLine, file)) {
+    // Test-only fault injection (crash-points.ts): the bytes in two writes, killed between them.
+    const half = Math.floor(bytes.length / 2);
+    writeSync(fd, bytes, 0, half);
+    crashPoint(CRASH_POINTS.ledgerMidLine, file);
+    writeSync(fd, bytes, half);
+  } else {
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done);
+  }
+  crashPoint(CRASH_POINTS.ledgerBeforeFsync, file);
+  if (fsync) fsyncSync(fd);
+  return fd;
+}
+
+/** Cuts a torn last line off an append-only file (unsharing it first); returns the bytes cut. */
+export function dropTornTail(file: string): number {
+  const { validBytes, totalBytes } = wholeLinesEnd(file);
+  if (validBytes === totalBytes) return 0;
+  unshare(file);
+  const fd = openSync(file, 'r+');
+  try {
+    ftruncateSync(fd, validBytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return totalBytes - validBytes;
+}
+
+/**
  * Gives a file hard-linked from another run (rft fork shares ledgers that way) an inode of its
  * own — a copy renamed over the link — so that changing it cannot change the other run's file.
+ * The copy is made by the kernel (no size limit, nothing held in memory).
  */
 export function unshare(file: string): void {
   if (!existsSync(file) || statSync(file).nlink <= 1) return;
-  writeFileAtomic(file, readFileSync(file));
-}
-
-/** Reads a ledger without changing it: the records, and how many leading bytes are whole lines. */
-export function readLedgerFile<T>(file: string, schema: z.ZodType<T>): { records: T[]; validBytes: number; totalBytes: number } {
-  if (!existsSync(file)) return { records: [], validBytes: 0, totalBytes: 0 };
-  const buffer = readFileSync(file);
-  const lastNewline = buffer.lastIndexOf(0x0a);
-  const validBytes = lastNewline + 1;
-  const body = buffer.subarray(0, validBytes).toString('utf8');
-  const lines = body.length === 0 ? [] : body.slice(0, -1).split('\n');
-  const records = lines.map((text, i) => parseLine(file, i + 1, text, schema));
-  return { records, validBytes, totalBytes: buffer.length };
-}
-
-function parseLine<T>(file: string, lineNo: number, text: string, schema: z.ZodType<T>): T {
-  let value: unknown;
+  const dir = path.dirname(file);
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    value = JSON.parse(text);
+    copyFileSync(file, temp);
+    const fd = openSync(temp, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
-    throw new LedgerCorruptError(file, lineNo, `not valid JSON (${(err as Error).message})`);
+    if (existsSync(temp)) unlinkSync(temp);
+    throw err;
   }
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new LedgerCorruptError(file, lineNo, `field ${issue.path.map(String).join('.') || '(record)'}: ${issue.message}`);
-  }
-  return result.data;
+  renameSync(temp, file);
+  fsyncDir(dir);
 }

@@ -22,6 +22,10 @@ const EXPECTED: Record<string, { columns: string[]; ratios: string[] }> = {
     columns: ['pool', 'version', 'trajectories', 'ledger GB', 'time s', 'CPU s', 'CPU wait s', 'peak RSS MB', 'kept', 'examples', 'result'],
     ratios: ['full_stream_seconds_over_20s', 'full_stream_rss_over_1GiB', 'full_scan_gb_per_s', 'small_time_stream_over_naive', 'small_rss_stream_over_naive'],
   },
+  scale: {
+    columns: ['command', 'layout', 'code', 'trajectories', 'wall s', 'emit step s', 'CPU s', 'peak RSS MB', 'result'],
+    ratios: ['whole_over_compact_bytes', 'emit_seconds_full_over_60s', 'max_rss_full_over_1GiB', 'max_rss_measured_over_1GiB'],
+  },
 };
 
 interface Table {
@@ -57,6 +61,8 @@ describe('benchmarks at a tiny size', () => {
         BENCH_SCALING_PER_SLOT: '1',
         BENCH_SELECT_TRAJECTORIES: '240',
         BENCH_SELECT_SMALL: '60',
+        BENCH_SCALE_TRAJECTORIES: '90',
+        BENCH_SCALE_OLD: '30',
         BENCH_POOL_DIR: path.join(dir, 'pools'),
         BENCH_RESULTS: path.join(dir, 'RESULTS.md'),
         BENCH_JSON: path.join(dir, 'tables.json'),
@@ -71,7 +77,7 @@ describe('benchmarks at a tiny size', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('prints one table per benchmark, in order', () => {
-    expect(tables.map((t) => t.id)).toEqual(['loop', 'scaling', 'dedup', 'select', 'tokens']);
+    expect(tables.map((t) => t.id)).toEqual(['loop', 'scaling', 'dedup', 'select', 'tokens', 'scale']);
     for (const t of tables) expect(stdout).toContain(`== ${t.title}`);
   });
 
@@ -93,6 +99,15 @@ describe('benchmarks at a tiny size', () => {
     const select = tables.find((t) => t.id === 'select')!;
     expect(select.targets.find((t) => t.name.startsWith('same train.jsonl'))?.met).toBe(true);
     expect(select.rows.every((row) => row.at(-1) === 'ok')).toBe(true);
+  });
+
+  it('the real rft commands run on the generated run directory, in both layouts, and the compact one is smaller', () => {
+    const scale = tables.find((t) => t.id === 'scale')!;
+    expect(scale.rows.map((row) => [row[0], row[1]])).toEqual(
+      ['compact', 'whole'].flatMap((layout) => ['loop select/emit on resume (rft resume)', 'rft select --cap 1,2,none', 'rft report', 'rft status'].map((c) => [c, layout])),
+    );
+    expect(scale.rows.every((row) => row.at(-1) === 'ok')).toBe(true);
+    expect(scale.ratios.whole_over_compact_bytes).toBeGreaterThan(5);
   });
 
   it('the cached verifier runs no more containers than the naive one', () => {

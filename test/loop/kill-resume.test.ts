@@ -10,7 +10,8 @@ import { deriveSeed } from '../../src/policy/seed.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
-import { readLedgerFile } from '../../src/store/ledger.js';
+import { readRecords } from '../../src/store/ledger.js';
+import { readTrajectories } from '../../src/store/trajectories.js';
 import { minigymInstances } from '../helpers/minigym.js';
 import { startRft, waitFor, writeLoopRecipe } from './helpers.js';
 
@@ -29,12 +30,12 @@ async function simFor(runsDir: string, port = 0): Promise<SimServer> {
 
 function recorded(runDir: string): Trajectory[] {
   const files = [0, 1].map((k) => runLayout.trajectories(runDir, k)).concat([0, 1, 2].map((m) => path.join(runLayout.evalDir(runDir, m), 'trajectories.jsonl')));
-  return files.filter(existsSync).flatMap((f) => readLedgerFile(f, TrajectorySchema).records);
+  return files.filter(existsSync).flatMap((f) => [...readTrajectories(f)]);
 }
 
 /** metrics.jsonl: one line per finished phase, in the order the phases finished. */
 function metricsPhases(runDir: string): string[] {
-  return readLedgerFile(path.join(runDir, METRICS_FILE), MetricsLineSchema).records.map((l) => `${l.phase}/${l.iteration}`);
+  return [...readRecords(path.join(runDir, METRICS_FILE), MetricsLineSchema)].map((l) => `${l.phase}/${l.iteration}`);
 }
 
 const PHASES = ['eval/0', 'sample/0', 'select/0', 'finetune/0', 'eval/1', 'sample/1', 'select/1', 'finetune/1', 'eval/2'];
@@ -73,14 +74,14 @@ describe('rft run: the whole loop, killed anywhere and resumed', () => {
     for (const k of [0, 1]) {
       const job = FinetuneJobSchema.parse(JSON.parse(readFileSync(path.join(runLayout.finetuneDir(runDir, k), 'finetune.json'), 'utf8')));
       expect(job).toMatchObject({ status: 'succeeded', output_model: `sim-ft-it${k + 1}` });
-      expect(readLedgerFile(runLayout.trajectories(runDir, k), TrajectorySchema).records).toHaveLength(12);
+      expect([...readTrajectories(runLayout.trajectories(runDir, k))]).toHaveLength(12);
     }
     uninterruptedTable = result.stdout.slice(result.stdout.indexOf('model  '));
     expect(uninterruptedTable).toMatch(/M0\s+sim-base\s+\d+\/12/);
     expect(uninterruptedTable).toMatch(/M2\s+sim-ft-it2\s+-.*\d\/3/);
     uninterrupted = datasetFiles(runDir);
     expect(metricsPhases(runDir)).toEqual(PHASES);
-    const sample0 = readLedgerFile(path.join(runDir, METRICS_FILE), MetricsLineSchema).records[1]!;
+    const sample0 = [...readRecords(path.join(runDir, METRICS_FILE), MetricsLineSchema)][1]!;
     expect(sample0).toMatchObject({ run: NAME, phase: 'sample', iteration: 0, trajectories: 12, resumed: false });
     expect(uninterruptedTable).toContain(`${sample0.resolved}/12`);
     // Fine-tune states are told once, by the trainer, in order.
@@ -103,7 +104,7 @@ describe('rft run: the whole loop, killed anywhere and resumed', () => {
 
     // 1. during sampling of iteration 0
     let run = startRft(['run', recipe, '--runs-dir', runs]);
-    await waitFor(() => existsSync(runLayout.trajectories(runDir, 0)) && readLedgerFile(runLayout.trajectories(runDir, 0), TrajectorySchema).records.length >= 3, run, 'iteration 0 sampling');
+    await waitFor(() => existsSync(runLayout.trajectories(runDir, 0)) && [...readTrajectories(runLayout.trajectories(runDir, 0))].length >= 3, run, 'iteration 0 sampling');
     run.child.kill('SIGKILL');
     await run.done;
     snapshot();

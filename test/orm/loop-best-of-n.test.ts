@@ -6,7 +6,7 @@ import { runLayout } from '../../src/loop/layout.js';
 import { VerifierManifestSchema } from '../../src/orm/dataset.js';
 import { ScoreRecordSchema } from '../../src/orm/scores.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
-import { readLedgerFile } from '../../src/store/ledger.js';
+import { readRecords } from '../../src/store/ledger.js';
 import { rft } from '../cli/helpers.js';
 import { minigymInstances } from '../helpers/minigym.js';
 import { startRft, writeLoopRecipe } from '../loop/helpers.js';
@@ -41,7 +41,7 @@ describe('rft run with eval.samples and eval.verifier', () => {
     expect(result.stdout).toMatch(/best of 2/);
 
     // Every eval candidate of M0 and M1 scored once (3 instances × 2); empty patches without a request.
-    const scores = (m: number) => readLedgerFile(path.join(runLayout.evalDir(runDir, m), 'scores.jsonl'), ScoreRecordSchema).records;
+    const scores = (m: number) => [...readRecords(path.join(runLayout.evalDir(runDir, m), 'scores.jsonl'), ScoreRecordSchema)];
     for (const m of [0, 1]) expect(scores(m).map((s) => `${s.instance_id}#${s.sample_index}`).sort()).toHaveLength(6);
     const asked = sim.verifierRequests.length;
     expect(asked).toBe([0, 1].flatMap(scores).filter((s) => s.source === 'verifier').length);

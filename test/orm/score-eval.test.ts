@@ -9,7 +9,7 @@ import { scoreEvalPool } from '../../src/orm/score-eval.js';
 import { ScoreRecordSchema } from '../../src/orm/scores.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { SIM_VERIFIER_NAME } from '../../src/policy/sim/verifier.js';
-import { readLedgerFile } from '../../src/store/ledger.js';
+import { readRecords } from '../../src/store/ledger.js';
 import { minigym, writePool, type PoolSample } from './records.js';
 
 const tasks = minigym().slice(0, 3);
@@ -72,7 +72,7 @@ describe('best-of-n scoring against the SIMULATED verifier', () => {
     const result = await scoreEvalPool({ trajectoriesFile: trajectories, scoresFile: scores, instances: byId, client: client(), concurrency: 3, stopping: never });
     expect(result).toEqual({ candidates: 12, scored: 12, known: 0, complete: true });
     expect(sim.verifierRequests.length - before).toBe(11);
-    const records = readLedgerFile(scores, ScoreRecordSchema).records;
+    const records = [...readRecords(scores, ScoreRecordSchema)];
     expect(records).toHaveLength(12);
     expect(records.filter((r) => r.source === 'empty_patch').map((r) => [r.instance_id, r.sample_index, r.score])).toEqual([[tasks[0]!.instance_id, 2, 0]]);
     // Every request named an instance the SIMULATED verifier recognised from the issue text.
@@ -105,7 +105,7 @@ describe('best-of-n scoring against the SIMULATED verifier', () => {
       },
     };
     await expect(scoreEvalPool({ trajectoriesFile: trajectories, scoresFile: scores, instances: byId, client: dying, concurrency: 1, stopping: never })).rejects.toThrow('process killed');
-    const partial = readLedgerFile(scores, ScoreRecordSchema).records;
+    const partial = [...readRecords(scores, ScoreRecordSchema)];
     expect(partial.length).toBeGreaterThanOrEqual(4);
     expect(partial.length).toBeLessThan(12);
     // …and left half a line behind (killed mid-write): dropped on resume, that candidate asked again.
@@ -118,8 +118,8 @@ describe('best-of-n scoring against the SIMULATED verifier', () => {
     const emptyLeft = partial.some((r) => r.source === 'empty_patch') ? 0 : 1;
     expect(sim.verifierRequests.length - before).toBe(12 - partial.length - emptyLeft);
     const strip = (file: string) =>
-      readLedgerFile(file, ScoreRecordSchema)
-        .records.map(({ created_at: _, ...r }) => r)
+      [...readRecords(file, ScoreRecordSchema)]
+        .map(({ created_at: _, ...r }) => r)
         .sort((a, b) => a.instance_id.localeCompare(b.instance_id) || a.sample_index - b.sample_index);
     expect(strip(scores)).toEqual(strip(clean.scores));
   });
@@ -148,7 +148,7 @@ describe('best-of-n scoring against the SIMULATED verifier', () => {
     let n = 0;
     const result = await scoreEvalPool({ trajectoriesFile: trajectories, scoresFile: scores, instances: byId, client: client(), concurrency: 1, stopping: () => n > 2, onScore: () => (n += 1) });
     expect(result.complete).toBe(false);
-    expect(readLedgerFile(scores, ScoreRecordSchema).records).toHaveLength(3);
+    expect([...readRecords(scores, ScoreRecordSchema)]).toHaveLength(3);
   });
 });
 

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrajectorySchema, type Trajectory } from '../../src/agent/trajectory.js';
 import { runLayout } from '../../src/loop/layout.js';
-import { readLedgerFile } from '../../src/store/ledger.js';
+import { readRecords } from '../../src/store/ledger.js';
+import { readTrajectories } from '../../src/store/trajectories.js';
 import { processStartTicks } from '../../src/store/lock.js';
 import { ROOT, rft } from '../cli/helpers.js';
 import { MINIGYM_TASKS } from '../helpers/minigym.js';
@@ -55,7 +56,7 @@ function expectRefused(name: string, result: ReturnType<typeof rft>, place: RegE
 }
 
 function trajectories(): Trajectory[] {
-  return readLedgerFile(runLayout.trajectories(runDir, 0), TrajectorySchema).records;
+  return [...readTrajectories(runLayout.trajectories(runDir, 0))];
 }
 
 function essence(t: Trajectory): unknown {

@@ -10,7 +10,8 @@ import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
 import { CRASH_ENV, CRASH_POINTS, parseCrashSpec } from '../../src/store/crash-points.js';
-import { readLedgerFile } from '../../src/store/ledger.js';
+import { readRecords } from '../../src/store/ledger.js';
+import { readTrajectories } from '../../src/store/trajectories.js';
 import { normalizePatch, patchHash } from '../../src/verify/patch.js';
 import { isFinal, VerdictSchema } from '../../src/verify/verdict.js';
 import { RFT_BIN, ROOT } from '../cli/helpers.js';
@@ -99,7 +100,7 @@ const expectedSamples = (phaseDir: string) => TASKS.length * (phaseDir.startsWit
 
 function trajectories(runDir: string, phaseDir: string): Trajectory[] {
   const file = ledgerFile(runDir, phaseDir, 'trajectories');
-  return existsSync(file) ? readLedgerFile(file, TrajectorySchema).records : [];
+  return existsSync(file) ? [...readTrajectories(file)] : [];
 }
 
 function recorded(runDir: string): Trajectory[] {
@@ -187,6 +188,10 @@ function samplingKills(phaseDir: string, category: Category, maxN: number): Mech
     out.push(crash(category, ledgerBeforeFsync, `${phaseDir}/trajectories.jsonl`, n));
     out.push(sampledMore(phaseDir, n, category));
   }
+  // The message texts of the compact layout, written before the record that refers to them (a
+  // process's first trajectory always writes some: its dedup memory starts empty).
+  out.push(crash(category, ledgerMidLine, `${phaseDir}/trajectories.blobs.jsonl`, 1));
+  out.push(crash(category, ledgerBeforeFsync, `${phaseDir}/trajectories.blobs.jsonl`, 1));
   return out;
 }
 

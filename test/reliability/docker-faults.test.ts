@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUN_DIR_LABEL } from '../../src/loop/gc.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine, dockerClient } from '../../src/sandbox/engine.js';
-import { readLedgerFile } from '../../src/store/ledger.js';
+import { readRecords } from '../../src/store/ledger.js';
 import { processStartTicks, type LockInfo } from '../../src/store/lock.js';
 import { startSimServer } from '../../src/policy/sim/server.js';
 import { imageNameFor } from '../../src/tasks/image-name.js';
@@ -222,7 +222,7 @@ async function until(what: string, condition: () => boolean | Promise<boolean>, 
   throw new Error(`timed out waiting for ${what}`);
 }
 
-const verdictsOf = (runDir: string): Verdict[] => readLedgerFile(path.join(runDir, 'iter-0', 'verdicts.jsonl'), VerdictSchema).records;
+const verdictsOf = (runDir: string): Verdict[] => [...readRecords(path.join(runDir, 'iter-0', 'verdicts.jsonl'), VerdictSchema)];
 
 async function containersOf(docker: Docker, run: string, extra: string[] = []): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${LABEL.run}=${run}`, ...extra] }) });

@@ -10,7 +10,8 @@ import { MAX_RETRY_AFTER_MS, OpenAiPolicy, type RetryInfo } from '../../src/poli
 import { FAULT_KINDS, TRANSIENT_FAULTS, startFaultFront, type FaultFront, type FaultKind } from '../../src/policy/sim/faults.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { PolicyInfraError, type PolicyRequest, type PolicyResponse } from '../../src/policy/types.js';
-import { readLedgerFile } from '../../src/store/ledger.js';
+import { readRecords } from '../../src/store/ledger.js';
+import { readTrajectories } from '../../src/store/trajectories.js';
 import { ROOT, rft } from '../cli/helpers.js';
 import { MINIGYM_TASKS, minigymInstance, minigymInstances } from '../helpers/minigym.js';
 import { startRft } from '../loop/helpers.js';
@@ -247,7 +248,7 @@ function datasets(runDir: string): Map<string, string> {
 
 function trajectories(runDir: string): Trajectory[] {
   const file = runLayout.trajectories(runDir, 0);
-  return existsSync(file) ? readLedgerFile(file, TrajectorySchema).records : [];
+  return existsSync(file) ? [...readTrajectories(file)] : [];
 }
 
 /** What a trajectory is, without its timings. */

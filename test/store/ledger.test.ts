@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Ledger, LedgerCorruptError } from '../../src/store/ledger.js';
+import { Ledger, LedgerCorruptError, readRecords } from '../../src/store/ledger.js';
 
 const Row = z.object({ id: z.number().int(), text: z.string() });
 
@@ -14,13 +14,13 @@ function freshFile(): string {
 describe('ledger', () => {
   it('appends whole lines and reads them back in order', () => {
     const file = freshFile();
-    const { ledger, records } = Ledger.open(file, Row);
-    expect(records).toEqual([]);
+    const { ledger } = Ledger.open(file, Row);
+    expect([...readRecords(file, Row)]).toEqual([]);
     ledger.append({ id: 1, text: 'a' });
     ledger.append({ id: 2, text: 'line\nbreak' });
     ledger.close();
     expect(readFileSync(file, 'utf8')).toBe('{"id":1,"text":"a"}\n{"id":2,"text":"line\\nbreak"}\n');
-    expect(Ledger.open(file, Row).records).toEqual([
+    expect([...readRecords(file, Row)]).toEqual([
       { id: 1, text: 'a' },
       { id: 2, text: 'line\nbreak' },
     ]);
@@ -36,27 +36,29 @@ describe('ledger', () => {
     const file = freshFile();
     writeFileSync(file, '{"id":1,"text":"a"}\n{"id":2,"text":"b"}\n{"id":3,"te');
     const torn: number[] = [];
-    const { ledger, records, droppedTornBytes } = Ledger.open(file, Row, (bytes) => torn.push(bytes));
-    expect(records.map((r) => r.id)).toEqual([1, 2]);
+    const { ledger, droppedTornBytes } = Ledger.open(file, Row, (bytes) => torn.push(bytes));
+    expect([...readRecords(file, Row)].map((r) => r.id)).toEqual([1, 2]);
     expect(droppedTornBytes).toBe('{"id":3,"te'.length);
     expect(torn).toEqual([droppedTornBytes]);
     ledger.append({ id: 3, text: 'c' });
     ledger.close();
-    expect(Ledger.open(file, Row).records.map((r) => r.id)).toEqual([1, 2, 3]);
+    expect([...readRecords(file, Row)].map((r) => r.id)).toEqual([1, 2, 3]);
   });
 
   it('drops a last line missing only its newline (its writer never returned)', () => {
     const file = freshFile();
     writeFileSync(file, '{"id":1,"text":"a"}\n{"id":2,"text":"b"}');
-    const { records, droppedTornBytes } = Ledger.open(file, Row);
-    expect(records.map((r) => r.id)).toEqual([1]);
+    expect([...readRecords(file, Row)].map((r) => r.id)).toEqual([1]); // a reader skips it, changing nothing
+    const { droppedTornBytes } = Ledger.open(file, Row);
+    expect([...readRecords(file, Row)].map((r) => r.id)).toEqual([1]);
     expect(droppedTornBytes).toBeGreaterThan(0);
   });
 
   it('a file holding only a torn line opens empty', () => {
     const file = freshFile();
     writeFileSync(file, '{"id":');
-    expect(Ledger.open(file, Row).records).toEqual([]);
+    Ledger.open(file, Row).ledger.close();
+    expect([...readRecords(file, Row)]).toEqual([]);
     expect(readFileSync(file, 'utf8')).toBe('');
   });
 
@@ -64,15 +66,26 @@ describe('ledger', () => {
     const file = freshFile();
     const content = '{"id":1,"text":"a"}\nnot json\n{"id":3,"text":"c"}\n';
     writeFileSync(file, content);
-    expect(() => Ledger.open(file, Row)).toThrow(LedgerCorruptError);
-    expect(() => Ledger.open(file, Row)).toThrow(`${file}:2: not valid JSON`);
+    expect(() => [...readRecords(file, Row)]).toThrow(LedgerCorruptError);
+    expect(() => [...readRecords(file, Row)]).toThrow(`${file}:2: not valid JSON`);
     expect(readFileSync(file, 'utf8')).toBe(content);
   });
 
   it('a record of the wrong shape names its field', () => {
     const file = freshFile();
     writeFileSync(file, '{"id":1,"text":"a"}\n{"id":"two","text":"b"}\n');
-    expect(() => Ledger.open(file, Row)).toThrow(/rows\.jsonl:2: field id:/);
+    expect(() => [...readRecords(file, Row)]).toThrow(/rows\.jsonl:2: field id:/);
+  });
+
+  it('reads record by record with memory bounded by the longest line, not the file (lines longer than a read chunk too)', async () => {
+    const { ledgerLines } = await import('../../src/store/ledger.js');
+    const file = freshFile();
+    const long = 'x'.repeat(100_000);
+    writeFileSync(file, `{"id":1,"text":"a"}\n{"id":2,"text":"${long}"}\n{"id":3,"text":"c"}\n{"id":4`);
+    const lines = [...ledgerLines(file, 1024)].map((l) => ({ offset: l.offset, length: l.length, line: l.line }));
+    expect(lines.map((l) => l.line)).toEqual([1, 2, 3]);
+    expect(lines[1]).toEqual({ offset: 20, length: 100_018, line: 2 });
+    expect([...readRecords(file, Row)].map((r) => r.text.length)).toEqual([1, 100_000, 1]);
   });
 
   it('appends from a second opener land after the first', () => {
@@ -82,7 +95,7 @@ describe('ledger', () => {
     appendFileSync(file, '{"id":2,"text":"b"}\n');
     first.append({ id: 3, text: 'c' });
     first.close();
-    expect(Ledger.open(file, Row).records.map((r) => r.id)).toEqual([1, 2, 3]);
+    expect([...readRecords(file, Row)].map((r) => r.id)).toEqual([1, 2, 3]);
   });
 });
 
@@ -96,13 +109,13 @@ describe('a ledger shared by a hard link (rft fork)', () => {
     const fork = path.join(mkdtempSync(path.join(tmpdir(), 'rft-fork-')), 'rows.jsonl');
     linkSync(parent, fork);
     const opened = Ledger.open(fork, Row);
-    expect(opened.records).toEqual([{ id: 1, text: 'a' }]);
+    expect([...readRecords(fork, Row)]).toEqual([{ id: 1, text: 'a' }]);
     expect(statSync(fork).ino).toBe(statSync(parent).ino); // opening alone keeps the sharing
     opened.ledger.append({ id: 2, text: 'b' });
     opened.ledger.close();
     expect(statSync(fork).ino).not.toBe(statSync(parent).ino);
     expect(readFileSync(parent, 'utf8')).toBe('{"id":1,"text":"a"}\n');
-    expect(Ledger.open(fork, Row).records.map((r) => r.id)).toEqual([1, 2]);
+    expect([...readRecords(fork, Row)].map((r) => r.id)).toEqual([1, 2]);
   });
 
   it('dropping a torn line in a shared ledger does not cut the other link', async () => {
@@ -111,7 +124,8 @@ describe('a ledger shared by a hard link (rft fork)', () => {
     writeFileSync(parent, '{"id":1,"text":"a"}\n{"id":2,"te');
     const fork = path.join(mkdtempSync(path.join(tmpdir(), 'rft-fork-')), 'rows.jsonl');
     linkSync(parent, fork);
-    expect(Ledger.open(fork, Row).records).toHaveLength(1);
+    Ledger.open(fork, Row).ledger.close();
+    expect([...readRecords(fork, Row)]).toHaveLength(1);
     expect(readFileSync(parent, 'utf8')).toBe('{"id":1,"text":"a"}\n{"id":2,"te');
   });
 });

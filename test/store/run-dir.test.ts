@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { readRecords } from '../../src/store/ledger.js';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseRecipe } from '../../src/recipe/load.js';
@@ -55,7 +56,8 @@ describe('run directory', () => {
     const again = RunDir.open({ runsDir: runs, loaded });
     expect(again.created).toBe(false);
     expect(again.readState().phases['iter-0/sample']?.status).toBe('running');
-    expect(again.openLedger('iter-0/trajectories.jsonl', z.object({ n: z.number() })).records).toEqual([{ n: 1 }]);
+    again.openLedger('iter-0/trajectories.jsonl', z.object({ n: z.number() })).ledger.close();
+    expect([...readRecords(again.path('iter-0/trajectories.jsonl'), z.object({ n: z.number() }))]).toEqual([{ n: 1 }]);
     again.close();
   });
 
@@ -96,7 +98,8 @@ describe('run directory', () => {
     appendFileSync(run.path('v.jsonl'), '{"n":1}\n{"n":');
     const warnings: string[] = [];
     const opened = run.openLedger('v.jsonl', z.object({ n: z.number() }), (m) => warnings.push(m));
-    expect(opened.records).toEqual([{ n: 1 }]);
+    opened.ledger.close();
+    expect([...readRecords(run.path('v.jsonl'), z.object({ n: z.number() }))]).toEqual([{ n: 1 }]);
     expect(warnings[0]).toMatch(/torn last line/);
     run.close();
   });
