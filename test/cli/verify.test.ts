@@ -55,8 +55,9 @@ describe('rft verify and rft tasks validate', () => {
     writeFileSync(tasks, [good, broken].map((i) => JSON.stringify(i)).join('\n') + '\n');
     const run = rft(['tasks', 'validate', tasks, '--timeout', '120'], { timeout: 300_000 });
     expect(run.status).toBe(1);
-    expect(run.stdout).toMatch(new RegExp(`${good!.instance_id}\\s+resolved\\s+unresolved\\s+yes`));
-    expect(run.stdout).toMatch(new RegExp(`${broken.instance_id}\\s+\\S+\\s+unresolved\\s+NO: gold patch is`));
+    // The env column says where the tests ran: the bundled images have no conda, so auto → system.
+    expect(run.stdout).toMatch(new RegExp(`${good!.instance_id}\\s+resolved\\s+unresolved\\s+system\\s+yes`));
+    expect(run.stdout).toMatch(new RegExp(`${broken.instance_id}\\s+\\S+\\s+unresolved\\s+system\\s+NO: gold patch is`));
     expect(run.stdout).toContain('1/2 tasks valid');
   });
 });

@@ -54,6 +54,8 @@ export async function ensureCondaBase(docker: Docker): Promise<string> {
     `    ${MOVE_SYSTEM_PACKAGES}; \\`,
     '    ln -s /usr/bin/python3 /opt/miniconda3/bin/python; ln -s /usr/bin/python3 /opt/miniconda3/bin/python3; \\',
     "    echo 'source /opt/miniconda3/etc/profile.d/conda.sh && conda activate testbed' >> /root/.bashrc; \\",
+    // The env's own `pytest` command, as pip would install it (the system one runs the system python).
+    `    printf '#!${VENV}/bin/python\\nimport sys\\nfrom pytest import console_main\\nsys.exit(console_main())\\n' > ${VENV}/bin/pytest; chmod 755 ${VENV}/bin/pytest; \\`,
     "    if /usr/bin/python3 -c 'import pytest' 2>/dev/null; then echo 'the system python still imports pytest'; exit 1; fi; \\",
     `    ${VENV}/bin/python -m pytest --version`,
     `ENV PATH=${PATH_CONDA}`,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { buildTaskImages } from '../../src/tasks/build-images.js';
 import { InstanceSchema, type Instance } from '../../src/tasks/instance.js';
-import { REAL_RUNNER_TASKS, UPSTREAM_TREES, type Edit, type RealRunnerTask } from '../fixtures/realrunner/tasks.js';
+import { MYPY_TREE, REAL_RUNNER_TASKS, UPSTREAM_TREES, type Edit, type RealRunnerTask } from '../fixtures/realrunner/tasks.js';
 import { ensureRunnerBase, LAYOUTS, RUNNER_TEMPLATE, type Layout } from './layouts.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -37,9 +37,10 @@ export function fetchFixtureSources(): string {
 
 /** The upstream tree of a source package, unpacked once into the cache (only the parts a task needs). */
 function upstreamTree(cache: string, tree: RealRunnerTask['tree']): string {
-  const spec = UPSTREAM_TREES[tree];
   const dir = path.join(cache, 'trees', tree);
   if (existsSync(path.join(dir, '.complete'))) return dir;
+  if (tree === 'mypy') return mypyTree(cache, dir);
+  const spec = UPSTREAM_TREES[tree];
   const tarball = readdirSync(path.join(cache, 'src')).find((name) => spec.tarball.test(name));
   if (!tarball) throw new Error(`no ${tree} source tarball in ${cache}/src`);
   const scratch = mkdtempSync(path.join(cache, `.unpack-${tree}-`));
@@ -48,6 +49,27 @@ function upstreamTree(cache: string, tree: RealRunnerTask['tree']): string {
   mkdirSync(path.dirname(dir), { recursive: true });
   renameSync(path.join(scratch, spec.top), dir);
   rmSync(scratch, { recursive: true, force: true });
+  writeFileSync(path.join(dir, '.complete'), '');
+  return dir;
+}
+
+/** mypy's tree: the binary package's `mypy/` without compiled modules, plus our suite (MYPY_TREE). */
+function mypyTree(cache: string, dir: string): string {
+  const deb = readdirSync(path.join(cache, 'debs')).find((name) => MYPY_TREE.deb.test(name));
+  if (!deb) throw new Error(`no python3-mypy package in ${cache}/debs`);
+  const scratch = mkdtempSync(path.join(cache, '.unpack-mypy-'));
+  execFileSync('dpkg-deb', ['-x', path.join(cache, 'debs', deb), scratch]);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  cpSync(path.join(scratch, 'usr/lib/python3/dist-packages/mypy'), path.join(dir, 'mypy'), {
+    recursive: true,
+    filter: (src) => !src.endsWith('.so') && path.basename(src) !== '__pycache__',
+  });
+  rmSync(scratch, { recursive: true, force: true });
+  for (const [file, text] of Object.entries(MYPY_TREE.files)) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    writeFileSync(path.join(dir, file), text);
+  }
   writeFileSync(path.join(dir, '.complete'), '');
   return dir;
 }

@@ -46,7 +46,7 @@ describe('bundled tasks in the conda layout', () => {
     const rows = await validateTasks(context(BUNDLED_TEMPLATE.conda), minigymInstances(), specOf(), 2);
     expect(rows.map((r) => [r.instance_id, r.problem])).toEqual(rows.map((r) => [r.instance_id, null]));
     expect(rows.every((r) => r.gold.python_env === 'conda' && r.empty.python_env === 'conda')).toBe(true);
-  }, 600_000);
+  }, 1_200_000);
 
   it('without activation (python_env system) pytest is not there and nothing can pass, as on real images', async () => {
     const instance = minigymInstances()[0]!;
@@ -54,7 +54,7 @@ describe('bundled tasks in the conda layout', () => {
     expect(verdict.python_env).toBe('system');
     expect(verdict.outcome).toBe('unresolved');
     expect(verdict.report?.FAIL_TO_PASS.success).toEqual([]);
-  }, 120_000);
+  }, 600_000);
 
   it('a test patch that does not apply makes a final invalid_task verdict, not a retried error', async () => {
     const instance = minigymInstances()[0]!;
@@ -64,7 +64,7 @@ describe('bundled tasks in the conda layout', () => {
     expect(verdict.outcome).toBe('invalid_task');
     expect(verdict.reason).toMatch(/the test patch did not apply/);
     expect(isFinal(verdict.outcome) && !isModelFailure(verdict.outcome)).toBe(true);
-  }, 120_000);
+  }, 600_000);
 });
 
 for (const layout of LAYOUTS as Layout[]) {
@@ -81,7 +81,7 @@ for (const layout of LAYOUTS as Layout[]) {
         expect(row.empty.report?.FAIL_TO_PASS.failure.sort()).toEqual([...task.FAIL_TO_PASS].sort());
         expect(row.empty.report?.PASS_TO_PASS.failure).toEqual([]);
       }
-    }, 600_000);
+    }, 1_200_000);
 
     for (const kind of ['wrong', 'breaksP2P', 'forged'] as const) {
       it(`grades the ${kind} prediction unresolved on every task`, async () => {
@@ -94,13 +94,17 @@ for (const layout of LAYOUTS as Layout[]) {
             expect(verdict.report?.PASS_TO_PASS.failure.length).toBeGreaterThan(0);
           }
           if (kind === 'forged') {
-            // The printed log alone, read with the reference semantics, would resolve it.
-            const fromLog = RUNNERS[specOf()(instance).parser].parseLog(log);
-            expect(gradeTests({ failToPass: task.FAIL_TO_PASS, passToPass: task.PASS_TO_PASS, statuses: fromLog }).resolved).toBe(true);
-            expect(verdict.reason).toMatch(/handed over no results/);
+            // The printed log alone, read with the reference semantics, would resolve it (Django,
+            // sympy); the verdict says the trusted channel got nothing.
+            const parser = specOf()(instance).parser;
+            if (parser !== 'pytest') {
+              const fromLog = RUNNERS[parser].parseLog(log);
+              expect(gradeTests({ failToPass: task.FAIL_TO_PASS, passToPass: task.PASS_TO_PASS, statuses: fromLog }).resolved).toBe(true);
+            }
+            expect(verdict.reason, log.slice(-2000)).toMatch(/handed over no results|pytest wrote no report/);
           }
         }
-      }, 600_000);
+      }, 1_200_000);
     }
   });
 }
