@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import pLimit from 'p-limit';
 import { prepareInstance, type PreparedInstance } from '../src/agent/instance-workspace.js';
-import { runTrajectory } from '../src/agent/workflow.js';
+import { runTrajectory } from '../src/agent/run.js';
 import { LimitedPolicy } from '../src/loop/limited-policy.js';
 import { sampleSeed } from '../src/loop/rollout.js';
 import { OpenAiPolicy } from '../src/policy/client.js';

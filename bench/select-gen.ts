@@ -14,7 +14,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { STATES, type StateName } from '../src/agent/actions.js';
-import { systemPrompt } from '../src/agent/prompts.js';
+import { systemPrompt } from '../src/agent/actions.js';
 import { sha256Hex } from '../src/util/canonical.js';
 import { normalizePatch, patchHash } from '../src/verify/patch.js';
 import { loadInstances } from '../src/tasks/load.js';

@@ -5,7 +5,7 @@ import { imageNameFor } from '../../src/tasks/image-name.js';
 import type { Instance } from '../../src/tasks/instance.js';
 import { loadInstances } from '../../src/tasks/load.js';
 import { buildEvalSpec, type EvalSpec } from '../../src/verify/spec.js';
-import type { AgentSettings } from '../../src/agent/workflow.js';
+import type { AgentSettings } from '../../src/agent/run.js';
 
 /** The repository root, from dist-bench/bench/lib or bench/lib alike. */
 export const ROOT = (() => {
