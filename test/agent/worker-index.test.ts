@@ -1,0 +1,57 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CodeIndex, SearchRequestError } from '../../src/agent/code-index.js';
+import { PythonSpanParser } from '../../src/agent/python-spans.js';
+import { WorkerCodeIndex } from '../../src/agent/worker-index.js';
+import { MINIGYM_DIR } from '../helpers/minigym.js';
+
+function readRepo(repo: string): Map<string, string> {
+  const root = path.join(MINIGYM_DIR, 'repos', repo);
+  const files = new Map<string, string>();
+  for (const rel of readdirSync(root, { recursive: true, encoding: 'utf8' }).sort()) {
+    const full = path.join(root, rel);
+    if (statSync(full).isFile() && !rel.includes('__pycache__')) files.set(rel.split(path.sep).join('/'), readFileSync(full, 'utf8'));
+  }
+  return files;
+}
+
+const files = readRepo('iniform');
+let local: CodeIndex;
+let remote: WorkerCodeIndex;
+
+beforeAll(async () => {
+  const parser = await PythonSpanParser.create();
+  local = await CodeIndex.build(files, parser);
+  remote = await WorkerCodeIndex.start(files, parser);
+});
+
+afterAll(async () => {
+  await remote.close();
+});
+
+const req = (r: Record<string, unknown>) => ({ class_names: [], function_names: [], ...r });
+
+describe('the code index in a worker thread', () => {
+  it('answers every kind of search exactly as the index built on this thread', async () => {
+    const requests = [
+      req({ class_names: ['Section'] }),
+      req({ function_names: ['quote', 'unquote'] }),
+      req({ query: 'write the document back to INI text', file_pattern: 'iniform/*.py' }),
+      req({ code_snippet: 'def   quote(value' }),
+      req({ class_names: ['Nowhere'] }),
+    ];
+    for (const request of requests) expect(await remote.search(request)).toEqual(local.search(request));
+    expect(await remote.search(req({ query: 'section' }), { maxTokens: 200 })).toEqual(local.search(req({ query: 'section' }), { maxTokens: 200 }));
+  });
+
+  it('shows spans and renders files as the local index does, and passes a bad request back as a SearchRequestError', async () => {
+    for (const file of ['iniform/writer.py', 'iniform/escape.py', 'README.md', 'missing.py']) {
+      expect(remote.details(file)).toEqual(local.details(file));
+      expect(remote.file(file)?.spans).toEqual(local.file(file)?.spans);
+      const ids = local.details(file).map((d) => d.id).slice(0, 2);
+      expect(remote.renderFile(file, ids)).toEqual(local.renderFile(file, ids));
+    }
+    await expect(remote.search(req({ file_pattern: 'x.py' }))).rejects.toBeInstanceOf(SearchRequestError);
+  });
+});
