@@ -8,6 +8,7 @@ import { compareRefs, isInfrastructureError, isSuccess, poolFromRecords, traject
 import { SelectOptionsSchema, selectTrajectories, type SelectionResult, type SelectOptions } from '../select/select.js';
 import { accumulate, buildExamples, examplesPerTrajectory, type ExampleOptions, type ExamplesResult } from '../sft/examples.js';
 import { writeDataset } from '../sft/write.js';
+import { exampleOptionsOf } from '../sft/options.js';
 import { readLedgerFile } from '../store/ledger.js';
 import { RUN_FILES } from '../store/run-dir.js';
 import type { Instance } from '../tasks/instance.js';
@@ -169,7 +170,7 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
   const data = included.map((i) => readCompleteIteration(runDir, recipe, i, train, keyOf));
   const pools = data.map((d) => ({ ...d, pool: poolFromRecords(d.trajectories, d.verdicts, keyOf) }));
   const fullPool: PoolEntry[] = pools.flatMap((p) => p.pool);
-  const exampleOptions: ExampleOptions = { unit: recipe.sft.unit, max_tokens: recipe.sft.max_tokens, tokenizer: recipe.sft.tokenizer };
+  const exampleOptions: ExampleOptions = exampleOptionsOf(loaded);
 
   // Everything is computed before anything is written: a failure leaves no half-done ablation.
   const built = caps.map((cap) => {

@@ -15,6 +15,9 @@ import { createModelServer, type ModelServer } from '../serve/server.js';
 import { accumulate, buildExamples } from '../sft/examples.js';
 import type { DatasetManifest } from '../sft/manifest.js';
 import { DATASET_FILE, writeDataset } from '../sft/write.js';
+import { assertDatasetReadable } from '../sft/check-dataset.js';
+import { exampleOptionsOf } from '../sft/options.js';
+import { samplingEncoding } from '../sft/tokenizer.js';
 import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
 import { readLedgerFile } from '../store/ledger.js';
 import type { RunDir } from '../store/run-dir.js';
@@ -159,7 +162,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         samplesPerInstance: samples,
         sampling,
         agent: recipe.agent,
-        encoding: recipe.sft.tokenizer,
+        encoding: samplingEncoding(recipe.sft.tokenizer),
         trajectoriesFile: files.trajectories,
         verdictsFile: files.verdicts,
       },
@@ -312,8 +315,13 @@ function emitDataset(
     selection: selectTrajectories(poolFromRecords(d.trajectories, d.verdicts, keyOf), { ...recipe.select, seed: recipe.seed }),
   }));
   const trajectories = accumulate(data.map((d, i) => ({ iteration: d.iteration, kept: selections[i]!.selection.kept, trajectories: d.trajectories })));
-  const examples = buildExamples(trajectories, { unit: recipe.sft.unit, max_tokens: recipe.sft.max_tokens, tokenizer: recipe.sft.tokenizer });
-  return writeDataset(runLayout.datasetDir(run.dir, k, recipe.select.cap), { recipe_hash: loaded.hash, iteration: k, selections, examples });
+  const options = exampleOptionsOf(loaded);
+  const examples = buildExamples(trajectories, options);
+  const dir = runLayout.datasetDir(run.dir, k, recipe.select.cap);
+  const manifest = writeDataset(dir, { recipe_hash: loaded.hash, iteration: k, selections, examples });
+  // rft sft check after each emit: the data as the recipe's trainer reads it; a problem stops the run here.
+  assertDatasetReadable(path.join(dir, DATASET_FILE), options);
+  return manifest;
 }
 
 function readIteration(run: RunDir, k: number): { trajectories: Trajectory[]; verdicts: Verdict[] } {

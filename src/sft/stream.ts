@@ -6,7 +6,7 @@ import { compareRefs, trajectoryKey, type TrajectoryRef } from '../select/pool.j
 import { readTrajectoriesAt, scanPool, type LedgerLocation, type TrajectoryHead } from '../select/scan.js';
 import { selectTrajectories, type SelectOptionsInput } from '../select/select.js';
 import { fsyncDir, writeFileAtomic } from '../store/atomic.js';
-import { buildExamples, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptionsInput } from './examples.js';
+import { buildExamples, emptyHistogram, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptionsInput } from './examples.js';
 import { buildManifest, type DatasetManifest, type IterationSelection } from './manifest.js';
 import { DATASET_FILE, MANIFEST_FILE, serializeLine } from './write.js';
 
@@ -114,6 +114,8 @@ function emptyCounts(): ExampleCounts {
     tokens_total: 0,
     tokens_mean: null,
     tokens_max: null,
+    trained_tokens_total: 0,
+    length_histogram: emptyHistogram(),
   };
 }
 
@@ -128,6 +130,8 @@ function addCounts(into: ExampleCounts, part: ExampleCounts): void {
   into.examples += part.examples;
   into.trajectories_with_examples += part.trajectories_with_examples;
   into.tokens_total += part.tokens_total;
+  into.trained_tokens_total += part.trained_tokens_total;
+  part.length_histogram.forEach((n, i) => (into.length_histogram[i]! += n));
   if (part.tokens_max !== null) into.tokens_max = into.tokens_max === null ? part.tokens_max : Math.max(into.tokens_max, part.tokens_max);
 }
 
