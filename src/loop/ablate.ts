@@ -6,7 +6,8 @@ import type { Recipe } from '../recipe/schema.js';
 import { capComparisonRow, CapComparisonRowSchema, easiestInstances, EASIEST_FRACTION } from '../select/compare.js';
 import { compareRefs, isInfrastructureError, isSuccess, poolFromRecords, trajectoryKey, type PoolEntry } from '../select/pool.js';
 import { SelectOptionsSchema, selectTrajectories, type SelectionResult, type SelectOptions } from '../select/select.js';
-import { accumulate, buildExamples, examplesPerTrajectory, type ExampleOptions, type ExamplesResult } from '../sft/examples.js';
+import { accumulate, buildExamples, examplesPerTrajectory, keptPerTokenizer, type ExampleOptions, type ExamplesResult } from '../sft/examples.js';
+import { isTiktokenEncoding } from '../sft/tokenizer.js';
 import { writeDataset } from '../sft/write.js';
 import { exampleOptionsOf } from '../sft/options.js';
 import { readLedgerFile } from '../store/ledger.js';
@@ -113,6 +114,8 @@ export interface AblateOptions {
   dedup?: boolean;
   /** Default: the recipe's select.order. */
   order?: SelectOrder;
+  /** Tokenizers (encodings or folders) whose kept-example counts are printed beside the recipe's. */
+  tokenizers?: readonly string[];
 }
 
 export interface AblateResult {
@@ -129,6 +132,8 @@ export interface AblateResult {
   rows: AblateRow[];
   /** The folders written, in the same order. */
   folders: string[];
+  /** Per cap (same order): how many examples each tokenizer keeps under max_tokens. */
+  tokenizers: Array<ReturnType<typeof keptPerTokenizer>>;
 }
 
 /**
@@ -171,6 +176,7 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
   const pools = data.map((d) => ({ ...d, pool: poolFromRecords(d.trajectories, d.verdicts, keyOf) }));
   const fullPool: PoolEntry[] = pools.flatMap((p) => p.pool);
   const exampleOptions: ExampleOptions = exampleOptionsOf(loaded);
+  const tokenizerSpecs = [...new Set(['cl100k_base', 'o200k_base', exampleOptions.tokenizer, ...(options.tokenizers ?? []).map((t) => (isTiktokenEncoding(t) ? t : path.resolve(t)))])];
 
   // Everything is computed before anything is written: a failure leaves no half-done ablation.
   const built = caps.map((cap) => {
@@ -178,7 +184,8 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
     const selections = pools.map((p) => ({ iteration: p.iteration, selection: selectTrajectories(p.pool, { cap, order, dedup, seed: recipe.seed }) }));
     const trajectories = accumulate(pools.map((p, i) => ({ iteration: p.iteration, kept: selections[i]!.selection.kept, trajectories: p.trajectories })));
     const examples = buildExamples(trajectories, exampleOptions);
-    return { setting, selections, examples, dir: ablateDatasetDir(runDir, k, setting, recipe.select) };
+    const tokenizers = keptPerTokenizer(trajectories, exampleOptions, tokenizerSpecs);
+    return { setting, selections, examples, tokenizers, dir: ablateDatasetDir(runDir, k, setting, recipe.select) };
   });
 
   const rows = built.map(({ setting, selections, examples, dir }) => {
@@ -201,6 +208,7 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
     easiest: easiestInstances(fullPool),
     rows,
     folders: rows.map((r) => r.dataset_dir),
+    tokenizers: built.map((b) => b.tokenizers),
   };
 }
 
@@ -344,6 +352,11 @@ export function formatAblateReport(result: AblateResult): string {
       `${result.easiest.length > 0 ? ` (${list(result.easiest)})` : ''}; instances = covered/with a success`,
   ];
   if (result.rows.some((r) => r.recipe_dataset)) lines.push("* the recipe's own settings: the dataset the loop writes and fine-tunes on");
+  lines.push('', `examples kept under max_tokens ${s.max_tokens} by each tokenizer (kept/candidates):`);
+  result.rows.forEach((row, i) => {
+    const per = result.tokenizers[i] ?? [];
+    lines.push(`  cap ${row.cap ?? 'none'}: ${per.map((t) => `${t.tokenizer.split(path.sep).slice(-2).join(path.sep)} ${t.examples}/${t.candidates}`).join(', ')}`);
+  });
   return `${lines.join('\n')}\n`;
 }
 
@@ -364,5 +377,6 @@ export function ablateJson(result: AblateResult): unknown {
     easiest_instances: result.easiest,
     rows: result.rows,
     folders: result.folders,
+    examples_kept_per_tokenizer: result.tokenizers,
   };
 }

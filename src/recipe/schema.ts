@@ -308,6 +308,17 @@ export const RecipeSchema = z.strictObject({
       message: "TRL's prompt-completion form (how rft tells TRL to train on the target) has one completion; a trajectory-unit line has one target per call. Use train_on: assistant, or unit: call",
     });
   }
+  // A bundled wrapper is told the policy with --train-on (default assistant); it must be the recipe's.
+  if (recipe.finetune.backend === 'command' && /train-(trl|llamafactory|axolotl)\.sh/.test(recipe.finetune.command)) {
+    const told = /--train-on[= ]+(\S+)/.exec(recipe.finetune.command)?.[1] ?? 'assistant';
+    if (told !== recipe.sft.train_on) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['finetune', 'command'],
+        message: `the wrapper is told --train-on ${told} but sft.train_on is ${recipe.sft.train_on}; add --train-on ${recipe.sft.train_on} to the command`,
+      });
+    }
+  }
   if (recipe.sft.backend === 'openai' && recipe.sft.tool_arguments === 'object') {
     ctx.addIssue({ code: 'custom', path: ['sft', 'tool_arguments'], message: 'OpenAI fine-tuning reads tool-call arguments as a JSON string; use string (or null) with backend openai' });
   }

@@ -206,11 +206,32 @@ export interface ExamplesResult {
  * the recipe's `tokenizer` (recounting is not done here), else this throws.
  */
 export function buildExamples(trajectories: readonly Trajectory[], optionsInput: ExampleOptionsInput, tokenizerGiven?: ExampleTokenizer): ExamplesResult {
+  // An encoding's counts were recorded with the trajectory; a model's tokenizer counts the rendered line here.
+  return examplesWith(trajectories, optionsInput, tokenizerGiven, !isTiktokenEncoding(ExampleOptionsSchema.parse(optionsInput).tokenizer));
+}
+
+/**
+ * How many examples each tokenizer keeps under the same max_tokens (`rft select` prints it): the
+ * trajectories' recorded encoding from their counts, any other tokenizer by counting the lines.
+ */
+export function keptPerTokenizer(
+  trajectories: readonly Trajectory[],
+  options: ExampleOptions,
+  specs: readonly string[],
+): Array<{ tokenizer: string; candidates: number; examples: number; over_max_tokens: number }> {
+  const recordedAs = new Set(trajectories.map((t) => t.tokens.encoding));
+  return specs.map((spec) => {
+    const recount = !(recordedAs.size === 1 && recordedAs.has(spec));
+    const { counts } = examplesWith(trajectories, { ...options, tokenizer: spec }, undefined, recount);
+    return { tokenizer: spec, candidates: counts.candidates, examples: counts.examples, over_max_tokens: counts.over_max_tokens };
+  });
+}
+
+function examplesWith(trajectories: readonly Trajectory[], optionsInput: ExampleOptionsInput, tokenizerGiven: ExampleTokenizer | undefined, recount: boolean): ExamplesResult {
   const options = ExampleOptionsSchema.parse(optionsInput);
   const tokenizer = tokenizerGiven ?? exampleTokenizer(options.tokenizer);
   if (tokenizer.info.name !== options.tokenizer) throw new Error(`the tokenizer given is ${tokenizer.info.name}, the options say ${options.tokenizer}`);
-  // An encoding's counts were recorded with the trajectory; a model's tokenizer counts the rendered line here.
-  const recorded = isTiktokenEncoding(options.tokenizer);
+  const recorded = !recount;
   const ordered = [...trajectories].sort(compareRefs);
   const examples: SftExample[] = [];
   const dropped: DroppedExample[] = [];
