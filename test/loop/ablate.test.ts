@@ -353,7 +353,7 @@ describe('rebuildDatasets', () => {
     expect(result.pool).toEqual({ trajectories: 18, successes: 8, instances: 3, instancesWithSuccess: 3 });
     expect(result.easiest).toEqual([EASY]);
     expect(result.iterationsIncluded).toEqual([0]);
-    expect(result.settings).toEqual({ order: 'fewest_calls', dedup: false, seed: SEED, unit: 'call', max_tokens: MAX_TOKENS, tokenizer: 'cl100k_base' });
+    expect(result.settings).toEqual({ order: 'fewest_calls', dedup: false, seed: SEED, unit: 'call', max_tokens: MAX_TOKENS, tokenizer: 'cl100k_base', train_on: 'assistant', backend: 'trl', tool_arguments: null });
 
     const kept = {
       1: [`${EASY}#3`, `${H1}#1`, `${H2}#2`],
