@@ -502,7 +502,7 @@ function datasetReport(
     const options = { cap: manifest.cap, order: manifest.order, dedup: manifest.dedup, seed: manifest.seed };
     const parts = manifest.iterations_included.map((i) => ({ iteration: i, pool: poolAt(i), selection: selectTrajectories(poolAt(i), options) }));
     const trajectories = accumulate(parts.map((p) => ({ iteration: p.iteration, kept: p.selection.kept, trajectories: ledgersOf(p.iteration).trajectories })));
-    const examples = buildExamples(trajectories, { unit: manifest.unit, max_tokens: manifest.max_tokens, tokenizer: manifest.tokenizer });
+    const examples = buildExamples(trajectories, { unit: manifest.unit, max_tokens: manifest.max_tokens, tokenizer: manifest.tokenizer, train_on: manifest.train_on, backend: manifest.backend, tool_arguments: manifest.tool_arguments });
     const perTrajectory = examplesPerTrajectory(examples);
     comparison = capComparisonRow(
       manifest.cap,

@@ -168,6 +168,23 @@ describe('rft sft check: every backend trains the same tokens under one policy',
     expect(result.stdout).toMatch(/^axolotl\s+assistant\s+\d+/m);
   });
 
+  it('the CLI table: under each policy every backend prints the same trained-token count (a demo-like dataset)', () => {
+    const file = dataset('assistant', 'trl');
+    const result = rft(['sft', 'check', file, '--tokenizer', QWEN]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('no problems found');
+    const rows = [...result.stdout.matchAll(/^(openai|trl|llamafactory|axolotl)\s+(target|assistant)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$/gm)];
+    expect(rows).toHaveLength(8);
+    for (const policy of POLICIES) {
+      const trained = rows.filter((r) => r[2] === policy).map((r) => Number(r[6]));
+      expect(trained).toHaveLength(4);
+      expect(new Set(trained).size).toBe(1);
+      expect(trained[0]).toBeGreaterThan(0);
+    }
+    const json = JSON.parse(rft(['sft', 'check', file, '--tokenizer', QWEN, '--json']).stdout) as { rows: Array<{ train_on: string; trained_tokens: number }> };
+    expect(json.rows.filter((r) => r.train_on === 'assistant').map((r) => r.trained_tokens)).toEqual(rows.filter((r) => r[2] === 'assistant').map((r) => Number(r[6])));
+  });
+
   it('without a tokenizer or a manifest it says so (exit 2)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'rft-check-'));
     writeFileSync(path.join(dir, 'x.jsonl'), '');
