@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # train-llamafactory.sh — supervised fine-tuning with LLaMA-Factory (`llamafactory-cli train`),
-# for rft's `command` trainer backend. Reads the SFT file rft writes (OpenAI chat JSONL: one
-# {"messages": [...]} per line), registers it in a dataset_info.json as a "sharegpt"-formatted
-# dataset with OpenAI role/content tags, writes a training YAML, trains, writes the model to
-# <output-dir>/model and that path to <output-dir>/MODEL (point finetune.output_model_file at it).
+# for rft's `command` trainer backend. Reads the SFT file rft writes for LLaMA-Factory
+# (sft.backend llamafactory: OpenAI chat JSONL, one {"messages": [...]} per line, tool-call
+# arguments as objects), registers it in a dataset_info.json — "sharegpt" formatting with OpenAI
+# role/content tags, or, when the lines carry tools, LLaMA-Factory's "openai" formatting (tool_calls
+# become function turns, tool messages observation turns, the tools column is read) — writes a
+# training YAML, trains, writes the model to <output-dir>/model and that path to <output-dir>/MODEL.
+#
+# Which tokens carry loss (--train-on, the recipe's sft.train_on): train_on_prompt: false always;
+#   assistant  every assistant turn (mask_history: false), SWE-Gym's choice
+#   target     the last turn only (mask_history: true)
+# LLaMA-Factory keeps a system message only as the first message: rft refuses sft.unit trajectory
+# with this backend at recipe check.
 #
 # Recipe example (SWE-Gym 32B settings: LoRA rank 64, lr 5e-4, 10240 tokens):
 #   finetune:
@@ -29,6 +37,7 @@
 #   --max-length N         tokens per example, longer ones are truncated (→ cutoff_len; default 10240)
 #   --lora-rank R          optional: train a LoRA adapter (→ finetuning_type: lora, lora_rank: R,
 #                          lora_alpha: 2R, lora_target: all); without it: finetuning_type: full
+#   --train-on P           assistant (default) or target: the recipe's sft.train_on (→ mask_history)
 #   --template NAME        LLaMA-Factory chat template of the model family (→ template; default qwen)
 #   --micro-batch-size N   examples per device and step (default 1)
 #   --gpus N               processes the batch is spread over, for the arithmetic above (default 1;
@@ -38,7 +47,6 @@
 #   -h, --help             this text
 # Always set: stage: sft, do_train: true, bf16: true, lr_scheduler_type: cosine, warmup_ratio: 0.1,
 # save_strategy: "no", logging_steps: 10, plot_loss: true, overwrite_output_dir: true, report_to: none.
-# Assistant tool calls (rft's agent.protocol: tools) are not mapped; the paper's json protocol has none.
 #
 # Needs: pip install llamafactory (a GPU machine). Exit codes: 2 bad arguments, 127 llamafactory-cli missing.
 set -euo pipefail
@@ -47,18 +55,18 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "train-llamafactory.sh: $*" >&2; echo "(train-llamafactory.sh --help lists the flags)" >&2; exit 2; }
 
 dataset='' output_dir='' model='' epochs=5 learning_rate=2e-5 batch_size=8 max_length=10240
-lora_rank='' template=qwen micro_batch=1 gpus=1
+lora_rank='' template=qwen micro_batch=1 gpus=1 train_on=assistant
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
-    --dataset|--output-dir|--model|--epochs|--learning-rate|--batch-size|--max-length|--lora-rank|--template|--micro-batch-size|--gpus)
+    --dataset|--output-dir|--model|--epochs|--learning-rate|--batch-size|--max-length|--lora-rank|--template|--micro-batch-size|--gpus|--train-on)
       [ $# -ge 2 ] || die "$1 needs a value"
       case "$1" in
         --dataset) dataset=$2 ;; --output-dir) output_dir=$2 ;; --model) model=$2 ;;
         --epochs) epochs=$2 ;; --learning-rate) learning_rate=$2 ;; --batch-size) batch_size=$2 ;;
         --max-length) max_length=$2 ;; --lora-rank) lora_rank=$2 ;; --template) template=$2 ;;
-        --micro-batch-size) micro_batch=$2 ;; --gpus) gpus=$2 ;;
+        --micro-batch-size) micro_batch=$2 ;; --gpus) gpus=$2 ;; --train-on) train_on=$2 ;;
       esac
       shift 2 ;;
     --) shift; extra=("$@"); break ;;
@@ -79,6 +87,8 @@ is_num "$epochs" || die "--epochs must be a number, not $epochs"
 is_num "$learning_rate" || die "--learning-rate must be a number, not $learning_rate"
 [ -z "$lora_rank" ] || is_int "$lora_rank" || die "--lora-rank must be a positive whole number, not $lora_rank"
 [[ "$template" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--template must be a LLaMA-Factory template name, not $template"
+case "$train_on" in assistant|target) ;; *) die "--train-on must be assistant or target, not $train_on" ;; esac
+if [ "$train_on" = target ]; then mask_history=true; else mask_history=false; fi
 per_step=$((micro_batch * gpus))
 [ $((batch_size % per_step)) -eq 0 ] || die "--batch-size $batch_size is not a multiple of micro batch × gpus ($per_step)"
 accumulation=$((batch_size / per_step))
@@ -97,18 +107,31 @@ data_dir="$output_dir/lf-data"
 mkdir -p "$data_dir"
 cp "$dataset" "$data_dir/train.jsonl"
 rm -f "$output_dir/MODEL"
+if grep -q '"tools":\[' "$dataset"; then
+  # Tools protocol: the "openai" converter maps assistant tool_calls to function turns and merges
+  # consecutive tool messages into one observation turn; the tools column feeds the template.
+  formatting=openai
+  columns='"messages": "messages", "tools": "tools"'
+  extra_tags=',
+      "observation_tag": "tool",
+      "function_tag": "function_call"'
+else
+  formatting=sharegpt
+  columns='"messages": "messages"'
+  extra_tags=''
+fi
 cat > "$data_dir/dataset_info.json" <<EOF
 {
   "rft_sft": {
     "file_name": "train.jsonl",
-    "formatting": "sharegpt",
-    "columns": { "messages": "messages" },
+    "formatting": "$formatting",
+    "columns": { $columns },
     "tags": {
       "role_tag": "role",
       "content_tag": "content",
       "user_tag": "user",
       "assistant_tag": "assistant",
-      "system_tag": "system"
+      "system_tag": "system"$extra_tags
     }
   }
 }
@@ -135,6 +158,8 @@ config="$output_dir/llamafactory.yaml"
   echo "dataset_dir: $(q "$data_dir")"
   echo "template: $template"
   echo "cutoff_len: $max_length"
+  echo "train_on_prompt: false"
+  echo "mask_history: $mask_history"
   echo "overwrite_cache: true"
   echo "preprocessing_num_workers: 8"
   echo "### output"

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # train-trl.sh — supervised fine-tuning with Hugging Face TRL's `trl sft` CLI, for rft's
-# `command` trainer backend. Reads the SFT file rft writes (OpenAI chat JSONL: one
-# {"messages": [...]} per line), trains, writes the model to <output-dir>/model and that path
-# to <output-dir>/MODEL (point finetune.output_model_file at it).
+# `command` trainer backend. Reads the SFT file rft writes for TRL (sft.backend trl): one
+# {"messages": [...]} per line for sft.train_on assistant, TRL's conversational prompt-completion
+# form {"prompt": [...], "completion": [...]} for train_on target; trains, writes the model to
+# <output-dir>/model and that path to <output-dir>/MODEL (point finetune.output_model_file at it).
+#
+# Which tokens carry loss (--train-on, the recipe's sft.train_on):
+#   assistant  every assistant turn, prompts masked (SWE-Gym): --assistant_only_loss true. TRL takes
+#              the assistant spans from {% generation %} markers in the chat template; for Qwen2.5/Qwen3
+#              TRL swaps in its own marked training template, for other families pass --chat-template
+#              (a template with the markers; `rft sft check` says whether the model's own has them).
+#   target     the last turn only: prompt-completion data and --completion_only_loss true.
 #
 # Recipe example (SWE-Gym 7B settings: full fine-tune, lr 2e-5, batch 8, 5 epochs, 10240 tokens):
 #   finetune:
@@ -26,6 +34,8 @@
 #                          (→ --per_device_train_batch_size and --gradient_accumulation_steps; default 8)
 #   --max-length N         tokens per example, longer ones are truncated (→ --max_length, the name since
 #                          TRL 0.16; older TRL calls it max_seq_length) (default 10240)
+#   --train-on P           assistant (default) or target: the recipe's sft.train_on; must match the data
+#   --chat-template FILE   optional: a Jinja chat template marking assistant spans (→ --chat_template_path)
 #   --lora-rank R          optional: train a LoRA adapter instead of all weights
 #                          (→ --use_peft --lora_r R --lora_alpha 2R --lora_target_modules all-linear)
 #   --micro-batch-size N   examples per device and step (default 1)
@@ -34,7 +44,6 @@
 #   -- ARGS...             passed to `trl sft` unchanged (e.g. -- --attn_implementation flash_attention_2)
 #   -h, --help             this text
 # Always set: --bf16 true --gradient_checkpointing true --save_strategy no --logging_steps 10 --report_to none.
-# The loss covers the whole conversation (TRL's default for "messages" data).
 #
 # Needs: pip install trl peft accelerate (a GPU machine). Exit codes: 2 bad arguments, 127 trl missing.
 set -euo pipefail
@@ -43,18 +52,18 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "train-trl.sh: $*" >&2; echo "(train-trl.sh --help lists the flags)" >&2; exit 2; }
 
 dataset='' output_dir='' model='' epochs=5 learning_rate=2e-5 batch_size=8 max_length=10240
-lora_rank='' micro_batch=1 gpus=1
+lora_rank='' micro_batch=1 gpus=1 train_on=assistant chat_template=''
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
-    --dataset|--output-dir|--model|--epochs|--learning-rate|--batch-size|--max-length|--lora-rank|--micro-batch-size|--gpus)
+    --dataset|--output-dir|--model|--epochs|--learning-rate|--batch-size|--max-length|--lora-rank|--micro-batch-size|--gpus|--train-on|--chat-template)
       [ $# -ge 2 ] || die "$1 needs a value"
       case "$1" in
         --dataset) dataset=$2 ;; --output-dir) output_dir=$2 ;; --model) model=$2 ;;
         --epochs) epochs=$2 ;; --learning-rate) learning_rate=$2 ;; --batch-size) batch_size=$2 ;;
         --max-length) max_length=$2 ;; --lora-rank) lora_rank=$2 ;; --micro-batch-size) micro_batch=$2 ;;
-        --gpus) gpus=$2 ;;
+        --gpus) gpus=$2 ;; --train-on) train_on=$2 ;; --chat-template) chat_template=$2 ;;
       esac
       shift 2 ;;
     --) shift; extra=("$@"); break ;;
@@ -74,6 +83,18 @@ done
 is_num "$epochs" || die "--epochs must be a number, not $epochs"
 is_num "$learning_rate" || die "--learning-rate must be a number, not $learning_rate"
 [ -z "$lora_rank" ] || is_int "$lora_rank" || die "--lora-rank must be a positive whole number, not $lora_rank"
+case "$train_on" in assistant|target) ;; *) die "--train-on must be assistant or target, not $train_on" ;; esac
+[ -z "$chat_template" ] || [ -f "$chat_template" ] || die "--chat-template $chat_template does not exist"
+# The data's form must be the policy's: rft writes prompt/completion exactly for train_on target.
+first=''
+IFS= read -r -n 64 first < "$dataset" || true
+case "$first" in
+  '{"completion":'*|'{"prompt":'*) form=prompt_completion ;;
+  '') form=empty ;;
+  *) form=messages ;;
+esac
+if [ "$train_on" = target ] && [ "$form" = messages ]; then die "--train-on target needs prompt-completion lines; $dataset has messages (emit it with sft.train_on: target)"; fi
+if [ "$train_on" = assistant ] && [ "$form" = prompt_completion ]; then die "--train-on assistant needs messages lines; $dataset has prompt/completion (emit it with sft.train_on: assistant)"; fi
 per_step=$((micro_batch * gpus))
 [ $((batch_size % per_step)) -eq 0 ] || die "--batch-size $batch_size is not a multiple of micro batch × gpus ($per_step)"
 accumulation=$((batch_size / per_step))
@@ -103,6 +124,12 @@ args=(
   --logging_steps 10
   --report_to none
 )
+if [ "$train_on" = assistant ]; then
+  args+=(--assistant_only_loss true)
+  [ -z "$chat_template" ] || args+=(--chat_template_path "$chat_template")
+else
+  args+=(--completion_only_loss true)
+fi
 if [ -n "$lora_rank" ]; then
   args+=(--use_peft --lora_r "$lora_rank" --lora_alpha "$((lora_rank * 2))" --lora_target_modules all-linear)
 fi

@@ -12,6 +12,7 @@ import { forkCommand } from './fork.js';
 import { gcCommand } from './gc.js';
 import { sweepCommand } from './sweep.js';
 import { schemaCommand } from './schema.js';
+import { sftCommand } from './sft.js';
 import { simCommand } from './sim.js';
 import { tasksCommand } from './tasks.js';
 import { verifyCommand } from './verify.js';
@@ -28,6 +29,7 @@ try {
     .command(reportCommand)
     .command(showCommand)
     .command(selectCommand)
+    .command(sftCommand)
     .command(forkCommand)
     .command(gcCommand)
     .command(sweepCommand)

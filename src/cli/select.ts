@@ -9,6 +9,7 @@ interface SelectArgs {
   dedup?: boolean;
   order?: SelectOrder;
   json: boolean;
+  tokenizer?: string | string[];
 }
 
 export const selectCommand: CommandModule<object, SelectArgs> = {
@@ -21,6 +22,7 @@ export const selectCommand: CommandModule<object, SelectArgs> = {
       .option('cap', { type: 'string', demandOption: true, describe: 'caps to compare, comma-separated, in the order of the rows: --cap 1,2,3,none' })
       .option('dedup', { type: 'boolean', describe: "one success per distinct normalised patch (default: the recipe's; --no-dedup turns it off)" })
       .option('order', { type: 'string', choices: ['fewest_calls', 'random'] as const, describe: "which successes a cap keeps first (default: the recipe's)" })
+      .option('tokenizer', { type: 'string', describe: 'also count kept examples with this tokenizer: an encoding or a Hugging Face tokenizer folder (repeatable)' })
       .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON (the rows and the folders written)' }),
   handler: (args) => {
     try {
@@ -30,6 +32,7 @@ export const selectCommand: CommandModule<object, SelectArgs> = {
         caps: parseCapList(args.cap),
         ...(args.dedup !== undefined ? { dedup: args.dedup } : {}),
         ...(args.order !== undefined ? { order: args.order } : {}),
+        ...(args.tokenizer !== undefined ? { tokenizers: Array.isArray(args.tokenizer) ? args.tokenizer : [args.tokenizer] } : {}),
       });
       process.stdout.write(args.json ? `${JSON.stringify(ablateJson(result), null, 2)}\n` : formatAblateReport(result));
     } catch (error) {

@@ -6,8 +6,10 @@ import { capComparisonRow, CapComparisonRowSchema, easiestInstances, EASIEST_FRA
 import { compareRefs, isInfrastructureError, isSuccess, trajectoryKey, type PoolEntry, type VerdictKeyOf } from '../select/pool.js';
 import { readVerdictsStreaming, scanPool } from '../select/scan.js';
 import { SelectOptionsSchema, selectTrajectories, type SelectionResult, type SelectOptions } from '../select/select.js';
-import type { ExampleCounts, ExampleOptions } from '../sft/examples.js';
+import { keptPerTokenizer, type ExampleCounts, type ExampleOptions } from '../sft/examples.js';
+import { exampleOptionsOf } from '../sft/options.js';
 import { writeSelectedDataset, type ScannedIteration } from '../sft/stream.js';
+import { isTiktokenEncoding } from '../sft/tokenizer.js';
 import { readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
 import { RUN_FILES } from '../store/run-dir.js';
 import type { Instance } from '../tasks/instance.js';
@@ -112,6 +114,8 @@ export interface AblateOptions {
   dedup?: boolean;
   /** Default: the recipe's select.order. */
   order?: SelectOrder;
+  /** Tokenizers (encodings or folders) whose kept-example counts are printed beside the recipe's. */
+  tokenizers?: readonly string[];
 }
 
 export interface AblateResult {
@@ -128,6 +132,8 @@ export interface AblateResult {
   rows: AblateRow[];
   /** The folders written, in the same order. */
   folders: string[];
+  /** Per cap (same order): how many examples each tokenizer keeps under max_tokens. */
+  tokenizers: Array<ReturnType<typeof keptPerTokenizer>>;
 }
 
 /**
@@ -169,7 +175,8 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
   // Streamed: the ledgers' record heads are scanned, the kept trajectories read back one at a time.
   const pools: ScannedIteration[] = included.map((i) => readCompleteIteration(runDir, recipe, i, train, keyOf));
   const fullPool: PoolEntry[] = pools.flatMap((p) => p.pool.entries);
-  const exampleOptions: ExampleOptions = { unit: recipe.sft.unit, max_tokens: recipe.sft.max_tokens, tokenizer: recipe.sft.tokenizer };
+  const exampleOptions: ExampleOptions = exampleOptionsOf(loaded);
+  const tokenizerSpecs = [...new Set(['cl100k_base', 'o200k_base', exampleOptions.tokenizer, ...(options.tokenizers ?? []).map((t) => (isTiktokenEncoding(t) ? t : path.resolve(t)))])];
 
   // Every pool is checked and every selection made before anything is written; each dataset
   // folder is then replaced atomically (train.jsonl streamed to a temp file, then renamed).
@@ -179,17 +186,28 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
     return { setting, parts, dir: ablateDatasetDir(runDir, k, setting, recipe.select) };
   });
 
-  const rows = built.map(({ setting, parts, dir }) => {
+  const written = built.map(({ setting, parts, dir }) => {
     const perTrajectory = new Map<string, number>();
+    // Examples each tokenizer would keep, summed over the kept trajectories as they stream past.
+    const tokenizers = tokenizerSpecs.map((tokenizer) => ({ tokenizer, candidates: 0, examples: 0, over_max_tokens: 0 }));
     const manifest = writeSelectedDataset(dir, {
       recipe_hash: loaded.hash,
       iteration: k,
       parts,
       examples: exampleOptions,
-      onExamples: (t, n) => perTrajectory.set(trajectoryKey(t), n),
+      onExamples: (t, n) => {
+        perTrajectory.set(trajectoryKey(t), n);
+        keptPerTokenizer([t], exampleOptions, tokenizerSpecs).forEach((c, i) => {
+          const into = tokenizers[i]!;
+          into.candidates += c.candidates;
+          into.examples += c.examples;
+          into.over_max_tokens += c.over_max_tokens;
+        });
+      },
     });
-    return rowOf(setting, fullPool, parts.map((s) => s.selection), perTrajectory, manifest.example_counts, dir, runDir, recipe);
+    return { row: rowOf(setting, fullPool, parts.map((s) => s.selection), perTrajectory, manifest.example_counts, dir, runDir, recipe), tokenizers };
   });
+  const rows = written.map((w) => w.row);
 
   return {
     runDir,
@@ -206,6 +224,7 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
     easiest: easiestInstances(fullPool),
     rows,
     folders: rows.map((r) => r.dataset_dir),
+    tokenizers: written.map((w) => w.tokenizers),
   };
 }
 
@@ -347,6 +366,11 @@ export function formatAblateReport(result: AblateResult): string {
       `${result.easiest.length > 0 ? ` (${list(result.easiest)})` : ''}; instances = covered/with a success`,
   ];
   if (result.rows.some((r) => r.recipe_dataset)) lines.push("* the recipe's own settings: the dataset the loop writes and fine-tunes on");
+  lines.push('', `examples kept under max_tokens ${s.max_tokens} by each tokenizer (kept/candidates):`);
+  result.rows.forEach((row, i) => {
+    const per = result.tokenizers[i] ?? [];
+    lines.push(`  cap ${row.cap ?? 'none'}: ${per.map((t) => `${t.tokenizer.split(path.sep).slice(-2).join(path.sep)} ${t.examples}/${t.candidates}`).join(', ')}`);
+  });
   return `${lines.join('\n')}\n`;
 }
 
@@ -367,5 +391,6 @@ export function ablateJson(result: AblateResult): unknown {
     easiest_instances: result.easiest,
     rows: result.rows,
     folders: result.folders,
+    examples_kept_per_tokenizer: result.tokenizers,
   };
 }

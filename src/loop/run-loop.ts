@@ -10,7 +10,10 @@ import { EnginePool } from '../sandbox/engine-pool.js';
 import { parseByteSize } from '../sandbox/limits.js';
 import { createModelServer, type ModelServer } from '../serve/server.js';
 import type { DatasetManifest } from '../sft/manifest.js';
+import { assertDatasetReadable } from '../sft/check-dataset.js';
+import { exampleOptionsOf } from '../sft/options.js';
 import { emitDatasetFromLedgers } from '../sft/stream.js';
+import { samplingEncoding } from '../sft/tokenizer.js';
 import { DATASET_FILE } from '../sft/write.js';
 import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
 import { countLines, readRecords } from '../store/ledger.js';
@@ -156,7 +159,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         samplesPerInstance: samples,
         sampling,
         agent: recipe.agent,
-        encoding: recipe.sft.tokenizer,
+        encoding: samplingEncoding(recipe.sft.tokenizer),
         trajectoriesFile: files.trajectories,
         verdictsFile: files.verdicts,
       },
@@ -302,15 +305,20 @@ function emitDataset(run: RunDir, loaded: LoadedRecipe, k: number, specFor: (ins
   const byId = new Map(train.map((i) => [i.instance_id, i]));
   const keyOf = (t: TrajectoryHead, hash: string) => verdictKey(t.instance_id, hash, specHash(specFor(byId.get(t.instance_id)!)));
   const included = recipe.sft.accumulate ? range(k + 1) : [k];
-  return emitDatasetFromLedgers({
-    dir: runLayout.datasetDir(run.dir, k, recipe.select.cap),
+  const options = exampleOptionsOf(loaded);
+  const dir = runLayout.datasetDir(run.dir, k, recipe.select.cap);
+  const manifest = emitDatasetFromLedgers({
+    dir,
     recipe_hash: loaded.hash,
     iteration: k,
     iterations: included.map((i) => ({ iteration: i, trajectoriesFile: runLayout.trajectories(run.dir, i), verdictsFile: runLayout.verdicts(run.dir, i) })),
     select: { ...recipe.select, seed: recipe.seed },
-    examples: { unit: recipe.sft.unit, max_tokens: recipe.sft.max_tokens, tokenizer: recipe.sft.tokenizer },
+    examples: options,
     verdictKeyOf: keyOf,
   });
+  // rft sft check after each emit: the data as the recipe's trainer reads it; a problem stops the run here.
+  assertDatasetReadable(path.join(dir, DATASET_FILE), options);
+  return manifest;
 }
 
 /** What iteration k's fine-tune starts from: the recipe's base weights, or M_k. */

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { samplingEncoding } from '../sft/tokenizer.js';
 import { loadRunRecipe } from '../loop/drive.js';
 import { selectTaskSet } from '../tasks/select.js';
 import { poolsOfRun, sampledIterations, writeVerifierDataset, type VerifierManifest, type VerifierPool } from './dataset.js';
@@ -49,7 +50,7 @@ export async function verifierDataFromRuns(options: VerifierDataFromRunsOptions)
   const manifest = writeVerifierDataset(pools, outDir, {
     balance: options.balance,
     max_tokens: options.maxTokens ?? recipe.verifier?.max_tokens ?? DEFAULT_VERIFIER_MAX_TOKENS,
-    tokenizer: recipe.sft.tokenizer,
+    tokenizer: samplingEncoding(recipe.sft.tokenizer),
     seed: options.seed ?? recipe.seed,
   });
   return { manifest, outDir };

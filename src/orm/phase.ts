@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { samplingEncoding } from '../sft/tokenizer.js';
 import { apiKeyFrom } from '../loop/policy-endpoint.js';
 import { runLayout } from '../loop/layout.js';
 import type { LoadedRecipe } from '../recipe/load.js';
@@ -69,7 +70,7 @@ export function emitVerifierData(run: { dir: string; recipe: Recipe }, loaded: L
   return writeVerifierDataset(pools, path.join(runLayout.iterationDir(run.dir, k), 'verifier'), {
     balance: block.balance,
     max_tokens: block.max_tokens,
-    tokenizer: run.recipe.sft.tokenizer,
+    tokenizer: samplingEncoding(run.recipe.sft.tokenizer),
     seed: run.recipe.seed,
   });
 }

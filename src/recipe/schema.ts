@@ -154,10 +154,36 @@ export const SelectSchema = z.strictObject({
     .describe('false: a success is any resolved trajectory, whatever its final state (SWE-Gym); true: it must also have finished'),
 });
 
+/** Trainers rft writes SFT data for; each reads the same loss policy from a different switch (README, Fine-tuning). */
+export const SFT_BACKENDS = ['openai', 'trl', 'llamafactory', 'axolotl'] as const;
+
 export const SftSchema = z.strictObject({
   unit: z.enum(['call', 'trajectory']).default('call').describe('One example per LLM call (SWE-Gym) or per trajectory'),
   max_tokens: positiveInt().default(10240).describe('Examples longer than this are dropped and reported'),
-  tokenizer: z.enum(['cl100k_base', 'o200k_base']).default('cl100k_base').describe('js-tiktoken encoding used to count tokens'),
+  tokenizer: z
+    .string()
+    .min(1)
+    .nullable()
+    .default(null)
+    .describe(
+      'What counts tokens: a js-tiktoken encoding (cl100k_base, o200k_base) for OpenAI models, or a local Hugging Face ' +
+        'tokenizer folder (tokenizer.json + tokenizer_config.json), counted with its chat template. null: the base ' +
+        "model's folder when finetune.base_model is a local Qwen folder, else cl100k_base",
+    ),
+  train_on: z
+    .enum(['target', 'assistant'])
+    .default('assistant')
+    .describe('Which tokens carry loss: assistant = every assistant turn, prompts masked (SWE-Gym); target = the last turn only'),
+  backend: z
+    .enum(SFT_BACKENDS)
+    .nullable()
+    .default(null)
+    .describe('The trainer that reads the data (null: openai for the openai finetune backend, else the scripts/train-*.sh the command names, else trl)'),
+  tool_arguments: z
+    .enum(['string', 'object'])
+    .nullable()
+    .default(null)
+    .describe('tool_calls[].function.arguments as a JSON string (OpenAI) or an object (Hugging Face chat templates); null: by backend'),
   accumulate: z.boolean().default(false).describe('Train iteration k on the data of iterations 0..k, not k alone'),
 });
 
@@ -265,7 +291,52 @@ export const RecipeSchema = z.strictObject({
   serve: ServeSchema.default({ kind: 'none' }),
   eval: EvalSchema.prefault({}),
   verifier: VerifierDataSchema.optional().describe('Write verifier training data (iter-<k>/verifier/) after each iteration'),
+}).superRefine((recipe, ctx) => {
+  // LLaMA-Factory keeps a system message only at index 0 and skips any other line (its converter):
+  // a trajectory-unit line has one system message per call, so none of them would be trained.
+  if (recipe.sft.unit === 'trajectory' && sftBackendOf(recipe) === 'llamafactory') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sft', 'unit'],
+      message: 'LLaMA-Factory reads one system message per line, at the start; a trajectory-unit line has one per call and every line would be skipped. Use unit: call with this backend',
+    });
+  }
+  if (recipe.sft.unit === 'trajectory' && recipe.sft.train_on === 'target' && sftBackendOf(recipe) === 'trl') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sft', 'train_on'],
+      message: "TRL's prompt-completion form (how rft tells TRL to train on the target) has one completion; a trajectory-unit line has one target per call. Use train_on: assistant, or unit: call",
+    });
+  }
+  // A bundled wrapper is told the policy with --train-on (default assistant); it must be the recipe's.
+  if (recipe.finetune.backend === 'command' && /train-(trl|llamafactory|axolotl)\.sh/.test(recipe.finetune.command)) {
+    const told = /--train-on[= ]+(\S+)/.exec(recipe.finetune.command)?.[1] ?? 'assistant';
+    if (told !== recipe.sft.train_on) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['finetune', 'command'],
+        message: `the wrapper is told --train-on ${told} but sft.train_on is ${recipe.sft.train_on}; add --train-on ${recipe.sft.train_on} to the command`,
+      });
+    }
+  }
+  if (recipe.sft.backend === 'openai' && recipe.sft.tool_arguments === 'object') {
+    ctx.addIssue({ code: 'custom', path: ['sft', 'tool_arguments'], message: 'OpenAI fine-tuning reads tool-call arguments as a JSON string; use string (or null) with backend openai' });
+  }
 });
 
 export type Recipe = z.infer<typeof RecipeSchema>;
+
+type SftBackend = (typeof SFT_BACKENDS)[number];
+
+/**
+ * The trainer that reads the SFT data: sft.backend if set; openai for the openai finetune backend;
+ * for a command, the bundled wrapper it names (scripts/train-<backend>.sh); else trl, the
+ * generic Hugging Face reader.
+ */
+export function sftBackendOf(recipe: { sft: { backend: SftBackend | null }; finetune: { backend: string; command?: string } }): SftBackend {
+  if (recipe.sft.backend !== null) return recipe.sft.backend;
+  if (recipe.finetune.backend === 'openai') return 'openai';
+  const named = /train-(trl|llamafactory|axolotl)\.sh/.exec(recipe.finetune.command ?? '');
+  return (named?.[1] as SftBackend | undefined) ?? 'trl';
+}
 export type TaskSet = z.infer<typeof TaskSetSchema>;

@@ -526,7 +526,7 @@ function datasetReport(
     const options = { cap: manifest.cap, order: manifest.order, dedup: manifest.dedup, seed: manifest.seed };
     const parts = manifest.iterations_included.map((i) => ({ iteration: i, pool: poolAt(i), selection: selectTrajectories(poolAt(i), options) }));
     // The kept trajectories read back one at a time; their examples counted, never held.
-    const exampleOptions = { unit: manifest.unit, max_tokens: manifest.max_tokens, tokenizer: manifest.tokenizer };
+    const exampleOptions = { unit: manifest.unit, max_tokens: manifest.max_tokens, tokenizer: manifest.tokenizer, train_on: manifest.train_on, backend: manifest.backend, tool_arguments: manifest.tool_arguments };
     const perTrajectory = new Map<string, number>();
     const tokens: number[] = [];
     for (const p of parts) {

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { StateNameSchema, type LlmCall, type Trajectory } from '../agent/trajectory.js';
-import { ToolCallSchema, ToolSpecSchema, type ChatMessage, type ToolSpec } from '../policy/types.js';
+import { ToolSpecSchema, type ChatMessage, type ToolSpec } from '../policy/types.js';
 import { SftSchema } from '../recipe/schema.js';
+import { applyPolicy, policyMessages, shapeLine, trainerSettings, type LineMessage } from './backends.js';
+import { exampleTokenizer, isTiktokenEncoding, type ExampleTokenizer } from './tokenizer.js';
 import { compareRefs, trajectoryKey, type PoolEntry, type TrajectoryRef } from '../select/pool.js';
 import { toolForState } from '../agent/actions.js';
 
@@ -16,15 +18,23 @@ import { toolForState } from '../agent/actions.js';
  *   message with `tool_calls` and empty content, chat templates (Qwen2.5, Llama 3) skip an empty
  *   content, and a column that is always a string keeps Hugging Face `datasets` (Arrow) from
  *   seeing a mix of string, null and missing. `tool_calls` is kept as recorded.
- * - Every assistant message carries `weight` (OpenAI's per-message training switch, 0 or 1):
- *   1 on the training target (the call's completion), 0 on every assistant message that is only
- *   context — replayed history and, above all, the invalid answers a retry message quotes back.
- *   OpenAI trains on every assistant message of an example unless told otherwise, so without
- *   weight 0 those invalid answers would be learnt. Trainers that ignore `weight` (TRL's
- *   assistant-only loss, for one) train on them too; mask by `weight` there.
+ * - Every assistant message carries `weight` (OpenAI's per-message training switch, 0 or 1), set
+ *   by `sft.train_on`: `assistant` (SWE-Gym's choice) weights every assistant turn 1, replayed
+ *   history included; `target` weights only the call's completion 1. Trainers that do not read
+ *   `weight` are told the same policy another way (src/sft/backends.ts): TRL gets the
+ *   prompt-completion form for `target`, LLaMA-Factory `mask_history`, axolotl reads `weight`.
+ * - `tool_calls[].function.arguments` is a JSON string for OpenAI and an object for Hugging Face
+ *   chat templates (`sft.tool_arguments`, by backend), which render it with `tojson`.
  */
 
 const Weight = z.union([z.literal(0), z.literal(1)]);
+
+/** A tool call of a training line: OpenAI's shape, arguments a JSON string or (for Hugging Face templates) an object. */
+const TrainingToolCallSchema = z.strictObject({
+  id: z.string(),
+  type: z.literal('function'),
+  function: z.strictObject({ name: z.string(), arguments: z.union([z.string(), z.record(z.string(), z.unknown())]) }),
+});
 
 /** One message of a training line: the OpenAI fine-tuning chat shape, content always a string. */
 export const TrainingMessageSchema = z.discriminatedUnion('role', [
@@ -33,32 +43,59 @@ export const TrainingMessageSchema = z.discriminatedUnion('role', [
   z.strictObject({
     role: z.literal('assistant'),
     content: z.string(),
-    tool_calls: z.array(ToolCallSchema.strict()).min(1).optional(),
+    tool_calls: z.array(TrainingToolCallSchema).min(1).optional(),
     weight: Weight,
   }),
   z.strictObject({ role: z.literal('tool'), content: z.string(), tool_call_id: z.string() }),
 ]);
 export type TrainingMessage = z.infer<typeof TrainingMessageSchema>;
 
-/** One line of train.jsonl. Nothing else at the top level: OpenAI rejects unknown keys. */
+/**
+ * One line of train.jsonl: `{messages, tools?}`, or TRL's conversational prompt-completion form
+ * `{prompt, completion, tools?}` (written for TRL with train_on target). Nothing else at the top
+ * level: OpenAI rejects unknown keys.
+ */
 export const SftLineSchema = z
-  .strictObject({
-    messages: z.array(TrainingMessageSchema).min(2),
-    tools: z.array(ToolSpecSchema).min(1).optional(),
-  })
+  .union([
+    z.strictObject({
+      messages: z.array(TrainingMessageSchema).min(2),
+      tools: z.array(ToolSpecSchema).min(1).optional(),
+    }),
+    z.strictObject({
+      prompt: z.array(TrainingMessageSchema).min(1),
+      completion: z.array(TrainingMessageSchema).length(1),
+      tools: z.array(ToolSpecSchema).min(1).optional(),
+    }),
+  ])
   .superRefine((line, ctx) => {
-    const last = line.messages.at(-1);
+    const last = 'messages' in line ? line.messages.at(-1) : line.completion[0];
     if (last?.role !== 'assistant' || last.weight !== 1) {
       ctx.addIssue({ code: 'custom', path: ['messages'], message: 'must end with the training target: an assistant message of weight 1' });
     }
   });
 export type SftLine = z.infer<typeof SftLineSchema>;
 
+/** A line's messages in order, whichever form it is in. */
+export function lineMessages(line: SftLine): TrainingMessage[] {
+  return 'messages' in line ? line.messages : [...line.prompt, ...line.completion];
+}
+
 export const SftUnitSchema = SftSchema.shape.unit.unwrap();
 export type SftUnit = z.infer<typeof SftUnitSchema>;
 
-/** What building examples needs from the recipe's `sft` section. */
-export const ExampleOptionsSchema = SftSchema.pick({ unit: true, max_tokens: true, tokenizer: true });
+/**
+ * What building examples needs from the recipe's `sft` section, resolved (src/sft/options.ts):
+ * `tokenizer` an encoding or a tokenizer folder, `backend` and `tool_arguments` settled. Omitted
+ * keys take the defaults of the recipe (tokenizer cl100k_base, backend openai).
+ */
+export const ExampleOptionsSchema = z.strictObject({
+  unit: SftSchema.shape.unit,
+  max_tokens: SftSchema.shape.max_tokens,
+  tokenizer: z.string().min(1).default('cl100k_base'),
+  train_on: SftSchema.shape.train_on,
+  backend: SftSchema.shape.backend.unwrap().unwrap().default('openai'),
+  tool_arguments: SftSchema.shape.tool_arguments.unwrap().unwrap().nullable().default(null),
+});
 export type ExampleOptions = z.infer<typeof ExampleOptionsSchema>;
 export type ExampleOptionsInput = z.input<typeof ExampleOptionsSchema>;
 
@@ -75,8 +112,10 @@ export type ExampleSource = z.infer<typeof ExampleSourceSchema>;
 
 export interface SftExample {
   source: ExampleSource;
-  /** Tokens as recorded in the trajectory (see buildExamples). */
+  /** Tokens of the example (see buildExamples). */
   tokens: number;
+  /** Of them, the tokens that carry loss under the options' train_on. */
+  trained_tokens: number;
   line: SftLine;
 }
 
@@ -98,6 +137,18 @@ export interface DroppedExample {
 
 const count = () => z.number().int().nonnegative();
 
+/** Upper bounds (tokens) of the example-length buckets the manifest counts, for the distribution without keeping every length. */
+export const LENGTH_BUCKETS = [256, 512, 1024, 2048, 4096, 6144, 8192, 10240, 12288, 16384, 24576, 32768] as const;
+
+export function lengthBucket(tokens: number): number {
+  const i = LENGTH_BUCKETS.findIndex((bound) => tokens <= bound);
+  return i === -1 ? LENGTH_BUCKETS.length : i;
+}
+
+export function emptyHistogram(): number[] {
+  return new Array<number>(LENGTH_BUCKETS.length + 1).fill(0);
+}
+
 /**
  * Counts of the example stage. The arithmetic:
  * calls - invalid_call = valid_calls;
@@ -117,6 +168,8 @@ export const ExampleCountsSchema = z.object({
   tokens_total: count().describe('Sum of the examples\' tokens'),
   tokens_mean: z.number().nonnegative().nullable().describe('Mean tokens per example; null without examples'),
   tokens_max: count().nullable().describe('Most tokens of one example; null without examples'),
+  trained_tokens_total: count().describe('Sum of the tokens that carry loss (train_on) over the examples'),
+  length_histogram: z.array(count()).length(LENGTH_BUCKETS.length + 1).describe('Examples per length bucket: ≤ each LENGTH_BUCKETS bound, then above the last'),
 });
 export type ExampleCounts = z.infer<typeof ExampleCountsSchema>;
 
@@ -152,8 +205,33 @@ export interface ExamplesResult {
  * Examples above `max_tokens` are dropped and reported. The trajectories' token encoding must be
  * the recipe's `tokenizer` (recounting is not done here), else this throws.
  */
-export function buildExamples(trajectories: readonly Trajectory[], optionsInput: ExampleOptionsInput): ExamplesResult {
+export function buildExamples(trajectories: readonly Trajectory[], optionsInput: ExampleOptionsInput, tokenizerGiven?: ExampleTokenizer): ExamplesResult {
+  // An encoding's counts were recorded with the trajectory; a model's tokenizer counts the rendered line here.
+  return examplesWith(trajectories, optionsInput, tokenizerGiven, !isTiktokenEncoding(ExampleOptionsSchema.parse(optionsInput).tokenizer));
+}
+
+/**
+ * How many examples each tokenizer keeps under the same max_tokens (`rft select` prints it): the
+ * trajectories' recorded encoding from their counts, any other tokenizer by counting the lines.
+ */
+export function keptPerTokenizer(
+  trajectories: readonly Trajectory[],
+  options: ExampleOptions,
+  specs: readonly string[],
+): Array<{ tokenizer: string; candidates: number; examples: number; over_max_tokens: number }> {
+  const recordedAs = new Set(trajectories.map((t) => t.tokens.encoding));
+  return specs.map((spec) => {
+    const recount = !(recordedAs.size === 1 && recordedAs.has(spec));
+    const { counts } = examplesWith(trajectories, { ...options, tokenizer: spec }, undefined, recount);
+    return { tokenizer: spec, candidates: counts.candidates, examples: counts.examples, over_max_tokens: counts.over_max_tokens };
+  });
+}
+
+function examplesWith(trajectories: readonly Trajectory[], optionsInput: ExampleOptionsInput, tokenizerGiven: ExampleTokenizer | undefined, recount: boolean): ExamplesResult {
   const options = ExampleOptionsSchema.parse(optionsInput);
+  const tokenizer = tokenizerGiven ?? exampleTokenizer(options.tokenizer);
+  if (tokenizer.info.name !== options.tokenizer) throw new Error(`the tokenizer given is ${tokenizer.info.name}, the options say ${options.tokenizer}`);
+  const recorded = !recount;
   const ordered = [...trajectories].sort(compareRefs);
   const examples: SftExample[] = [];
   const dropped: DroppedExample[] = [];
@@ -161,11 +239,24 @@ export function buildExamples(trajectories: readonly Trajectory[], optionsInput:
   let candidates = 0;
   const seen = new Set<string>();
 
+  /** An example, or null when over max_tokens (then reported as dropped). */
+  const consider = (source: ExampleSource, messages: TrainingMessage[], tools: ToolSpec[], recordedTokens: number): SftExample | null => {
+    const line = makeLine(messages, tools, options);
+    const counted = tokenizer.count(applyPolicy(messages as LineMessage[], options.train_on, toolArgumentsOf(options)), tools);
+    const tokens = recorded ? recordedTokens : counted.total;
+    if (tokens > options.max_tokens) {
+      dropped.push({ source, reason: 'over_max_tokens', tokens });
+      return null;
+    }
+    const trained = policyMessages(messages as LineMessage[], options.train_on).reduce((sum, i) => sum + counted.spans[i]!, 0);
+    return { source, tokens, trained_tokens: trained, line };
+  };
+
   for (const trajectory of ordered) {
     const key = trajectoryKey(trajectory);
     if (seen.has(key)) throw new Error(`trajectory ${describe(trajectory)} is given twice`);
     seen.add(key);
-    checkTokens(trajectory, options.tokenizer);
+    checkTokens(trajectory, recorded ? options.tokenizer : null);
     calls += trajectory.calls.length;
 
     const valid: Array<{ call: LlmCall; index: number; tokens: number }> = [];
@@ -178,22 +269,12 @@ export function buildExamples(trajectories: readonly Trajectory[], optionsInput:
     if (options.unit === 'call') {
       for (const { call, index, tokens } of valid) {
         candidates += 1;
-        const source = sourceOf(trajectory, index, call);
-        if (tokens > options.max_tokens) {
-          dropped.push({ source, reason: 'over_max_tokens', tokens });
-          continue;
-        }
         const tool = trajectory.protocol === 'tools' ? toolForState(call.state) : null;
-        examples.push({ source, tokens, line: makeLine(callMessages(call, trajectory), tool ? [tool] : []) });
+        const example = consider(sourceOf(trajectory, index, call), callMessages(call, trajectory), tool ? [tool] : [], tokens);
+        if (example) examples.push(example);
       }
     } else if (valid.length > 0) {
       candidates += 1;
-      const source = sourceOf(trajectory, null, null);
-      const tokens = valid.reduce((sum, v) => sum + v.tokens, 0);
-      if (tokens > options.max_tokens) {
-        dropped.push({ source, reason: 'over_max_tokens', tokens });
-        continue;
-      }
       const tools = new Map<string, ToolSpec>();
       if (trajectory.protocol === 'tools') {
         for (const { call } of valid) {
@@ -201,7 +282,9 @@ export function buildExamples(trajectories: readonly Trajectory[], optionsInput:
           if (tool && !tools.has(tool.function.name)) tools.set(tool.function.name, tool);
         }
       }
-      examples.push({ source, tokens, line: makeLine(valid.flatMap(({ call }) => callMessages(call, trajectory)), [...tools.values()]) });
+      const tokens = valid.reduce((sum, v) => sum + v.tokens, 0);
+      const example = consider(sourceOf(trajectory, null, null), valid.flatMap(({ call }) => callMessages(call, trajectory)), [...tools.values()], tokens);
+      if (example) examples.push(example);
     }
   }
 
@@ -210,6 +293,8 @@ export function buildExamples(trajectories: readonly Trajectory[], optionsInput:
   const invalid = dropped.filter((d) => d.reason === 'invalid_call').length;
   const tokens = examples.map((e) => e.tokens);
   const total = tokens.reduce((a, b) => a + b, 0);
+  const histogram = emptyHistogram();
+  for (const n of tokens) histogram[lengthBucket(n)]! += 1;
   const counts = ExampleCountsSchema.parse({
     trajectories: ordered.length,
     calls,
@@ -223,8 +308,15 @@ export function buildExamples(trajectories: readonly Trajectory[], optionsInput:
     tokens_total: total,
     tokens_mean: tokens.length === 0 ? null : total / tokens.length,
     tokens_max: tokens.length === 0 ? null : Math.max(...tokens),
+    trained_tokens_total: examples.reduce((sum, e) => sum + e.trained_tokens, 0),
+    length_histogram: histogram,
   });
   return { options, examples, dropped, counts };
+}
+
+/** The tool-argument type of resolved options: as set, else by backend (string for OpenAI, object for Hugging Face templates). */
+export function toolArgumentsOf(options: Pick<ExampleOptions, 'backend' | 'tool_arguments'>): 'string' | 'object' {
+  return options.tool_arguments ?? (options.backend === 'openai' ? 'string' : 'object');
 }
 
 /** Examples per kept trajectory, by trajectoryKey (for the cap comparison). */
@@ -288,10 +380,11 @@ function describe(ref: TrajectoryRef): string {
   return `${ref.instance_id} #${ref.sample_index} (iteration ${ref.iteration})`;
 }
 
-function checkTokens(trajectory: Trajectory, tokenizer: ExampleOptions['tokenizer']): void {
-  if (trajectory.tokens.encoding !== tokenizer) {
+/** A trajectory's per-call counts must be complete, and (when they are the example's count) of the recipe's encoding. */
+function checkTokens(trajectory: Trajectory, encoding: string | null): void {
+  if (encoding !== null && trajectory.tokens.encoding !== encoding) {
     throw new Error(
-      `trajectory ${describe(trajectory)} counted its tokens with ${trajectory.tokens.encoding}, the recipe says ${tokenizer}; tokens are counted once, when a trajectory is written`,
+      `trajectory ${describe(trajectory)} counted its tokens with ${trajectory.tokens.encoding}, the recipe says ${encoding}; tokens are counted once, when a trajectory is written`,
     );
   }
   if (trajectory.tokens.per_call.length !== trajectory.calls.length) {
@@ -325,6 +418,13 @@ function trainingMessage(message: ChatMessage, weight: 0 | 1): TrainingMessage {
   }
 }
 
-function makeLine(messages: TrainingMessage[], tools: ToolSpec[]): SftLine {
-  return SftLineSchema.parse(tools.length > 0 ? { messages, tools } : { messages });
+/** The line as the options' backend reads it: policy weights, argument type, and form (src/sft/backends.ts). */
+function makeLine(messages: TrainingMessage[], tools: ToolSpec[], options: ExampleOptions): SftLine {
+  const shaped = shapeLine({ messages: messages as LineMessage[], tools }, options.backend, options.train_on, toolArgumentsOf(options));
+  return SftLineSchema.parse(shaped);
+}
+
+/** The form a backend is given under a policy (for the manifest). */
+export function lineFormOf(options: Pick<ExampleOptions, 'backend' | 'train_on'>): 'messages' | 'prompt_completion' {
+  return trainerSettings(options.backend, options.train_on).form;
 }

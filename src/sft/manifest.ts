@@ -2,7 +2,8 @@ import lodash from 'lodash';
 import { z } from 'zod';
 import { SelectionCountsSchema, SelectOptionsSchema, type SelectionResult } from '../select/select.js';
 import { OutcomeSchema } from '../verify/verdict.js';
-import { ExampleCountsSchema, ExampleOptionsSchema, type ExamplesResult } from './examples.js';
+import { ExampleCountsSchema, ExampleOptionsSchema, LENGTH_BUCKETS, lineFormOf, toolArgumentsOf, type ExamplesResult } from './examples.js';
+import { exampleTokenizer, TokenizerInfoSchema } from './tokenizer.js';
 
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex digest');
 const count = () => z.number().int().nonnegative();
@@ -40,6 +41,13 @@ export const DatasetManifestSchema = z.object({
   unit: ExampleOptionsSchema.shape.unit.unwrap(),
   max_tokens: count(),
   tokenizer: ExampleOptionsSchema.shape.tokenizer.unwrap(),
+  /** Which tokenizer counted the examples (a model's folder: its hash and whether its template marks assistant spans). */
+  tokenizer_info: TokenizerInfoSchema,
+  /** The loss policy every backend is told (README, Fine-tuning), the trainer the lines are shaped for, and how. */
+  train_on: ExampleOptionsSchema.shape.train_on.unwrap(),
+  backend: ExampleOptionsSchema.shape.backend.unwrap(),
+  tool_arguments: z.enum(['string', 'object']),
+  line_form: z.enum(['messages', 'prompt_completion']),
   file: z.object({
     name: z.string().min(1),
     sha256: Sha256Hex,
@@ -88,6 +96,10 @@ export const DatasetManifestSchema = z.object({
     total: count(),
     mean_per_example: z.number().nonnegative().nullable(),
     max_per_example: count().nullable(),
+    /** Tokens carrying loss under train_on. */
+    trained_total: count(),
+    /** Example lengths: how many examples are at most each bound (tokens), the last entry above every bound. */
+    length_distribution: z.array(z.object({ at_most: count().nullable(), examples: count() })),
   }),
   llm_calls: z.object({
     mean_per_kept_trajectory: z.number().nonnegative().nullable(),
@@ -166,6 +178,11 @@ export function buildManifest(input: ManifestInput, file: DatasetFileInfo): Data
     unit: examples.options.unit,
     max_tokens: examples.options.max_tokens,
     tokenizer: examples.options.tokenizer,
+    tokenizer_info: exampleTokenizer(examples.options.tokenizer).info,
+    train_on: examples.options.train_on,
+    backend: examples.options.backend,
+    tool_arguments: toolArgumentsOf(examples.options),
+    line_form: lineFormOf(examples.options),
     file,
     counts: {
       infrastructure_records: perIteration.reduce((t, p) => t + p.infrastructure_records, 0),
@@ -208,7 +225,13 @@ export function buildManifest(input: ManifestInput, file: DatasetFileInfo): Data
       kept: new Set(kept.map((p) => p.instance_id)).size,
       with_examples: e.instances_with_examples,
     },
-    tokens: { total: e.tokens_total, mean_per_example: e.tokens_mean, max_per_example: e.tokens_max },
+    tokens: {
+      total: e.tokens_total,
+      mean_per_example: e.tokens_mean,
+      max_per_example: e.tokens_max,
+      trained_total: e.trained_tokens_total,
+      length_distribution: e.length_histogram.map((n, i) => ({ at_most: LENGTH_BUCKETS[i] ?? null, examples: n })),
+    },
     llm_calls: {
       mean_per_kept_trajectory: kept.length === 0 ? null : kept.reduce((t, k) => t + k.llm_calls, 0) / kept.length,
     },

@@ -7,7 +7,7 @@ import { readTrajectoriesAt, scanPool, type LedgerLocation, type ScannedPool, ty
 import { selectTrajectories, type SelectionResult, type SelectOptionsInput } from '../select/select.js';
 import { fsyncDir, writeFileAtomic } from '../store/atomic.js';
 import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
-import { buildExamples, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptionsInput } from './examples.js';
+import { buildExamples, emptyHistogram, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptionsInput } from './examples.js';
 import { buildManifest, type DatasetManifest, type IterationSelection } from './manifest.js';
 import { DATASET_FILE, MANIFEST_FILE, serializeLine } from './write.js';
 
@@ -30,7 +30,7 @@ export interface StreamDatasetInput {
    */
   trajectories: Iterable<Trajectory>;
   /** Hears how many examples each trajectory gave. */
-  onExamples?: (trajectory: TrajectoryRef, examples: number) => void;
+  onExamples?: (trajectory: Trajectory, examples: number) => void;
 }
 
 const WRITE_BUFFER_CHARS = 1024 * 1024;
@@ -121,6 +121,8 @@ function emptyCounts(): ExampleCounts {
     tokens_total: 0,
     tokens_mean: null,
     tokens_max: null,
+    trained_tokens_total: 0,
+    length_histogram: emptyHistogram(),
   };
 }
 
@@ -135,6 +137,8 @@ function addCounts(into: ExampleCounts, part: ExampleCounts): void {
   into.examples += part.examples;
   into.trajectories_with_examples += part.trajectories_with_examples;
   into.tokens_total += part.tokens_total;
+  into.trained_tokens_total += part.trained_tokens_total;
+  part.length_histogram.forEach((n, i) => (into.length_histogram[i]! += n));
   if (part.tokens_max !== null) into.tokens_max = into.tokens_max === null ? part.tokens_max : Math.max(into.tokens_max, part.tokens_max);
 }
 
@@ -192,7 +196,7 @@ export function writeSelectedDataset(
     iteration: number;
     parts: ReadonlyArray<ScannedIteration & { selection: SelectionResult }>;
     examples: ExampleOptionsInput;
-    onExamples?: (trajectory: TrajectoryRef, examples: number) => void;
+    onExamples?: (trajectory: Trajectory, examples: number) => void;
   },
 ): DatasetManifest {
   const kept = input.parts

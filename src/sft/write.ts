@@ -13,11 +13,12 @@ export const MANIFEST_FILE = 'manifest.json';
  * the key order the agent sends it in (type, function: name, description, parameters as the
  * action's JSON Schema lists them), so a chat template renders the tool block of a training
  * example exactly as it renders it at sampling time. Both orders are fixed by the input, so the
- * same example always gives the same bytes.
+ * same example always gives the same bytes. TRL's prompt-completion lines (train_on target) put
+ * `prompt` and `completion` where the others put `messages`.
  */
 export function serializeLine(line: SftLine): string {
-  const messages = canonicalJson(line.messages);
-  return line.tools === undefined ? `{"messages":${messages}}` : `{"messages":${messages},"tools":${JSON.stringify(line.tools)}}`;
+  const body = 'messages' in line ? `"messages":${canonicalJson(line.messages)}` : `"completion":${canonicalJson(line.completion)},"prompt":${canonicalJson(line.prompt)}`;
+  return line.tools === undefined ? `{${body}}` : `{${body},"tools":${JSON.stringify(line.tools)}}`;
 }
 
 /** train.jsonl's text: one line per example in (instance_id, iteration, sample_index, call_index) order. */

@@ -14,6 +14,7 @@ import { ROOT } from './build-js.js';
 const SCRIPTS = {
   trl: { file: path.join(ROOT, 'scripts/train-trl.sh'), tool: 'trl' },
   llamafactory: { file: path.join(ROOT, 'scripts/train-llamafactory.sh'), tool: 'llamafactory-cli' },
+  axolotl: { file: path.join(ROOT, 'scripts/train-axolotl.sh'), tool: 'axolotl' },
 } as const;
 
 function run(script: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
@@ -41,7 +42,7 @@ describe.each(Object.entries(SCRIPTS))('scripts/train-%s.sh', (_name, { file, to
   it('--help documents every flag', () => {
     const result = run(file, ['--help']);
     expect(result.status).toBe(0);
-    for (const flag of ['--dataset', '--output-dir', '--model', '--epochs', '--learning-rate', '--batch-size', '--max-length', '--lora-rank']) {
+    for (const flag of ['--dataset', '--output-dir', '--model', '--epochs', '--learning-rate', '--batch-size', '--max-length', '--lora-rank', '--train-on']) {
       expect(result.stdout).toContain(flag);
     }
   });
@@ -56,6 +57,7 @@ describe.each(Object.entries(SCRIPTS))('scripts/train-%s.sh', (_name, { file, to
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('not a multiple');
     expect(run(file, ['--dataset', dataset, '--output-dir', out, '--model', 'm', '--lora-rank', 'x']).status).toBe(2);
+    expect(run(file, ['--dataset', dataset, '--output-dir', out, '--model', 'm', '--train-on', 'everything']).stderr).toContain('--train-on must be assistant or target');
     expect(run(file, ['--dataset', path.join(out, 'nope.jsonl'), '--output-dir', out, '--model', 'm']).stderr).toContain('does not exist');
   });
 

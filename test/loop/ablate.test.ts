@@ -20,6 +20,7 @@ import { buildEvalSpec, specHash } from '../../src/verify/spec.js';
 import { EMPTY_PATCH_HASH, VerdictSchema, verdictKey, type Outcome, type Verdict } from '../../src/verify/verdict.js';
 import { rft } from '../cli/helpers.js';
 import { MINIGYM_TASKS, minigymInstance } from '../helpers/minigym.js';
+import { exampleOptionsOf } from '../../src/sft/options.js';
 
 /**
  * A run directory built by hand: the real RunDir and Ledger, hand-made trajectories (real-looking
@@ -290,7 +291,7 @@ function loopDataset(built: BuiltRun, dir: string) {
   const trajectories = readLines(runLayout.trajectories(built.dir, 0)).map((l) => TrajectorySchema.parse(JSON.parse(l)));
   const verdicts = readLines(runLayout.verdicts(built.dir, 0)).map((l) => VerdictSchema.parse(JSON.parse(l)));
   const selection = selectTrajectories(poolFromRecords(trajectories, verdicts, keyOf), { ...recipe.select, seed: recipe.seed });
-  const examples = buildExamples(accumulate([{ iteration: 0, kept: selection.kept, trajectories }]), { unit: recipe.sft.unit, max_tokens: recipe.sft.max_tokens, tokenizer: recipe.sft.tokenizer });
+  const examples = buildExamples(accumulate([{ iteration: 0, kept: selection.kept, trajectories }]), exampleOptionsOf(built.loaded));
   return writeDataset(dir, { recipe_hash: built.loaded.hash, iteration: 0, selections: [{ iteration: 0, selection }], examples });
 }
 
@@ -352,7 +353,7 @@ describe('rebuildDatasets', () => {
     expect(result.pool).toEqual({ trajectories: 18, successes: 8, instances: 3, instancesWithSuccess: 3 });
     expect(result.easiest).toEqual([EASY]);
     expect(result.iterationsIncluded).toEqual([0]);
-    expect(result.settings).toEqual({ order: 'fewest_calls', dedup: false, seed: SEED, unit: 'call', max_tokens: MAX_TOKENS, tokenizer: 'cl100k_base' });
+    expect(result.settings).toEqual({ order: 'fewest_calls', dedup: false, seed: SEED, unit: 'call', max_tokens: MAX_TOKENS, tokenizer: 'cl100k_base', train_on: 'assistant', backend: 'trl', tool_arguments: null });
 
     const kept = {
       1: [`${EASY}#3`, `${H1}#1`, `${H2}#2`],

@@ -4,7 +4,7 @@ import { PythonSpanParser } from '../../src/agent/python-spans.js';
 import { runTrajectory } from '../../src/agent/run.js';
 import type { ChatMessage, PolicyClient, PolicyRequest, PolicyResponse } from '../../src/policy/types.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
-import { buildExamples } from '../../src/sft/examples.js';
+import { buildExamples, lineMessages } from '../../src/sft/examples.js';
 import type { Instance } from '../../src/tasks/instance.js';
 
 /**
@@ -91,7 +91,7 @@ describe('examples of a recorded tools-protocol trajectory', () => {
     expect(t.outcome.status).toBe('finished');
     expect(t.calls[1]!.invalid).not.toBeNull();
 
-    const r = buildExamples([t], { unit: 'call', max_tokens: 10240, tokenizer: 'cl100k_base' });
+    const r = buildExamples([t], { unit: 'call', max_tokens: 10240, tokenizer: 'cl100k_base', train_on: 'target' });
     expect(r.dropped.map((d) => [d.source.call_index, d.reason])).toEqual([[1, 'invalid_call']]);
     expect(r.examples.map((e) => e.source.call_index)).toEqual([0, 2, 3, 4, 5, 6]);
     for (const example of r.examples) {
@@ -99,12 +99,12 @@ describe('examples of a recorded tools-protocol trajectory', () => {
       const request = policy.requests[i]!;
       expect(example.line.tools).toEqual(request.tools);
       expect(JSON.stringify(example.line.tools)).toBe(JSON.stringify(request.tools)); // same key order too
-      expect(example.line.messages.slice(0, -1)).toEqual(request.messages.map(asContext));
-      expect(example.line.messages.at(-1)).toMatchObject({ role: 'assistant', weight: 1 });
+      expect(lineMessages(example.line).slice(0, -1)).toEqual(request.messages.map(asContext));
+      expect(lineMessages(example.line).at(-1)).toMatchObject({ role: 'assistant', weight: 1 });
       expect(example.tokens).toBe(t.tokens.per_call[i]);
     }
     // The retry call (index 2) was sent the invalid answer and the tool message naming the problem 
-    const retry = r.examples[1]!.line.messages;
+    const retry = lineMessages(r.examples[1]!.line);
     expect(retry.filter((m) => m.role === 'assistant').map((m) => m.role === 'assistant' && m.weight)).toEqual([0, 1]);
     expect(retry.find((m) => m.role === 'tool')?.content).toMatch(/^Your last reply was not a valid action: .*nope/);
   });

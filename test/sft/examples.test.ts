@@ -4,12 +4,12 @@ import { TrajectorySchema } from '../../src/agent/trajectory.js';
 import { poolFromRecords, trajectoryKey, type PoolEntry } from '../../src/select/pool.js';
 import { selectTrajectories } from '../../src/select/select.js';
 import { capComparisonRow } from '../../src/select/compare.js';
-import { accumulate, buildExamples, examplesPerTrajectory, SftLineSchema, type SftExample, type TrainingMessage } from '../../src/sft/examples.js';
+import { accumulate, buildExamples, examplesPerTrajectory, lineMessages, SftLineSchema, type SftExample, type TrainingMessage } from '../../src/sft/examples.js';
 import { toolForState } from '../../src/agent/actions.js';
 import { keyOfTrajectory, makeTrajectory, makeVerdict } from './records.js';
 
-const CALL = { unit: 'call', max_tokens: 10240, tokenizer: 'cl100k_base' } as const;
-const TRAJ = { unit: 'trajectory', max_tokens: 10240, tokenizer: 'cl100k_base' } as const;
+const CALL = { unit: 'call', max_tokens: 10240, tokenizer: 'cl100k_base', train_on: 'target' } as const;
+const TRAJ = { unit: 'trajectory', max_tokens: 10240, tokenizer: 'cl100k_base', train_on: 'target' } as const;
 
 const targets = (messages: TrainingMessage[]) => messages.filter((m) => m.role === 'assistant' && m.weight === 1);
 const where = (e: SftExample) => [e.source.sample_index, e.source.call_index];
@@ -49,7 +49,7 @@ describe('buildExamples, unit call (SWE-Gym): one example per valid LLM call', (
       [0, 'invalid_call'],
       [1, 'invalid_call'],
     ]);
-    const retry = r.examples[0]!.line.messages;
+    const retry = lineMessages(r.examples[0]!.line);
     expect(retry.map((m) => `${m.role}${m.role === 'assistant' ? m.weight : ''}`)).toEqual([
       'system',
       'user',
@@ -73,18 +73,18 @@ describe('buildExamples, unit call (SWE-Gym): one example per valid LLM call', (
     expect(plan!.line.tools![0]!.function.name).toBe('ApplyChange');
     expect(edit!.line.tools).toBeUndefined();
     // The target: the tool call, content '' instead of null.
-    expect(plan!.line.messages.at(-1)).toEqual({
+    expect(lineMessages(plan!.line).at(-1)).toEqual({
       role: 'assistant',
       content: '',
       tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'ApplyChange', arguments: '{"call":1}' } }],
       weight: 1,
     });
     // The retry context: the invalid tool call (weight 0) and the tool message answering it.
-    expect(plan!.line.messages.slice(2, 4)).toEqual([
+    expect(lineMessages(plan!.line).slice(2, 4)).toEqual([
       { role: 'assistant', content: '', tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'ApplyChange', arguments: '{"call":0}' } }], weight: 0 },
       { role: 'tool', tool_call_id: 'call_0', content: 'Your last reply was not a valid action: missing field file_path.' },
     ]);
-    expect(edit!.line.messages.at(-1)).toEqual({ role: 'assistant', content: '<replace>\ncall 2\n</replace>', weight: 1 });
+    expect(lineMessages(edit!.line).at(-1)).toEqual({ role: 'assistant', content: '<replace>\ncall 2\n</replace>', weight: 1 });
   });
 
   it('drops examples above max_tokens using the recorded per-call counts and reports them', () => {
@@ -148,14 +148,14 @@ describe('buildExamples, unit trajectory: one example per trajectory', () => {
     const [example] = r.examples;
     expect(example!.source).toEqual({ iteration: 0, instance_id: 'a', sample_index: 0, call_index: null, state: null });
     const valid = t.calls.slice(1);
-    expect(example!.line.messages).toEqual(
+    expect(lineMessages(example!.line)).toEqual(
       valid.flatMap((call) => [
         ...call.messages.map((m) => (m.role === 'assistant' ? { role: 'assistant', content: m.content, weight: 0 } : m)),
         { role: 'assistant', content: call.completion.content, weight: 1 },
       ]),
     );
-    expect(targets(example!.line.messages)).toHaveLength(3);
-    expect(example!.line.messages.filter((m) => m.role === 'system')).toHaveLength(3);
+    expect(targets(lineMessages(example!.line))).toHaveLength(3);
+    expect(lineMessages(example!.line).filter((m) => m.role === 'system')).toHaveLength(3);
     // The sum of the valid calls' recorded counts.
     expect(example!.tokens).toBe(t.tokens.per_call[1]! + t.tokens.per_call[2]! + t.tokens.per_call[3]!);
     expect(r.dropped).toEqual([{ source: { iteration: 0, instance_id: 'a', sample_index: 0, call_index: 0, state: 'SearchCode' }, reason: 'invalid_call', tokens: 40 }]);

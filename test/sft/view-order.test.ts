@@ -8,7 +8,7 @@ import type { Trajectory } from '../../src/agent/trajectory.js';
 import { OpenAiPolicy } from '../../src/policy/client.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
-import { buildExamples } from '../../src/sft/examples.js';
+import { buildExamples, lineMessages } from '../../src/sft/examples.js';
 import { MINIGYM_DIR, minigymInstances } from '../helpers/minigym.js';
 
 /**
@@ -67,10 +67,10 @@ const CODE_BLOCKS = /<(file_context|search_results)>/;
 describe('the model view in the SFT examples', () => {
   it('every multi-turn example holds the current file context in its last user message and only there', () => {
     const { examples } = buildExamples(trajectories, { unit: 'call', max_tokens: 100_000, tokenizer: 'cl100k_base' });
-    const multi = examples.filter((e) => e.line.messages.filter((m) => m.role === 'user').length > 1);
+    const multi = examples.filter((e) => lineMessages(e.line).filter((m) => m.role === 'user').length > 1);
     expect(multi.length).toBeGreaterThan(20);
     for (const example of multi) {
-      const messages = example.line.messages;
+      const messages = lineMessages(example.line);
       // The target's prompt: everything before the trained answer, minus retry pairs of the same visit.
       const prompt = messages.slice(0, -1);
       const retryAt = prompt.findIndex((m) => (m.role === 'user' || m.role === 'tool') && m.content!.startsWith('Your last reply was not a valid action:'));
@@ -87,7 +87,7 @@ describe('the model view in the SFT examples', () => {
     const { examples } = buildExamples(trajectories, { unit: 'call', max_tokens: 100_000, tokenizer: 'cl100k_base' });
     let checked = 0;
     for (const example of examples) {
-      const messages = example.line.messages;
+      const messages = lineMessages(example.line);
       for (let i = 1; i < messages.length - 1; i++) {
         const reply = messages[i]!;
         if ((reply.role !== 'user' && reply.role !== 'tool') || !/^(Applied the change to|The edit of|The change to) /.test(reply.content!)) continue;
@@ -95,7 +95,7 @@ describe('the model view in the SFT examples', () => {
         const before = messages[i - 1]!;
         expect(before.role).toBe('assistant');
         const text = before.role === 'assistant' ? (before.tool_calls?.[0]?.function.arguments ?? before.content ?? '') : '';
-        const action = JSON.parse(text) as { action: string; file_path: string; span_id: string };
+        const action = (typeof text === 'string' ? JSON.parse(text) : text) as { action: string; file_path: string; span_id: string };
         expect(action.action).toBe('modify');
         const named = /^(?:Applied the change to|The edit of|The change to) (\S+?):(\S+?)[.:]?\s/.exec(`${reply.content!} `)!;
         expect([named[1], named[2]]).toEqual([action.file_path, action.span_id]);

@@ -240,7 +240,8 @@ describe('writeDataset', () => {
     expect(m.file).toEqual({ name: 'train.jsonl', sha256: sha256(''), bytes: 0, lines: 0 });
     expect(m.counts.examples).toBe(0);
     expect(m.counts.over_max_tokens).toBe(m.counts.valid_calls);
-    expect(m.tokens).toEqual({ total: 0, mean_per_example: null, max_per_example: null });
+    expect(m.tokens).toMatchObject({ total: 0, mean_per_example: null, max_per_example: null, trained_total: 0 });
+    expect(m.tokens.length_distribution.every((b) => b.examples === 0)).toBe(true);
     expectCountsAddUp(m);
   });
 });

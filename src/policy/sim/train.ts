@@ -35,8 +35,12 @@ export function simTrain(parent: SimModel, examplesPerTask: ReadonlyMap<string, 
 }
 
 /** Which task an SFT example is about: the one whose problem statement is in its <issue> block. */
-export function taskOfExample(example: { messages: Array<{ role: string; content?: string | null }> }, issueToTask: ReadonlyMap<string, string>): string | null {
-  for (const message of example.messages) {
+export function taskOfExample(
+  example: { messages?: Array<{ role: string; content?: string | null }>; prompt?: Array<{ role: string; content?: string | null }> },
+  issueToTask: ReadonlyMap<string, string>,
+): string | null {
+  // TRL's prompt-completion lines (sft.train_on target) carry the conversation as prompt.
+  for (const message of example.messages ?? example.prompt ?? []) {
     const issue = /<issue>\n?([\s\S]*?)\n?<\/issue>/.exec(message.content ?? '');
     if (issue) return issueToTask.get(normalizeIssue(issue[1]!)) ?? null;
   }

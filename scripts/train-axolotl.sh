@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# train-axolotl.sh — supervised fine-tuning with axolotl (`axolotl train`), for rft's `command`
+# trainer backend. Reads the SFT file rft writes for axolotl (sft.backend axolotl: OpenAI chat
+# JSONL, one {"messages": [...]} per line, every assistant message with a `weight` of 0 or 1,
+# tool-call arguments as objects), writes an axolotl YAML with a `chat_template` dataset, trains,
+# writes the model to <output-dir>/model and that path to <output-dir>/MODEL.
+#
+# Which tokens carry loss: the data says it. rft sets `weight` by the recipe's sft.train_on
+# (assistant: every assistant turn 1; target: only the training target 1), and the dataset entry
+# tells axolotl to read it: message_field_training: weight (a message's own field decides),
+# roles_to_train: [assistant] (messages without the field: system, user and tool stay masked),
+# train_on_eos: turn (the end-of-turn token of each trained turn is trained too).
+#
+# Recipe example:
+#   finetune:
+#     backend: command
+#     base_model: Qwen/Qwen2.5-Coder-7B-Instruct
+#     hyperparameters: { epochs: 5, learning_rate: 2e-5, batch_size: 8 }
+#     command: >-
+#       bash scripts/train-axolotl.sh --dataset {dataset} --output-dir {output_dir} --model {base_model}
+#       --epochs {hp.epochs} --learning-rate {hp.learning_rate} --batch-size {hp.batch_size} --max-length 10240
+#     output_model_file: '{output_dir}/MODEL'
+#
+# Flags (→ the axolotl setting each writes into <output-dir>/axolotl.yaml):
+#   --dataset PATH         SFT data; copied to <output-dir>/axolotl-data/train.jsonl (→ datasets[0].path). Required.
+#   --output-dir DIR       rft's fine-tune folder; the model goes to DIR/model (→ output_dir). Required.
+#   --model NAME|PATH      base model, a Hub id or a local folder (→ base_model). Required.
+#   --epochs N             → num_epochs (default 5)
+#   --learning-rate LR     → learning_rate (default 2e-5)
+#   --batch-size N         effective batch size = micro batch × gradient accumulation × GPUs
+#                          (→ micro_batch_size, gradient_accumulation_steps; default 8)
+#   --max-length N         tokens per example, longer ones are truncated (→ sequence_len; default 10240)
+#   --train-on P           assistant (default) or target: the recipe's sft.train_on; checked against the
+#                          data's weights (a line whose history has weight 1 is not target data)
+#   --lora-rank R          optional: train a LoRA adapter (→ adapter: lora, lora_r: R, lora_alpha: 2R,
+#                          lora_target_linear: true)
+#   --micro-batch-size N   examples per device and step (default 1)
+#   --gpus N               processes the batch is spread over, for the arithmetic above (default 1)
+#   -- ARGS...             passed to `axolotl train` after the YAML
+#   -h, --help             this text
+# Always set: chat_template: tokenizer_default (the model's own template), bf16: auto,
+# gradient_checkpointing: true, lr_scheduler: cosine, warmup_ratio: 0.1, val_set_size: 0,
+# save_strategy: "no", logging_steps: 10.
+#
+# Needs: pip install axolotl (a GPU machine). Exit codes: 2 bad arguments, 127 axolotl missing.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+die() { echo "train-axolotl.sh: $*" >&2; echo "(train-axolotl.sh --help lists the flags)" >&2; exit 2; }
+
+dataset='' output_dir='' model='' epochs=5 learning_rate=2e-5 batch_size=8 max_length=10240
+lora_rank='' micro_batch=1 gpus=1 train_on=assistant
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --dataset|--output-dir|--model|--epochs|--learning-rate|--batch-size|--max-length|--lora-rank|--micro-batch-size|--gpus|--train-on)
+      [ $# -ge 2 ] || die "$1 needs a value"
+      case "$1" in
+        --dataset) dataset=$2 ;; --output-dir) output_dir=$2 ;; --model) model=$2 ;;
+        --epochs) epochs=$2 ;; --learning-rate) learning_rate=$2 ;; --batch-size) batch_size=$2 ;;
+        --max-length) max_length=$2 ;; --lora-rank) lora_rank=$2 ;; --micro-batch-size) micro_batch=$2 ;;
+        --gpus) gpus=$2 ;; --train-on) train_on=$2 ;;
+      esac
+      shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    *) die "unknown argument: $1" ;;
+  esac
+done
+
+[ -n "$dataset" ] || die "--dataset is required"
+[ -n "$output_dir" ] || die "--output-dir is required"
+[ -n "$model" ] || die "--model is required"
+[ -f "$dataset" ] || die "--dataset $dataset does not exist"
+is_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
+is_num() { [[ "$1" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]]; }
+for pair in "batch-size:$batch_size" "max-length:$max_length" "micro-batch-size:$micro_batch" "gpus:$gpus"; do
+  is_int "${pair#*:}" || die "--${pair%%:*} must be a positive whole number, not ${pair#*:}"
+done
+is_num "$epochs" || die "--epochs must be a number, not $epochs"
+is_num "$learning_rate" || die "--learning-rate must be a number, not $learning_rate"
+[ -z "$lora_rank" ] || is_int "$lora_rank" || die "--lora-rank must be a positive whole number, not $lora_rank"
+case "$train_on" in assistant|target) ;; *) die "--train-on must be assistant or target, not $train_on" ;; esac
+# Target data has weight-0 history wherever there is history; assistant data never has weight 0.
+if [ "$train_on" = assistant ] && grep -q '"weight":0' "$dataset"; then
+  die "--train-on assistant, but $dataset has weight-0 assistant messages (emit it with sft.train_on: assistant)"
+fi
+if grep -q '"prompt":\[' "$dataset"; then die "$dataset has prompt/completion lines (TRL's form); emit it with sft.backend: axolotl"; fi
+per_step=$((micro_batch * gpus))
+[ $((batch_size % per_step)) -eq 0 ] || die "--batch-size $batch_size is not a multiple of micro batch × gpus ($per_step)"
+accumulation=$((batch_size / per_step))
+
+if ! command -v axolotl >/dev/null 2>&1; then
+  echo "train-axolotl.sh: the 'axolotl' command is not installed in this environment." >&2
+  echo "  Install it on the GPU machine: pip install axolotl   (see docs.axolotl.ai)" >&2
+  exit 127
+fi
+
+# A YAML double-quoted string.
+q() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+
+output_dir=$(mkdir -p "$output_dir" && cd "$output_dir" && pwd)
+data_dir="$output_dir/axolotl-data"
+mkdir -p "$data_dir"
+cp "$dataset" "$data_dir/train.jsonl"
+rm -f "$output_dir/MODEL"
+
+config="$output_dir/axolotl.yaml"
+{
+  echo "base_model: $(q "$model")"
+  echo "chat_template: tokenizer_default"
+  echo "datasets:"
+  echo "  - path: $(q "$data_dir/train.jsonl")"
+  echo "    ds_type: json"
+  echo "    type: chat_template"
+  echo "    field_messages: messages"
+  if grep -q '"tools":\[' "$dataset"; then echo "    field_tools: tools"; fi
+  echo "    message_field_training: weight"
+  echo "    roles_to_train: [assistant]"
+  echo "    train_on_eos: turn"
+  echo "dataset_prepared_path: $(q "$output_dir/axolotl-prepared")"
+  echo "val_set_size: 0"
+  echo "output_dir: $(q "$output_dir/model")"
+  echo "sequence_len: $max_length"
+  if [ -n "$lora_rank" ]; then
+    echo "adapter: lora"
+    echo "lora_r: $lora_rank"
+    echo "lora_alpha: $((lora_rank * 2))"
+    echo "lora_target_linear: true"
+  fi
+  echo "micro_batch_size: $micro_batch"
+  echo "gradient_accumulation_steps: $accumulation"
+  echo "num_epochs: $epochs"
+  echo "learning_rate: $learning_rate"
+  echo "lr_scheduler: cosine"
+  echo "warmup_ratio: 0.1"
+  echo "bf16: auto"
+  echo "gradient_checkpointing: true"
+  echo "logging_steps: 10"
+  echo "save_strategy: \"no\""
+} > "$config"
+
+echo "train-axolotl.sh: axolotl train $config ${extra[*]:-}"
+axolotl train "$config" "${extra[@]}"
+echo "$output_dir/model" > "$output_dir/MODEL"
+echo "train-axolotl.sh: model written to $output_dir/model"

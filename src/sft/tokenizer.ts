@@ -1,0 +1,210 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { z } from 'zod';
+import { boundedTokenCount } from '../agent/tokens.js';
+
+/**
+ * Token counting of SFT lines "as the trainer will": for a Hugging Face model, the text its chat
+ * template renders (tools included) tokenized by its own tokenizer — what SWE-Gym measured with
+ * `len(tokenizer.apply_chat_template(messages))`. For OpenAI models, the js-tiktoken encoding
+ * with the per-message overhead the agent uses when it records a trajectory.
+ *
+ * Libraries, not hand-written code: @huggingface/tokenizers (tokenizer.json, pure JS) and
+ * @huggingface/jinja (the chat template). Nothing is fetched: a tokenizer is a local folder.
+ */
+
+export const TIKTOKEN_ENCODINGS = ['cl100k_base', 'o200k_base'] as const;
+export type TiktokenName = (typeof TIKTOKEN_ENCODINGS)[number];
+
+export function isTiktokenEncoding(spec: string | null): spec is TiktokenName {
+  return spec !== null && (TIKTOKEN_ENCODINGS as readonly string[]).includes(spec);
+}
+
+/** The encoding trajectories are counted with while sampling (the agent's budget): tiktoken always. */
+export function samplingEncoding(tokenizer: string | null): TiktokenName {
+  return isTiktokenEncoding(tokenizer) ? tokenizer : 'cl100k_base';
+}
+
+export const TokenizerInfoSchema = z.object({
+  /** As the recipe names it: an encoding name, or the tokenizer folder. */
+  name: z.string().min(1),
+  kind: z.enum(['tiktoken', 'huggingface']),
+  /** sha256 of tokenizer.json and the chat template (null for tiktoken). */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  /** Whether the chat template marks assistant spans with {% generation %} (TRL's assistant_only_loss needs it); null for tiktoken. */
+  generation_markers: z.boolean().nullable(),
+});
+export type TokenizerInfo = z.infer<typeof TokenizerInfoSchema>;
+
+/** A message as a counter sees it: the training line's shape, arguments a string or an object. */
+export interface CountMessage {
+  role: string;
+  content: string;
+  tool_calls?: ReadonlyArray<{ function: { name: string; arguments: unknown } }>;
+}
+
+export interface LineTokens {
+  /** Tokens of the whole rendered line. */
+  total: number;
+  /** Per message: the tokens of its trainable span (assistant messages), 0 for the others. */
+  spans: number[];
+}
+
+export interface ExampleTokenizer {
+  readonly info: TokenizerInfo;
+  count(messages: readonly CountMessage[], tools?: readonly unknown[]): LineTokens;
+}
+
+const argumentsText = (args: unknown) => (typeof args === 'string' ? args : JSON.stringify(args));
+
+/**
+ * tiktoken: 4 tokens per message plus its content and tool calls (name + arguments), the count
+ * the agent records per call; the tool schema is not counted (OpenAI does not say how it is).
+ */
+export class TiktokenExampleTokenizer implements ExampleTokenizer {
+  readonly info: TokenizerInfo;
+  constructor(readonly encoding: TiktokenName) {
+    this.info = { name: encoding, kind: 'tiktoken', sha256: null, generation_markers: null };
+  }
+
+  count(messages: readonly CountMessage[]): LineTokens {
+    const per = messages.map((m) => {
+      let n = 4 + boundedTokenCount(m.content, this.encoding);
+      if (m.role === 'assistant') for (const c of m.tool_calls ?? []) n += boundedTokenCount(c.function.name + argumentsText(c.function.arguments), this.encoding);
+      return n;
+    });
+    return { total: per.reduce((a, b) => a + b, 0), spans: messages.map((m, i) => (m.role === 'assistant' ? per[i]! : 0)) };
+  }
+}
+
+/** A special token of tokenizer_config.json: a string or an AddedToken object. */
+function tokenText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string') return (value as { content: string }).content;
+  return '';
+}
+
+/**
+ * A Hugging Face tokenizer and chat template. The trainable span of assistant message i is what
+ * the template adds after the prompt of the first i messages with the generation prompt: the
+ * completion as TRL's prompt-completion form and LLaMA-Factory cut it (the assistant header is
+ * the prompt's; the content, tool calls and end-of-turn token are the span). Spans are tokenized
+ * apart from the rest, which is exact where the template puts a special token or a newline
+ * before them (ChatML: Qwen2.5, Qwen3).
+ */
+export class HfExampleTokenizer implements ExampleTokenizer {
+  readonly info: TokenizerInfo;
+  private readonly template: Template;
+  private readonly specials: Record<string, string>;
+
+  constructor(
+    name: string,
+    private readonly tokenizer: Tokenizer,
+    templateText: string,
+    config: Record<string, unknown>,
+    sha256: string,
+  ) {
+    this.template = new Template(templateText);
+    this.specials = Object.fromEntries(['bos_token', 'eos_token', 'pad_token', 'unk_token'].map((k) => [k, tokenText(config[k])]));
+    this.info = { name, kind: 'huggingface', sha256, generation_markers: /\{%-?\s*generation\s*-?%\}/.test(templateText) };
+  }
+
+  render(messages: readonly CountMessage[], tools: readonly unknown[] | undefined, addGenerationPrompt: boolean): string {
+    return this.template.render({
+      ...this.specials,
+      messages,
+      ...(tools && tools.length > 0 ? { tools } : {}),
+      add_generation_prompt: addGenerationPrompt,
+    });
+  }
+
+  tokens(text: string): number {
+    return text.length === 0 ? 0 : this.tokenizer.encode(text, { add_special_tokens: false }).ids.length;
+  }
+
+  count(messages: readonly CountMessage[], tools?: readonly unknown[]): LineTokens {
+    const full = this.render(messages, tools, false);
+    const spans = messages.map((m, i) => {
+      if (m.role !== 'assistant') return 0;
+      const prompt = this.render(messages.slice(0, i), tools, true);
+      const upTo = i === messages.length - 1 ? full : this.render(messages.slice(0, i + 1), tools, false);
+      return upTo.startsWith(prompt) ? this.tokens(upTo.slice(prompt.length)) : this.tokens(upTo) - this.tokens(prompt);
+    });
+    return { total: this.tokens(full), spans };
+  }
+}
+
+export class TokenizerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TokenizerError';
+  }
+}
+
+function readJson(file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new TokenizerError(`${file}: ${(err as Error).message}`);
+  }
+}
+
+/** The chat template of a tokenizer folder: tokenizer_config.json's chat_template (the default one of a list), else chat_template.jinja. */
+function chatTemplateOf(dir: string, config: Record<string, unknown>): string {
+  const inConfig = config.chat_template;
+  if (typeof inConfig === 'string') return inConfig;
+  if (Array.isArray(inConfig)) {
+    const named = inConfig as Array<{ name?: unknown; template?: unknown }>;
+    const found = named.find((t) => t.name === 'default') ?? named[0];
+    if (typeof found?.template === 'string') return found.template;
+  }
+  const jinja = path.join(dir, 'chat_template.jinja');
+  if (existsSync(jinja)) return readFileSync(jinja, 'utf8');
+  throw new TokenizerError(`${dir}: no chat template (tokenizer_config.json has no chat_template and there is no chat_template.jinja)`);
+}
+
+/** Loads a local Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json). */
+export function loadHfTokenizer(dir: string): HfExampleTokenizer {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new TokenizerError(`tokenizer ${dir}: not an encoding (${TIKTOKEN_ENCODINGS.join(', ')}) and not a folder`);
+  }
+  for (const file of ['tokenizer.json', 'tokenizer_config.json']) {
+    if (!existsSync(path.join(dir, file))) throw new TokenizerError(`tokenizer ${dir}: ${file} is missing (a Hugging Face tokenizer folder has tokenizer.json and tokenizer_config.json)`);
+  }
+  const jsonText = readFileSync(path.join(dir, 'tokenizer.json'));
+  const tokenizerJson = JSON.parse(jsonText.toString('utf8')) as object;
+  const config = readJson(path.join(dir, 'tokenizer_config.json'));
+  const template = chatTemplateOf(dir, config);
+  const sha256 = createHash('sha256').update(jsonText).update('\0').update(template).digest('hex');
+  return new HfExampleTokenizer(dir, new Tokenizer(tokenizerJson, config), template, config, sha256);
+}
+
+const loaded = new Map<string, ExampleTokenizer>();
+
+/** The counter a recipe's `sft.tokenizer` (resolved) names; Hugging Face folders are loaded once per process. */
+export function exampleTokenizer(spec: string): ExampleTokenizer {
+  let found = loaded.get(spec);
+  if (!found) {
+    found = isTiktokenEncoding(spec) ? new TiktokenExampleTokenizer(spec) : loadHfTokenizer(spec);
+    loaded.set(spec, found);
+  }
+  return found;
+}
+
+/**
+ * The tokenizer a recipe counts with: sft.tokenizer if set (a folder relative to the recipe's
+ * folder), else the base model's folder when it is a local Qwen tokenizer folder (SWE-Gym counted
+ * with the model's own tokenizer), else cl100k_base.
+ */
+export function resolveTokenizerSpec(sft: { tokenizer: string | null }, baseModel: string | null, baseDir: string): string {
+  const local = (p: string) => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
+  if (sft.tokenizer !== null) return isTiktokenEncoding(sft.tokenizer) ? sft.tokenizer : local(sft.tokenizer);
+  if (baseModel !== null && /qwen/i.test(baseModel)) {
+    const dir = local(baseModel);
+    if (existsSync(path.join(dir, 'tokenizer.json')) && existsSync(path.join(dir, 'tokenizer_config.json'))) return dir;
+  }
+  return 'cl100k_base';
+}
