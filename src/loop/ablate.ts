@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Recipe } from '../recipe/schema.js';
 import { capComparisonRow, CapComparisonRowSchema, easiestInstances, EASIEST_FRACTION } from '../select/compare.js';
-import { compareRefs, isInfrastructureError, isSuccess, trajectoryKey, type PoolEntry, type VerdictKeyOf } from '../select/pool.js';
+import { compareRefs, isInfrastructureError, successTest, trajectoryKey, type PoolEntry, type VerdictKeyOf } from '../select/pool.js';
 import { readVerdictsStreaming, scanPool } from '../select/scan.js';
 import { SelectOptionsSchema, selectTrajectories, type SelectionResult, type SelectOptions } from '../select/select.js';
 import { keptPerTokenizer, type ExampleCounts, type ExampleOptions } from '../sft/examples.js';
@@ -171,6 +171,7 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
   };
   const keyOf: VerdictKeyOf<TrajectoryHead> = (t, hash) => verdictKey(t.instance_id, hash, specHashOf(byId.get(t.instance_id)!));
 
+  const success = successTest(recipe.select.require_finished);
   const included = recipe.sft.accumulate ? Array.from({ length: k + 1 }, (_, i) => i) : [k];
   // Streamed: the ledgers' record heads are scanned, the kept trajectories read back one at a time.
   const pools: ScannedIteration[] = included.map((i) => readCompleteIteration(runDir, recipe, i, train, keyOf));
@@ -182,7 +183,7 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
   // folder is then replaced atomically (train.jsonl streamed to a temp file, then renamed).
   const built = caps.map((cap) => {
     const setting: AblateSetting = { cap, dedup, order };
-    const parts = pools.map((p) => ({ ...p, selection: selectTrajectories(p.pool.entries, { cap, order, dedup, seed: recipe.seed }) }));
+    const parts = pools.map((p) => ({ ...p, selection: selectTrajectories(p.pool.entries, { cap, order, dedup, seed: recipe.seed, require_finished: recipe.select.require_finished }) }));
     return { setting, parts, dir: ablateDatasetDir(runDir, k, setting, recipe.select) };
   });
 
@@ -217,11 +218,11 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
     settings: { order, dedup, seed: recipe.seed, ...exampleOptions },
     pool: {
       trajectories: fullPool.length,
-      successes: fullPool.filter(isSuccess).length,
+      successes: fullPool.filter(success).length,
       instances: new Set(fullPool.map((e) => e.instance_id)).size,
-      instancesWithSuccess: new Set(fullPool.filter(isSuccess).map((e) => e.instance_id)).size,
+      instancesWithSuccess: new Set(fullPool.filter(success).map((e) => e.instance_id)).size,
     },
-    easiest: easiestInstances(fullPool),
+    easiest: easiestInstances(fullPool, EASIEST_FRACTION, success),
     rows,
     folders: rows.map((r) => r.dataset_dir),
     tokenizers: written.map((w) => w.tokenizers),
@@ -239,7 +240,7 @@ function rowOf(
   recipe: Recipe,
 ): AblateRow {
   const kept = selections.flatMap((s) => s.kept);
-  const base = capComparisonRow(setting.cap, pool, kept, (entry) => perTrajectory.get(trajectoryKey(entry)) ?? 0);
+  const base = capComparisonRow(setting.cap, pool, kept, (entry) => perTrajectory.get(trajectoryKey(entry)) ?? 0, successTest(recipe.select.require_finished));
   return AblateRowSchema.parse({
     ...base,
     order: setting.order,

@@ -7,8 +7,8 @@ import { FINETUNE_FILE, FinetuneJobSchema, type FinetuneJob } from '../finetune/
 import { loadRunRecipe } from '../loop/drive.js';
 import { runLayout } from '../loop/layout.js';
 import type { Recipe } from '../recipe/schema.js';
-import { capComparisonRow, CapComparisonRowSchema, type CapComparisonRow } from '../select/compare.js';
-import { addVerdict, compareRefs, duplicateRecord, isSuccess, poolEntryOf, trajectoryKey, type PoolEntry } from '../select/pool.js';
+import { capComparisonRow, CapComparisonRowSchema, type CapComparisonRow, type SuccessTest } from '../select/compare.js';
+import { addVerdict, compareRefs, duplicateRecord, poolEntryOf, successTest, trajectoryKey, type PoolEntry } from '../select/pool.js';
 import { selectTrajectories } from '../select/select.js';
 import { buildExamples } from '../sft/examples.js';
 import { DatasetManifestSchema, type DatasetManifest } from '../sft/manifest.js';
@@ -252,7 +252,7 @@ function readLedgers(trajectoriesFile: string, verdictsFile: string): Ledgers {
   return { trajectoriesFile, pool: [...entries.values()].sort(compareRefs), locations, ...out, verdictRecords, verdictErrors };
 }
 
-function rolloutStats(kind: 'train' | 'eval', modelIndex: number, folder: string, ledgers: Ledgers, pool: readonly PoolEntry[]): RolloutStats {
+function rolloutStats(kind: 'train' | 'eval', modelIndex: number, folder: string, ledgers: Ledgers, pool: readonly PoolEntry[], success: SuccessTest): RolloutStats {
   const samples = pool.length;
   const resolved = pool.filter((e) => e.verdict === 'resolved').length;
   const emptyPatch = pool.filter((e) => e.patch_hash === EMPTY_PATCH_HASH).length;
@@ -269,7 +269,7 @@ function rolloutStats(kind: 'train' | 'eval', modelIndex: number, folder: string
     samples,
     instances: new Set(pool.map((e) => e.instance_id)).size,
     resolved,
-    successes: pool.filter(isSuccess).length,
+    successes: pool.filter(success).length,
     resolve_rate: ratio(resolved, samples),
     empty_patch: emptyPatch,
     empty_patch_rate: ratio(emptyPatch, samples),
@@ -282,12 +282,12 @@ function rolloutStats(kind: 'train' | 'eval', modelIndex: number, folder: string
   };
 }
 
-function successCounts(iteration: number, pool: readonly PoolEntry[], samplesPerTask: number): SuccessCounts {
+function successCounts(iteration: number, pool: readonly PoolEntry[], samplesPerTask: number, success: SuccessTest): SuccessCounts {
   const perInstance = new Map<string, { samples: number; successes: number }>();
   for (const e of pool) {
     const s = perInstance.get(e.instance_id) ?? { samples: 0, successes: 0 };
     s.samples += 1;
-    if (isSuccess(e)) s.successes += 1;
+    if (success(e)) s.successes += 1;
     perInstance.set(e.instance_id, s);
   }
   const n = Math.max(samplesPerTask, ...[...perInstance.values()].map((s) => s.samples));
@@ -296,12 +296,12 @@ function successCounts(iteration: number, pool: readonly PoolEntry[], samplesPer
   return { iteration, samples_per_instance: n, instances: perInstance.size, bins };
 }
 
-function callsByOutcome(iteration: number, pool: readonly PoolEntry[]): CallsByOutcome {
+function callsByOutcome(iteration: number, pool: readonly PoolEntry[], success: SuccessTest): CallsByOutcome {
   const verified = pool.filter((e) => e.verdict !== null && isFinal(e.verdict));
   return {
     iteration,
-    success: distribution(verified.filter(isSuccess).map((e) => e.llm_calls)),
-    failure: distribution(verified.filter((e) => !isSuccess(e)).map((e) => e.llm_calls)),
+    success: distribution(verified.filter(success).map((e) => e.llm_calls)),
+    failure: distribution(verified.filter((e) => !success(e)).map((e) => e.llm_calls)),
   };
 }
 
@@ -317,6 +317,8 @@ function gatherRun(runDir: string): RunReport {
   const metaFile = path.join(runDir, RUN_FILES.meta);
   const meta = existsSync(metaFile) ? RunMetaSchema.parse(JSON.parse(readFileSync(metaFile, 'utf8'))) : null;
   const { recipe, hash } = loadRunRecipe(runDir, []);
+  // Successes as the run's own selection counts them (select.require_finished).
+  const success = successTest(recipe.select.require_finished);
   const warnings: string[] = [];
   const rel = (file: string) => path.relative(runDir, file) || '.';
 
@@ -371,14 +373,14 @@ function gatherRun(runDir: string): RunReport {
   for (const k of folders) {
     if (!existsSync(runLayout.trajectories(runDir, k))) continue;
     const pool = poolAt(k);
-    const stats = rolloutStats('train', k, rel(runLayout.iterationDir(runDir, k)), ledgersOf(k), pool);
+    const stats = rolloutStats('train', k, rel(runLayout.iterationDir(runDir, k)), ledgersOf(k), pool, success);
     train.push(stats);
     if (stats.unverified > 0) warnings.push(`iter-${k}: ${plural(stats.unverified, 'sample has', 'samples have')} no final verdict yet`);
     if (stats.infrastructure_records > 0) {
       warnings.push(`iter-${k}: ${plural(stats.infrastructure_records, 'trajectory record is an infrastructure error', 'trajectory records are infrastructure errors')} (not data; retried on resume)`);
     }
-    success_counts.push(successCounts(k, pool, recipe.sampling.samples_per_task));
-    llm_calls.push(callsByOutcome(k, pool));
+    success_counts.push(successCounts(k, pool, recipe.sampling.samples_per_task, success));
+    llm_calls.push(callsByOutcome(k, pool, success));
   }
 
   // Eval rollouts (M_m at the eval temperature), m = 0 the zero-shot base model.
@@ -395,7 +397,7 @@ function gatherRun(runDir: string): RunReport {
     const dir = runLayout.evalDir(runDir, m);
     if (!existsSync(path.join(dir, 'trajectories.jsonl'))) continue;
     const ledgers = readLedgers(path.join(dir, 'trajectories.jsonl'), path.join(dir, 'verdicts.jsonl'));
-    const stats = rolloutStats('eval', m, rel(dir), ledgers, ledgers.pool);
+    const stats = rolloutStats('eval', m, rel(dir), ledgers, ledgers.pool, success);
     evalStats.push(stats);
     if (stats.unverified > 0) warnings.push(`eval/m${m}: ${plural(stats.unverified, 'sample has', 'samples have')} no final verdict yet`);
     if (stats.infrastructure_records > 0) {
@@ -523,7 +525,7 @@ function datasetReport(
   let comparison: CapComparisonRow | null = null;
   let exampleTokens: DatasetReport['example_tokens'] = null;
   try {
-    const options = { cap: manifest.cap, order: manifest.order, dedup: manifest.dedup, seed: manifest.seed };
+    const options = { cap: manifest.cap, order: manifest.order, dedup: manifest.dedup, seed: manifest.seed, require_finished: manifest.require_finished };
     const parts = manifest.iterations_included.map((i) => ({ iteration: i, pool: poolAt(i), selection: selectTrajectories(poolAt(i), options) }));
     // The kept trajectories read back one at a time; their examples counted, never held.
     const exampleOptions = { unit: manifest.unit, max_tokens: manifest.max_tokens, tokenizer: manifest.tokenizer, train_on: manifest.train_on, backend: manifest.backend, tool_arguments: manifest.tool_arguments };
@@ -543,6 +545,7 @@ function datasetReport(
       parts.flatMap((p) => p.pool),
       parts.flatMap((p) => p.selection.kept),
       (e) => perTrajectory.get(trajectoryKey(e)) ?? 0,
+      successTest(manifest.require_finished),
     );
     exampleTokens = histogram(tokens);
     if (comparison.trajectories !== manifest.counts.kept_after_cap || comparison.examples !== manifest.counts.examples) {

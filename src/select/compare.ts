@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { SelectSchema } from '../recipe/schema.js';
 import { isSuccess, type PoolEntry } from './pool.js';
 
+/** What counts as a success: `successTest(recipe.select.require_finished)` (src/select/pool.ts). */
+export type SuccessTest = (entry: Pick<PoolEntry, 'outcome_status' | 'verdict'>) => boolean;
+
 /** Share of instances counted as "easiest" in the bias measure. */
 export const EASIEST_FRACTION = 0.2;
 
@@ -32,9 +35,9 @@ export type CapComparisonRow = z.infer<typeof CapComparisonRowSchema>;
  * number of successes go to the smaller instance id (code-unit order), so the set is the same on
  * every run whatever the order of the pool.
  */
-export function easiestInstances(pool: readonly PoolEntry[], fraction = EASIEST_FRACTION): string[] {
+export function easiestInstances(pool: readonly PoolEntry[], fraction = EASIEST_FRACTION, success: SuccessTest = isSuccess): string[] {
   const successes = new Map<string, number>();
-  for (const entry of pool) if (isSuccess(entry)) successes.set(entry.instance_id, (successes.get(entry.instance_id) ?? 0) + 1);
+  for (const entry of pool) if (success(entry)) successes.set(entry.instance_id, (successes.get(entry.instance_id) ?? 0) + 1);
   const ranked = [...successes.entries()].sort(([ia, na], [ib, nb]) => (na !== nb ? nb - na : ia < ib ? -1 : ia > ib ? 1 : 0));
   return ranked.slice(0, Math.ceil(ranked.length * fraction)).map(([id]) => id);
 }
@@ -49,8 +52,9 @@ export function capComparisonRow(
   pool: readonly PoolEntry[],
   kept: readonly PoolEntry[],
   examplesOf: (entry: PoolEntry) => number,
+  success: SuccessTest = isSuccess,
 ): CapComparisonRow {
-  const easiest = new Set(easiestInstances(pool));
+  const easiest = new Set(easiestInstances(pool, EASIEST_FRACTION, success));
   let examples = 0;
   let easyExamples = 0;
   for (const entry of kept) {
@@ -65,7 +69,7 @@ export function capComparisonRow(
     trajectories: kept.length,
     examples,
     instances_covered: new Set(kept.map((e) => e.instance_id)).size,
-    instances_with_success: new Set(pool.filter(isSuccess).map((e) => e.instance_id)).size,
+    instances_with_success: new Set(pool.filter(success).map((e) => e.instance_id)).size,
     mean_llm_calls: mean(kept.map((e) => e.llm_calls)),
     mean_tokens: mean(kept.map((e) => e.tokens_total)),
     max_tokens: max(kept.map((e) => e.tokens_total)),

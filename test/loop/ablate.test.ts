@@ -258,7 +258,7 @@ tasks:
 sandbox: {memory: 512m, test_timeout_s: ${TIMEOUT_S}}
 policy: {kind: openai, base_url: "http://127.0.0.1:9/v1", model: m0}
 sampling: {samples_per_task: 6}
-select: ${options.select ?? '{cap: 2}'}
+select: ${options.select ?? '{cap: 2, require_finished: true}'}
 sft: {max_tokens: ${MAX_TOKENS}${options.sft ?? ''}}
 finetune: {backend: command, command: "true", base_model: m0}
 `,
@@ -474,7 +474,7 @@ describe('rebuildDatasets', () => {
     expect(ablateDatasetDir('/r', 1, { cap: null, dedup: false, order: 'fewest_calls' }, select)).toBe('/r/iter-1/datasets/cap-none-nodedup-fewest_calls');
 
     // A recipe that dedups: its cap-2 folder is the dedup one (what its loop wrote), --no-dedup goes aside.
-    const built = buildRun('ablate-dedup-recipe', { select: '{cap: 2, dedup: true}' });
+    const built = buildRun('ablate-dedup-recipe', { select: '{cap: 2, dedup: true, require_finished: true}' });
     const defaults = rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [2] });
     expect(defaults.rows[0]).toMatchObject({ folder: path.join('iter-0', 'datasets', 'cap-2'), dedup: true, recipe_dataset: true, trajectories: 4, examples: 23 });
     const reference = path.join(tempDir('rft-ablate-ref-'), 'cap-2');

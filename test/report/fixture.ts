@@ -104,7 +104,7 @@ tasks:
   eval: {path: tasks.jsonl}
 policy: {kind: openai, base_url: "http://127.0.0.1:9/v1", model: base-model}
 sampling: {samples_per_task: 3, temperature: 1}
-select: {cap: 1}
+select: {cap: 1, require_finished: true}
 sft: {unit: call, max_tokens: 1000}
 finetune:
   backend: command
@@ -184,7 +184,7 @@ export function writeFixtureRun(): string {
   // iter-0's datasets, made the way the loop makes them.
   const keyOf = (t: Trajectory) => verdictKey(t.instance_id, patchHash(normalizePatch(t.patch)), SPEC_HASH);
   for (const cap of [1, null]) {
-    const selection = selectTrajectories(poolFromRecords(it0.trajectories, it0.verdicts, keyOf), { cap, order: 'fewest_calls', dedup: false, seed: 7 });
+    const selection = selectTrajectories(poolFromRecords(it0.trajectories, it0.verdicts, keyOf), { cap, order: 'fewest_calls', dedup: false, seed: 7, require_finished: true });
     const kept = accumulate([{ iteration: 0, kept: selection.kept, trajectories: it0.trajectories }]);
     const examples = buildExamples(kept, { unit: 'call', max_tokens: 1000, tokenizer: 'cl100k_base' });
     writeDataset(runLayout.datasetDir(runDir, 0, cap), { recipe_hash: recipeHash, iteration: 0, selections: [{ iteration: 0, selection }], examples });
