@@ -23,7 +23,7 @@ import { imageNameFor } from '../tasks/image-name.js';
 import type { Instance } from '../tasks/instance.js';
 import { selectTaskSet } from '../tasks/select.js';
 import type { VerifyContext } from '../verify/run.js';
-import { EXCLUDED_FILE, preflight, writeExclusions } from '../verify/preflight.js';
+import { EXCLUDED_FILE, preflight, readExclusions, writeExclusions } from '../verify/preflight.js';
 import { buildEvalSpec, specHash, type EvalSpec } from '../verify/spec.js';
 import { VerdictSchema, verdictKey } from '../verify/verdict.js';
 import { emitVerifierData, scoreEvalPhase } from '../orm/phase.js';
@@ -119,16 +119,22 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   };
 
   // Instances that cannot be verified are left out before the first LLM call (one line each) and
-  // recorded for `rft status` and the report; checked again on every start of the run.
+  // recorded for `rft status` and the report; checked again on every start of the run. An
+  // instance the run has already worked on is never left out later (a resumed run must equal an
+  // uninterrupted one): if its image went missing since, its verifications stop the run as
+  // incomplete, naming the image and how to rebuild it.
+  const exclusionsFile = path.join(run.dir, EXCLUDED_FILE);
+  const leftOutBefore = run.created ? null : new Set(readExclusions(exclusionsFile).map((e) => e.instance_id));
   const checked = await preflight(allTasks, {
     specFor,
     imageFor,
     dockers: engines ? engines.healthy().map((e) => e.docker) : [docker],
     pull: true,
   });
-  for (const e of checked.excluded) options.warn(`left out ${e.instance_id}: ${e.reason}`);
-  writeExclusions(path.join(run.dir, EXCLUDED_FILE), checked.excluded);
-  const excludedIds = new Set(checked.excluded.map((e) => e.instance_id));
+  const excluded = leftOutBefore === null ? checked.excluded : checked.excluded.filter((e) => leftOutBefore.has(e.instance_id));
+  for (const e of excluded) options.warn(`left out ${e.instance_id}: ${e.reason}`);
+  writeExclusions(exclusionsFile, excluded);
+  const excludedIds = new Set(excluded.map((e) => e.instance_id));
   const sampleTrain = train.filter((i) => !excludedIds.has(i.instance_id));
   const sampleEval = evalSet ? evalSet.filter((i) => !excludedIds.has(i.instance_id)) : null;
 
