@@ -133,8 +133,10 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   });
   const excluded = leftOutBefore === null ? checked.excluded : checked.excluded.filter((e) => leftOutBefore.has(e.instance_id));
   for (const e of excluded) options.warn(`left out ${e.instance_id}: ${e.reason}`);
-  writeExclusions(exclusionsFile, excluded);
-  const excludedIds = new Set(excluded.map((e) => e.instance_id));
+  // Written when it says something new: a resume that changes nothing leaves the file as it was.
+  const excludedNow = new Set(excluded.map((e) => e.instance_id));
+  if (leftOutBefore === null || excludedNow.size !== leftOutBefore.size || !existsSync(exclusionsFile)) writeExclusions(exclusionsFile, excluded);
+  const excludedIds = excludedNow;
   const sampleTrain = train.filter((i) => !excludedIds.has(i.instance_id));
   const sampleEval = evalSet ? evalSet.filter((i) => !excludedIds.has(i.instance_id)) : null;
 
