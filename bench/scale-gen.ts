@@ -82,6 +82,9 @@ sandbox: {memory: 1g, pids: 256, test_timeout_s: ${SCALE_TEMPLATE_TIMEOUT_S}, co
 policy: {kind: openai, base_url: 'http://127.0.0.1:9/v1', model: bench-model, concurrency: 16, retries: 0}
 sampling: {samples_per_task: ${SAMPLES}, instances_in_flight: 2}
 select: {cap: 2}
+# Generated texts carry estimated token counts; a limit no example reaches keeps the after-emit
+# check (rft sft check, which counts the real tokens) from refusing what the estimate let through.
+sft: {max_tokens: 131072}
 finetune:
   backend: command
   command: "false"
