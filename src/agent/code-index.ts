@@ -453,6 +453,16 @@ export class CodeIndex implements AgentIndex {
     return this.files.get(normalizePath(path));
   }
 
+  /**
+   * Pays every search's one-time set-up now (the token encoder's tables, each searchable file's
+   * whitespace-free text for snippet search), so that no agent's first search waits for it. The
+   * worker calls it right after the build, off the event loop.
+   */
+  warm(): void {
+    countTokens('warm');
+    for (const { path } of this.entries) this.normalizedText(path);
+  }
+
   /** Every file of the snapshot (Python or not), sorted. */
   filePaths(): string[] {
     return [...this.files.keys()];

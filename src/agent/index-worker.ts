@@ -25,7 +25,9 @@ port.on('message', (message: Message) => {
     return;
   }
   if (message.kind === 'build') {
-    index = PythonSpanParser.create().then((parser) => CodeIndex.build(files, parser));
+    index = PythonSpanParser.create()
+      .then((parser) => CodeIndex.build(files, parser))
+      .then((built) => (built.warm(), built));
     index.then(
       () => port.postMessage({ kind: 'built' }),
       (err: unknown) => port.postMessage({ kind: 'built', error: (err as Error).message ?? String(err) }),
