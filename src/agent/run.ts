@@ -1,6 +1,7 @@
 import { deriveSeed } from '../policy/seed.js';
 import { PolicyContextLengthError, PolicyInfraError, type ChatMessage, type PolicyClient, type PolicyResponse } from '../policy/types.js';
 import type { Instance } from '../tasks/instance.js';
+import { wellFormed } from '../util/byte-text.js';
 import { toolForState } from './actions.js';
 import { isTestPath, type AgentIndex } from './code-index.js';
 import { limitsOf, nextState, START, type Terminal } from './graph.js';
@@ -201,8 +202,11 @@ class Driver {
     }
   }
 
-  private async ask(state: StateName, messages: ChatMessage[], retry: boolean): Promise<PolicyResponse> {
+  private async ask(state: StateName, prompt: ChatMessage[], retry: boolean): Promise<PolicyResponse> {
     const { agent, sampling, policy } = this.input;
+    // Code from a file that is not UTF-8 holds escaped bytes (util/byte-text.ts): the model, and
+    // the record the training data is made from, see U+FFFD there instead.
+    const messages = prompt.map((m) => (m.content === null || m.content === wellFormed(m.content) ? m : ({ ...m, content: wellFormed(m.content) } as ChatMessage)));
     const structured = state !== 'EditCode';
     const response = await policy.complete({
       messages,

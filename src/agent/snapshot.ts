@@ -4,7 +4,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { filesOfTar } from '../sandbox/archive.js';
 import { LABEL, Sandbox } from '../sandbox/container.js';
-import { writeFileAtomic } from '../store/atomic.js';
+import { decodeBytes } from '../util/byte-text.js';
 
 /** Files bigger than this are not source code the agent should read. */
 const MAX_FILE_BYTES = 1024 * 1024;
@@ -31,7 +31,6 @@ export async function takeSnapshot(docker: Docker, image: string, options: { cac
   const cacheDir = options.cacheDir ?? snapshotCacheDir();
   const cached = path.join(cacheDir, `${imageId.replace(/[^A-Za-z0-9]+/g, '_')}.tar`);
   if (!existsSync(cached)) {
-    let file: Buffer | null = null;
     const box = await Sandbox.start(docker, {
       image,
       labels: { ...(options.labels ?? {}), [LABEL.purpose]: 'snapshot' },
@@ -42,17 +41,15 @@ export async function takeSnapshot(docker: Docker, image: string, options: { cac
     try {
       const made = await box.exec(['git', '-C', '/testbed', 'archive', '--format=tar', '-o', '/tmp/rft-snapshot.tar', 'HEAD'], { timeoutMs: 300_000 });
       if (made.exitCode !== 0) throw new Error(`git archive failed in ${image}: ${made.output.slice(-500)}`);
-      file = await box.readFile('/tmp/rft-snapshot.tar', MAX_ARCHIVE_BYTES);
-      if (!file) throw new Error(`git archive wrote nothing in ${image}`);
+      // Streamed from the engine into the cache file: a large repository's archive is never held whole.
+      mkdirSync(cacheDir, { recursive: true });
+      if (!(await box.copyFileOut('/tmp/rft-snapshot.tar', cached, MAX_ARCHIVE_BYTES))) throw new Error(`git archive wrote nothing in ${image}`);
     } finally {
       await box.remove();
     }
-    mkdirSync(cacheDir, { recursive: true });
-    writeFileAtomic(cached, file!);
-    file = null;
   }
-  // The archive is read as a stream from the cache file: only the kept files are ever held whole.
-  return { imageId, files: textFiles(await filesOfTar(createReadStream(cached), MAX_ARCHIVE_BYTES)) };
+  // The archive is read as a stream from the cache file: only the files small enough to keep are ever held.
+  return { imageId, files: textFiles(await filesOfTar(createReadStream(cached), MAX_ARCHIVE_BYTES, MAX_FILE_BYTES)) };
 }
 
 /**
@@ -68,7 +65,8 @@ function textFiles(entries: Map<string, Buffer>): Map<string, string> {
     const clean = name.replace(/^(\.\/)+/, '');
     const parts = clean.split(/[\\/]/);
     if (clean.startsWith('/') || parts.includes('..') || parts.some((p) => p.toLowerCase() === '.git')) continue;
-    files.set(clean, content.toString('utf8'));
+    // Byte-exact: a file that is not UTF-8 keeps its bytes through edits and into the patch.
+    files.set(clean, decodeBytes(content));
   }
   return files;
 }

@@ -1,5 +1,6 @@
 import type { LlmCall, Trajectory } from '../agent/trajectory.js';
 import type { ChatMessage } from '../policy/types.js';
+import { wellFormed } from '../util/byte-text.js';
 
 /**
  * What the verifier reads (design §11): the issue, the agent's trajectory — each action and what
@@ -53,7 +54,8 @@ export function verifierPrompt({ problem_statement, trajectory }: VerifierInput,
     const got = call.invalid !== null ? `invalid action: ${call.invalid}` : next ? lastUserText(next) : endOf(trajectory.outcome);
     return `<step n="${i + 1}" state="${call.state}">\n<action>\n${cut(actionText(call), limits.actionChars)}\n</action>\n<result>\n${cut(got, limits.observationChars)}\n</result>\n</step>`;
   });
-  const diff = trajectory.patch.trim() === '' ? '(empty: the agent changed nothing)' : cut(trajectory.patch, limits.diffChars);
+  // wellFormed: a patch of a file that is not UTF-8 holds escaped bytes no tokenizer takes.
+  const diff = trajectory.patch.trim() === '' ? '(empty: the agent changed nothing)' : cut(wellFormed(trajectory.patch), limits.diffChars);
   return [
     `<issue>\n${problem_statement.trim()}\n</issue>`,
     `<trajectory steps="${trajectory.calls.length}" ended="${trajectory.outcome.status}">\n${steps.join('\n')}\n</trajectory>`,

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
-import { filesOfTar, tarOf, type FileEntry } from './archive.js';
+import { extractFileTo, filesOfTar, tarOf, type FileEntry } from './archive.js';
 import { CappedOutput } from './output-buffer.js';
 
 /** Labels every rft container carries, so a run's containers can be found and reaped. */
@@ -290,6 +290,18 @@ export class Sandbox {
     const files = await filesOfTar(stream, maxBytes);
     const base = filePath.split('/').pop()!;
     return files.get(base) ?? null;
+  }
+
+  /** Streams one file out of the container into `dest` (atomically, never held whole); false when it does not exist. */
+  async copyFileOut(filePath: string, dest: string, maxBytes: number): Promise<boolean> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.container.getArchive({ path: filePath });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return false;
+      throw err;
+    }
+    return extractFileTo(stream, filePath.split('/').pop()!, dest, maxBytes);
   }
 
   async remove(): Promise<void> {

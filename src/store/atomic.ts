@@ -39,3 +39,29 @@ export function fsyncDir(dir: string): void {
     closeSync(fd);
   }
 }
+
+/**
+ * writeFileAtomic for content that arrives as a stream (a container's archive, say), written as
+ * it comes so that it is never held whole. More than `maxBytes` fails, leaving no file behind.
+ */
+export async function writeStreamAtomic(file: string, body: AsyncIterable<Buffer>, maxBytes: number): Promise<void> {
+  const dir = path.dirname(file);
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(temp, 'wx', 0o644);
+  try {
+    let total = 0;
+    for await (const chunk of body) {
+      total += chunk.length;
+      if (total > maxBytes) throw new Error(`${path.basename(file)}: more than ${maxBytes} bytes`);
+      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+    }
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(temp);
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(temp, file);
+  fsyncDir(dir);
+}

@@ -1,3 +1,4 @@
+import { encodeText } from '../util/byte-text.js';
 import { sha256Hex } from '../util/canonical.js';
 
 /**
@@ -27,7 +28,8 @@ export function normalizePatch(text: string): string {
 
 /** Content address of a normalised patch (sha256, lower-case hex). */
 export function patchHash(normalized: string): string {
-  return sha256Hex(normalized);
+  // The bytes the container receives: two patches differing only in a non-UTF-8 byte are two patches.
+  return sha256Hex(encodeText(normalized));
 }
 
 export type FileChangeKind = 'add' | 'delete' | 'modify' | 'rename' | 'copy';
