@@ -280,28 +280,26 @@ export class Sandbox {
 
   /** Reads one file out of the container through the archive API; null when it does not exist. */
   async readFile(filePath: string, maxBytes = 16 * 1024 * 1024): Promise<Buffer | null> {
-    let stream: NodeJS.ReadableStream;
-    try {
-      stream = await this.container.getArchive({ path: filePath });
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return null;
-      throw err;
-    }
+    const stream = await this.archiveOf(filePath);
+    if (!stream) return null;
     const files = await filesOfTar(stream, maxBytes);
-    const base = filePath.split('/').pop()!;
-    return files.get(base) ?? null;
+    return files.get(baseName(filePath)) ?? null;
   }
 
   /** Streams one file out of the container into `dest` (atomically, never held whole); false when it does not exist. */
   async copyFileOut(filePath: string, dest: string, maxBytes: number): Promise<boolean> {
-    let stream: NodeJS.ReadableStream;
+    const stream = await this.archiveOf(filePath);
+    return stream ? extractFileTo(stream, baseName(filePath), dest, maxBytes) : false;
+  }
+
+  /** The engine's tar of one path, or null when the path does not exist. */
+  private async archiveOf(filePath: string): Promise<NodeJS.ReadableStream | null> {
     try {
-      stream = await this.container.getArchive({ path: filePath });
+      return await this.container.getArchive({ path: filePath });
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return false;
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
       throw err;
     }
-    return extractFileTo(stream, filePath.split('/').pop()!, dest, maxBytes);
   }
 
   async remove(): Promise<void> {
@@ -314,6 +312,10 @@ export class Sandbox {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
   }
+}
+
+function baseName(filePath: string): string {
+  return filePath.split('/').pop()!;
 }
 
 /** Removes every container (running or not) that carries all the given labels. */

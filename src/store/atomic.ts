@@ -8,22 +8,35 @@ import { CRASH_POINTS, crashPoint } from './crash-points.js';
  * content or the new, never a mix: write a temp file beside it, fsync, rename, fsync the folder.
  */
 export function writeFileAtomic(file: string, data: string | Buffer): void {
-  const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(temp, 'wx', 0o644);
+  const { fd, temp } = openTempBeside(file);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     fsyncSync(fd);
   } catch (err) {
-    closeSync(fd);
-    unlinkSync(temp);
+    abandonTemp(fd, temp);
     throw err;
   }
+  installTemp(fd, temp, file);
+}
+
+/** A new temp file beside `file` (same folder, so the rename that installs it is atomic). */
+function openTempBeside(file: string): { fd: number; temp: string } {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  return { fd: openSync(temp, 'wx', 0o644), temp };
+}
+
+function abandonTemp(fd: number, temp: string): void {
+  closeSync(fd);
+  unlinkSync(temp);
+}
+
+/** Renames the fsync'd temp file over `file` and makes the rename durable. */
+function installTemp(fd: number, temp: string, file: string): void {
   closeSync(fd);
   crashPoint(CRASH_POINTS.atomicBeforeRename, file);
   renameSync(temp, file);
   crashPoint(CRASH_POINTS.atomicBeforeDirSync, file);
-  fsyncDir(dir);
+  fsyncDir(path.dirname(file));
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {
@@ -45,9 +58,7 @@ export function fsyncDir(dir: string): void {
  * it comes so that it is never held whole. More than `maxBytes` fails, leaving no file behind.
  */
 export async function writeStreamAtomic(file: string, body: AsyncIterable<Buffer>, maxBytes: number): Promise<void> {
-  const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(temp, 'wx', 0o644);
+  const { fd, temp } = openTempBeside(file);
   try {
     let total = 0;
     for await (const chunk of body) {
@@ -57,11 +68,8 @@ export async function writeStreamAtomic(file: string, body: AsyncIterable<Buffer
     }
     fsyncSync(fd);
   } catch (err) {
-    closeSync(fd);
-    unlinkSync(temp);
+    abandonTemp(fd, temp);
     throw err;
   }
-  closeSync(fd);
-  renameSync(temp, file);
-  fsyncDir(dir);
+  installTemp(fd, temp, file);
 }
