@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { z } from 'zod';
-import { redactKey } from '../policy/client.js';
+import { isContextLengthRefusal, redactKey } from '../policy/client.js';
 import type { ChatMessage } from '../policy/types.js';
 import { NO, YES } from './render.js';
 
@@ -49,6 +49,14 @@ export class VerifierEndpointError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'VerifierEndpointError';
+  }
+}
+
+/** The endpoint refused the prompt as longer than the model's context (HTTP 400): a shorter rendering may pass. */
+export class VerifierContextLengthError extends VerifierEndpointError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VerifierContextLengthError';
   }
 }
 
@@ -138,7 +146,8 @@ export class OpenAiVerifier implements VerifierClient {
     } catch (err) {
       const status = err instanceof OpenAI.APIError && typeof err.status === 'number' ? `HTTP ${err.status}: ` : '';
       const text = err instanceof SyntaxError ? 'answered with a body that is not JSON' : `${status}${(err as Error).message}`;
-      throw new VerifierEndpointError(redactKey(`verifier ${this.options.model} at ${this.options.baseUrl}: ${text.replace(/\s+/g, ' ').slice(0, 400)}`, this.options.apiKey));
+      const Refused = err instanceof OpenAI.APIError && isContextLengthRefusal(err) ? VerifierContextLengthError : VerifierEndpointError;
+      throw new Refused(redactKey(`verifier ${this.options.model} at ${this.options.baseUrl}: ${text.replace(/\s+/g, ' ').slice(0, 400)}`, this.options.apiKey));
     }
     try {
       return scoreFromAnswer(raw);

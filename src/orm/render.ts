@@ -30,9 +30,23 @@ export interface RenderLimits {
   observationChars: number;
   /** Characters kept of the final diff. */
   diffChars: number;
+  /** Steps shown at most: the first two and the last ones, a marker saying how many are left out between. */
+  maxSteps?: number;
 }
 
 export const DEFAULT_LIMITS: RenderLimits = { actionChars: 1500, observationChars: 1500, diffChars: 12000 };
+
+/**
+ * Ever shorter renderings, tried in order when the verifier's endpoint refuses a prompt as longer
+ * than its context: the diff is cut last, being what the verdict is about. The first is the one
+ * the verifier data is rendered with.
+ */
+export const SHORTER_LIMITS: readonly RenderLimits[] = [
+  DEFAULT_LIMITS,
+  { actionChars: 800, observationChars: 800, diffChars: 12000, maxSteps: 24 },
+  { actionChars: 400, observationChars: 400, diffChars: 8000, maxSteps: 12 },
+  { actionChars: 200, observationChars: 200, diffChars: 4000, maxSteps: 6 },
+];
 
 /** The issue text a trajectory needs: the task's problem statement. */
 export interface VerifierInput {
@@ -49,10 +63,14 @@ export function verifierMessages(input: VerifierInput, limits: RenderLimits = DE
 }
 
 export function verifierPrompt({ problem_statement, trajectory }: VerifierInput, limits: RenderLimits = DEFAULT_LIMITS): string {
-  const steps = trajectory.calls.map((call, i) => {
-    const next = trajectory.calls[i + 1];
+  const calls = trajectory.calls;
+  const shown = shownSteps(calls.length, limits.maxSteps);
+  const steps = shown.map((i, at) => {
+    const call = calls[i]!;
+    const next = calls[i + 1];
     const got = call.invalid !== null ? `invalid action: ${call.invalid}` : next ? lastUserText(next) : endOf(trajectory.outcome);
-    return `<step n="${i + 1}" state="${call.state}">\n<action>\n${cut(actionText(call), limits.actionChars)}\n</action>\n<result>\n${cut(got, limits.observationChars)}\n</result>\n</step>`;
+    const gap = at > 0 && i > shown[at - 1]! + 1 ? `<omitted steps="${i - shown[at - 1]! - 1}"/>\n` : '';
+    return `${gap}<step n="${i + 1}" state="${call.state}">\n<action>\n${cut(actionText(call), limits.actionChars)}\n</action>\n<result>\n${cut(got, limits.observationChars)}\n</result>\n</step>`;
   });
   // wellFormed: a patch of a file that is not UTF-8 holds escaped bytes no tokenizer takes.
   const diff = trajectory.patch.trim() === '' ? '(empty: the agent changed nothing)' : cut(wellFormed(trajectory.patch), limits.diffChars);
@@ -62,6 +80,14 @@ export function verifierPrompt({ problem_statement, trajectory }: VerifierInput,
     `<diff>\n${diff}\n</diff>`,
     'Does this diff resolve the issue? Answer YES or NO.',
   ].join('\n\n');
+}
+
+/** Indices of the steps shown: all, or the first two and the last `max - 2`. */
+function shownSteps(count: number, max: number | undefined): number[] {
+  const all = Array.from({ length: count }, (_, i) => i);
+  if (max === undefined || count <= max) return all;
+  const head = Math.min(2, max);
+  return [...all.slice(0, head), ...all.slice(count - (max - head))];
 }
 
 function actionText(call: LlmCall): string {

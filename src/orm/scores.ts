@@ -16,8 +16,14 @@ export const ScoreRecordSchema = z.object({
   score: z.number().min(0).max(1),
   p_yes: z.number().min(0).max(1).nullable(),
   p_no: z.number().min(0).max(1).nullable(),
-  /** verifier: the endpoint's answer; empty_patch: scored 0 without a request. */
-  source: z.enum(['verifier', 'empty_patch']),
+  /**
+   * verifier: the endpoint's answer; empty_patch: scored 0 without a request; too_long: the
+   * endpoint refused even the shortest rendering as longer than its context, scored 0 (ranked
+   * last: a candidate the verifier could not read is never picked over one it could).
+   */
+  source: z.enum(['verifier', 'empty_patch', 'too_long']),
+  /** Which of render.ts's SHORTER_LIMITS the answer was to, when not the first (the context refused the longer ones). */
+  shortened: z.number().int().positive().optional(),
   created_at: z.string(),
 });
 export type ScoreRecord = z.infer<typeof ScoreRecordSchema>;

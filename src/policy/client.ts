@@ -79,6 +79,11 @@ interface Failure {
  */
 const CONTEXT_LENGTH = /maximum context length|context_length_exceeded|context length|input_tokens.*must be <=|tokens \+ `max_new_tokens` must be/i;
 
+/** An endpoint's HTTP 400 saying the prompt is longer than the model's context (any of the wordings above). */
+export function isContextLengthRefusal(err: InstanceType<typeof OpenAI.APIError>): boolean {
+  return err.status === 400 && (CONTEXT_LENGTH.test(err.message) || err.code === 'context_length_exceeded');
+}
+
 class MalformedAnswer extends Error {}
 
 const TIMED_OUT = 'timed out';
@@ -180,8 +185,7 @@ export class OpenAiPolicy implements PolicyClient {
       const retryable = should === 'true' ? true : should === 'false' ? false : status === null || status === 408 || status === 409 || status === 429 || status >= 500;
       // The server's own words help with a refusal (a bad request, an unknown model, a wrong key); they are redacted.
       const detail = retryable ? '' : `: ${oneLine(this.redact(err.message))}`;
-      const code = typeof err.code === 'string' ? err.code : '';
-      if (status === 400 && (CONTEXT_LENGTH.test(err.message) || code === 'context_length_exceeded')) {
+      if (isContextLengthRefusal(err)) {
         return { reason: `HTTP 400${detail}`, status, retryable: false, retryAfterMs: null, contextLength: oneLine(err.message) };
       }
       return { reason: `HTTP ${status ?? '?'}${detail}`, status, retryable, retryAfterMs: retryable ? retryAfterMs(headers) : null };

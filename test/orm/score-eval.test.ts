@@ -5,12 +5,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenAiVerifier, scoreFromAnswer, VerifierAnswerError, type VerifierClient } from '../../src/orm/client.js';
+import { SHORTER_LIMITS, verifierMessages, type RenderLimits } from '../../src/orm/render.js';
 import { scoreEvalPool } from '../../src/orm/score-eval.js';
 import { ScoreRecordSchema } from '../../src/orm/scores.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { estimateTokens } from '../../src/policy/sim/policy.js';
 import { SIM_VERIFIER_NAME } from '../../src/policy/sim/verifier.js';
-import { readRecords } from '../../src/store/ledger.js';
-import { minigym, writePool, type PoolSample } from './records.js';
+import { TrajectorySchema, type Trajectory } from '../../src/agent/trajectory.js';
+import { Ledger, readRecords } from '../../src/store/ledger.js';
+import { minigym, sampleTrajectory, writePool, type PoolSample } from './records.js';
 
 const tasks = minigym().slice(0, 3);
 const byId = new Map(tasks.map((i) => [i.instance_id, i]));
@@ -149,6 +152,91 @@ describe('best-of-n scoring against the SIMULATED verifier', () => {
     const result = await scoreEvalPool({ trajectoriesFile: trajectories, scoresFile: scores, instances: byId, client: client(), concurrency: 1, stopping: () => n > 2, onScore: () => (n += 1) });
     expect(result.complete).toBe(false);
     expect([...readRecords(scores, ScoreRecordSchema)]).toHaveLength(3);
+  });
+});
+
+describe("a candidate whose rendering is longer than the verifier's context", () => {
+  /** The prompt tokens the SIMULATED server counts, as vLLM would refuse them (max_tokens 1 added). */
+  const promptTokens = (trajectory: Trajectory, limits: RenderLimits) =>
+    verifierMessages({ problem_statement: byId.get(trajectory.instance_id)!.problem_statement, trajectory }, limits).reduce((n, m) => n + 4 + estimateTokens(m.content ?? ''), 0) + 1;
+
+  /** The pool's candidates with 16 steps each of long replies and long search results (a real trajectory's size). */
+  function longPool(file: string): Trajectory[] {
+    const ledger = Ledger.open(file, TrajectorySchema).ledger;
+    const out = samples().map((s) => {
+      const t = sampleTrajectory(s);
+      const first = t.calls[0]!;
+      t.calls = Array.from({ length: 16 }, (_, i) => ({
+        ...first,
+        messages: i === 0 ? first.messages : [first.messages[0]!, { role: 'user' as const, content: `search results ${i}\n${'def f():\n    return 1\n'.repeat(150)}` }],
+        completion: { role: 'assistant' as const, content: `{"scratch_pad": "${'thinking '.repeat(300)}"}` },
+      }));
+      const parsed = TrajectorySchema.parse(t);
+      ledger.append(parsed);
+      return parsed;
+    });
+    ledger.close();
+    return out.filter((t) => t.patch.trim() !== '');
+  }
+
+  async function scoreWith(maxModelLen: number) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rft-orm-long-'));
+    const trajectories = path.join(dir, 'trajectories.jsonl');
+    const written = longPool(trajectories);
+    const scores = path.join(dir, 'scores.jsonl');
+    const sim = await startSimServer({ models: [], tasks, maxModelLen });
+    const warnings: string[] = [];
+    try {
+      const client = new OpenAiVerifier({ baseUrl: sim.url, model: SIM_VERIFIER_NAME, apiKey: null, timeoutMs: 10_000, maxRetries: 0 });
+      const run = () => scoreEvalPool({ trajectoriesFile: trajectories, scoresFile: scores, instances: byId, client, concurrency: 2, stopping: never, warn: (w) => warnings.push(w) });
+      const result = await run();
+      const asked = sim.verifierRequests.length;
+      const again = await run();
+      return { written, result, again, askedAgain: sim.verifierRequests.length - asked, warnings, records: [...readRecords(scores, ScoreRecordSchema)] };
+    } finally {
+      await sim.close();
+    }
+  }
+
+  it('is asked again, rendered shorter, and scored by the verifier', async () => {
+    const probe = longPool(path.join(mkdtempSync(path.join(tmpdir(), 'rft-orm-probe-')), 't.jsonl'));
+    const full = probe.map((t) => promptTokens(t, SHORTER_LIMITS[0]!));
+    const shortest = probe.map((t) => promptTokens(t, SHORTER_LIMITS.at(-1)!));
+    // A context that the longest full rendering overflows and every shortest one fits.
+    const maxModelLen = Math.max(...shortest) + 1;
+    expect(Math.max(...full)).toBeGreaterThan(maxModelLen);
+    const { written, result, again, askedAgain, records } = await scoreWith(maxModelLen);
+    expect(result.complete).toBe(true);
+    expect(again).toMatchObject({ scored: 0, known: 12 });
+    expect(askedAgain).toBe(0);
+    for (const t of written) {
+      const r = records.find((x) => x.instance_id === t.instance_id && x.sample_index === t.sample_index)!;
+      expect(r.source).toBe('verifier');
+      // Shortened exactly when the full rendering did not fit, and then to a rendering that fits.
+      if (promptTokens(t, SHORTER_LIMITS[0]!) > maxModelLen) {
+        expect(r.shortened).toBeGreaterThan(0);
+        expect(promptTokens(t, SHORTER_LIMITS[r.shortened!]!)).toBeLessThanOrEqual(maxModelLen);
+      } else expect(r.shortened).toBeUndefined();
+    }
+    expect(records.some((r) => r.shortened !== undefined)).toBe(true);
+  });
+
+  it('past the shortest rendering ranks last (score 0, too_long), with a warning, and the scoring completes', async () => {
+    const { written, result, askedAgain, warnings, records } = await scoreWith(60);
+    expect(result).toEqual({ candidates: 12, scored: 12, known: 0, complete: true });
+    expect(askedAgain).toBe(0);
+    expect(records.filter((r) => r.source === 'too_long')).toHaveLength(written.length);
+    expect(records.filter((r) => r.source === 'too_long').every((r) => r.score === 0 && r.p_yes === null)).toBe(true);
+    expect(warnings).toHaveLength(written.length);
+    expect(warnings[0]).toMatch(/refused even the shortest rendering/);
+  });
+
+  it('the shortened rendering keeps the first two and the last steps, and says how many it left out', () => {
+    const t = writePool(path.join(mkdtempSync(path.join(tmpdir(), 'rft-orm-steps-')), 't.jsonl'), null, samples())[0]!;
+    const calls = Array.from({ length: 10 }, (_, i) => ({ ...t.calls[0]!, state: i % 2 ? 'PlanToCode' : 'SearchCode' })) as Trajectory['calls'];
+    const text = verifierMessages({ problem_statement: 'issue', trajectory: { ...t, calls } }, { ...SHORTER_LIMITS[0]!, maxSteps: 5 })[1]!.content as string;
+    expect([...text.matchAll(/<step n="(\d+)"/g)].map((m) => Number(m[1]))).toEqual([1, 2, 8, 9, 10]);
+    expect(text).toContain('<omitted steps="5"/>');
   });
 });
 
