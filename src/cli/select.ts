@@ -24,9 +24,9 @@ export const selectCommand: CommandModule<object, SelectArgs> = {
       .option('order', { type: 'string', choices: ['fewest_calls', 'random'] as const, describe: "which successes a cap keeps first (default: the recipe's)" })
       .option('tokenizer', { type: 'string', describe: 'also count kept examples with this tokenizer: an encoding or a Hugging Face tokenizer folder (repeatable)' })
       .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON (the rows and the folders written)' }),
-  handler: (args) => {
+  handler: async (args) => {
     try {
-      const result = rebuildDatasets({
+      const result = await rebuildDatasets({
         runDir: args['run-dir'],
         iteration: args.iteration,
         caps: parseCapList(args.cap),

@@ -13,7 +13,7 @@ import { isTiktokenEncoding } from '../sft/tokenizer.js';
 import { readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
 import { RUN_FILES } from '../store/run-dir.js';
 import type { Instance } from '../tasks/instance.js';
-import { selectTaskSetSync } from '../tasks/select.js';
+import { selectTaskSet } from '../tasks/select.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { buildEvalSpec, specHash } from '../verify/spec.js';
 import { isFinal, verdictKey, verdictKeyOf } from '../verify/verdict.js';
@@ -142,7 +142,7 @@ export interface AblateResult {
  * its sampling is incomplete (samples not recorded, patches without a final verdict): nothing is
  * written then.
  */
-export function rebuildDatasets(options: AblateOptions): AblateResult {
+export async function rebuildDatasets(options: AblateOptions): Promise<AblateResult> {
   const runDir = path.resolve(options.runDir);
   if (!existsSync(path.join(runDir, RUN_FILES.meta))) throw new AblateError(`${options.runDir} is not a run directory (no ${RUN_FILES.meta})`);
   const loaded = loadRunRecipe(runDir, []);
@@ -158,7 +158,7 @@ export function rebuildDatasets(options: AblateOptions): AblateResult {
   if (!ORDERS.includes(order)) throw new AblateError(`--order: ${JSON.stringify(order)} is not one of ${ORDERS.join(', ')}`);
 
   // The verdict key exactly as the loop computes it (run-loop.ts: specFor / keyOf).
-  const train = selectTaskSetSync(recipe.tasks.train, loaded.baseDir);
+  const train = await selectTaskSet(recipe.tasks.train, loaded.baseDir);
   const byId = new Map(train.map((i) => [i.instance_id, i]));
   const specHashes = new Map<string, string>();
   const specHashOf = (instance: Instance): string => {

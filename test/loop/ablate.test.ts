@@ -21,6 +21,7 @@ import { EMPTY_PATCH_HASH, VerdictSchema, verdictKey, type Outcome, type Verdict
 import { rft } from '../cli/helpers.js';
 import { MINIGYM_TASKS, minigymInstance } from '../helpers/minigym.js';
 import { exampleOptionsOf } from '../../src/sft/options.js';
+import { jsonlRecords, parquetOf } from '../helpers/parquet.js';
 
 /**
  * A run directory built by hand: the real RunDir and Ledger, hand-made trajectories (real-looking
@@ -243,10 +244,12 @@ const open: RunDir[] = [];
  */
 function buildRun(
   name: string,
-  options: { leave?: string[]; noVerdict?: string[]; cut?: Record<string, Outcome[]>; select?: string; sft?: string; iterations?: number[] } = {},
+  options: { leave?: string[]; noVerdict?: string[]; cut?: Record<string, Outcome[]>; select?: string; sft?: string; iterations?: number[]; parquet?: boolean } = {},
 ): BuiltRun {
   const root = tempDir('rft-ablate-');
   writeFileSync(path.join(root, 'ids.txt'), `${TASKS.join('\n')}\n`);
+  // The task file as the hub ships it, when asked: Parquet.
+  if (options.parquet) writeFileSync(path.join(root, 'train.parquet'), parquetOf(jsonlRecords(MINIGYM_TASKS)));
   const file = path.join(root, 'recipe.yaml');
   writeFileSync(
     file,
@@ -254,7 +257,7 @@ function buildRun(
 seed: ${SEED}
 iterations: 2
 tasks:
-  train: {path: ${MINIGYM_TASKS}, ids_file: ids.txt}
+  train: {path: ${options.parquet ? 'train.parquet' : MINIGYM_TASKS}, ids_file: ids.txt}
 sandbox: {memory: 512m, test_timeout_s: ${TIMEOUT_S}}
 policy: {kind: openai, base_url: "http://127.0.0.1:9/v1", model: m0}
 sampling: {samples_per_task: 6}
@@ -324,9 +327,9 @@ function expectedExamples(names: string[]): { examples: number; mean: number; ma
 let main: BuiltRun;
 let result: AblateResult;
 
-beforeAll(() => {
+beforeAll(async () => {
   main = buildRun('ablate-test');
-  result = rebuildDatasets({ runDir: main.dir, iteration: 0, caps: [1, 2, 3, null] });
+  result = await rebuildDatasets({ runDir: main.dir, iteration: 0, caps: [1, 2, 3, null] });
 });
 
 afterAll(() => {
@@ -335,7 +338,7 @@ afterAll(() => {
 });
 
 describe('the hand-built pool', () => {
-  it('counts tokens like the agent and has exactly one call above max_tokens and one invalid call', () => {
+  it('counts tokens like the agent and has exactly one call above max_tokens and one invalid call', async () => {
     const over = TRAJECTORIES.flatMap((t) => t.tokens.per_call.filter((n) => n > MAX_TOKENS).map(() => `${t.instance_id}#${t.sample_index}`));
     expect(over).toEqual([`${EASY}#5`]);
     expect(TRAJECTORIES.flatMap((t) => t.calls.filter((c) => c.invalid !== null).map(() => `${t.instance_id}#${t.sample_index}`))).toEqual([`${EASY}#1`]);
@@ -345,7 +348,7 @@ describe('the hand-built pool', () => {
 });
 
 describe('rebuildDatasets', () => {
-  it('keeps exactly the expected trajectories per cap, in the order of --cap, one folder each', () => {
+  it('keeps exactly the expected trajectories per cap, in the order of --cap, one folder each', async () => {
     expect(result.rows.map((r) => r.cap)).toEqual([1, 2, 3, null]);
     expect(result.rows.map((r) => r.folder)).toEqual(['cap-1', 'cap-2', 'cap-3', 'cap-none'].map((f) => path.join('iter-0', 'datasets', f)));
     expect(result.folders).toEqual(result.rows.map((r) => path.join(main.dir, r.folder)));
@@ -403,14 +406,14 @@ describe('rebuildDatasets', () => {
     expect(shares[2]).toBeLessThan(shares[3]!);
   });
 
-  it('drops the invalid call and the call above max_tokens, and says so in the manifest', () => {
+  it('drops the invalid call and the call above max_tokens, and says so in the manifest', async () => {
     const none = JSON.parse(readFileSync(path.join(result.rows[3]!.dataset_dir, MANIFEST_FILE), 'utf8'));
     expect(none.dropped).toMatchObject({ invalid_call: 1, over_max_tokens: 1, over_cap: 0, not_finished: 1 });
     const one = JSON.parse(readFileSync(path.join(result.rows[0]!.dataset_dir, MANIFEST_FILE), 'utf8'));
     expect(one.dropped).toMatchObject({ invalid_call: 0, over_max_tokens: 0, over_cap: 5 });
   });
 
-  it("the recipe's cap-2 folder is byte-identical to what the loop's emit step writes", () => {
+  it("the recipe's cap-2 folder is byte-identical to what the loop's emit step writes", async () => {
     const reference = path.join(tempDir('rft-ablate-ref-'), 'cap-2');
     loopDataset(main, reference);
     for (const file of [DATASET_FILE, MANIFEST_FILE]) {
@@ -420,19 +423,19 @@ describe('rebuildDatasets', () => {
     expect(readFileSync(path.join(main.dir, 'iter-0', 'datasets', 'cap-1', DATASET_FILE)).equals(readFileSync(path.join(reference, DATASET_FILE)))).toBe(false);
   });
 
-  it('reuses the folder the loop already wrote, leaving its bytes as they were', () => {
+  it('reuses the folder the loop already wrote, leaving its bytes as they were', async () => {
     const built = buildRun('ablate-reuse');
     const loopDir = runLayout.datasetDir(built.dir, 0, 2);
     loopDataset(built, loopDir);
     const before = [DATASET_FILE, MANIFEST_FILE].map((f) => readFileSync(path.join(loopDir, f)));
-    const again = rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [2], dedup: false, order: 'fewest_calls' });
+    const again = await rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [2], dedup: false, order: 'fewest_calls' });
     expect(again.folders).toEqual([loopDir]);
     expect(readdirSync(path.dirname(loopDir))).toEqual(['cap-2']);
     [DATASET_FILE, MANIFEST_FILE].forEach((f, i) => expect(readFileSync(path.join(loopDir, f)).equals(before[i]!)).toBe(true));
   });
 
-  it('--dedup writes cap-<c>-dedup folders that keep one success per normalised patch', () => {
-    const dedup = rebuildDatasets({ runDir: main.dir, iteration: 0, caps: [2, null], dedup: true });
+  it('--dedup writes cap-<c>-dedup folders that keep one success per normalised patch', async () => {
+    const dedup = await rebuildDatasets({ runDir: main.dir, iteration: 0, caps: [2, null], dedup: true });
     expect(dedup.rows.map((r) => r.folder)).toEqual([path.join('iter-0', 'datasets', 'cap-2-dedup'), path.join('iter-0', 'datasets', 'cap-none-dedup')]);
     // EASY ranked: #3 (5 calls), #1 (same patch as #3), #2 (7), #0 (8), #4 (same patch as #2), #5 (10)
     const cap2 = [`${EASY}#2`, `${EASY}#3`, `${H1}#1`, `${H2}#2`];
@@ -452,8 +455,8 @@ describe('rebuildDatasets', () => {
     expect(JSON.parse(readFileSync(path.join(main.dir, 'iter-0', 'datasets', 'cap-2', MANIFEST_FILE), 'utf8')).dedup).toBe(false);
   });
 
-  it('--order random writes cap-<c>-random folders whose choice follows the seeded hash', () => {
-    const random = rebuildDatasets({ runDir: main.dir, iteration: 0, caps: [1, 2], order: 'random' });
+  it('--order random writes cap-<c>-random folders whose choice follows the seeded hash', async () => {
+    const random = await rebuildDatasets({ runDir: main.dir, iteration: 0, caps: [1, 2], order: 'random' });
     expect(random.rows.map((r) => r.folder)).toEqual([path.join('iter-0', 'datasets', 'cap-1-random'), path.join('iter-0', 'datasets', 'cap-2-random')]);
     const easyRanked = [0, 1, 2, 3, 4, 5].sort((a, b) => (tieHash(SEED, EASY, a) < tieHash(SEED, EASY, b) ? -1 : 1));
     for (const [i, cap] of [1, 2].entries()) {
@@ -464,29 +467,29 @@ describe('rebuildDatasets', () => {
       expect(JSON.parse(readFileSync(path.join(random.folders[i]!, MANIFEST_FILE), 'utf8')).order).toBe('random');
     }
     // Both flags: both suffixes.
-    const both = rebuildDatasets({ runDir: main.dir, iteration: 0, caps: [2], order: 'random', dedup: true });
+    const both = await rebuildDatasets({ runDir: main.dir, iteration: 0, caps: [2], order: 'random', dedup: true });
     expect(both.rows[0]!.folder).toBe(path.join('iter-0', 'datasets', 'cap-2-dedup-random'));
   });
 
-  it('names folders relative to the recipe, so cap-<c> always holds the recipe settings', () => {
+  it('names folders relative to the recipe, so cap-<c> always holds the recipe settings', async () => {
     const select = { dedup: true, order: 'random' as const };
     expect(ablateDatasetDir('/r', 1, { cap: 2, dedup: true, order: 'random' }, select)).toBe('/r/iter-1/datasets/cap-2');
     expect(ablateDatasetDir('/r', 1, { cap: null, dedup: false, order: 'fewest_calls' }, select)).toBe('/r/iter-1/datasets/cap-none-nodedup-fewest_calls');
 
     // A recipe that dedups: its cap-2 folder is the dedup one (what its loop wrote), --no-dedup goes aside.
     const built = buildRun('ablate-dedup-recipe', { select: '{cap: 2, dedup: true, require_finished: true}' });
-    const defaults = rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [2] });
+    const defaults = await rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [2] });
     expect(defaults.rows[0]).toMatchObject({ folder: path.join('iter-0', 'datasets', 'cap-2'), dedup: true, recipe_dataset: true, trajectories: 4, examples: 23 });
     const reference = path.join(tempDir('rft-ablate-ref-'), 'cap-2');
     loopDataset(built, reference);
     expect(readFileSync(path.join(defaults.folders[0]!, MANIFEST_FILE)).equals(readFileSync(path.join(reference, MANIFEST_FILE)))).toBe(true);
-    const plain = rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [2], dedup: false });
+    const plain = await rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [2], dedup: false });
     expect(plain.rows[0]).toMatchObject({ folder: path.join('iter-0', 'datasets', 'cap-2-nodedup'), dedup: false, recipe_dataset: false, trajectories: 4, examples: 21 });
   });
 
-  it('with sft.accumulate, iteration K is rebuilt from iterations 0..K, each capped on its own, and needs all of them complete', () => {
+  it('with sft.accumulate, iteration K is rebuilt from iterations 0..K, each capped on its own, and needs all of them complete', async () => {
     const built = buildRun('ablate-accumulate', { sft: ', accumulate: true', iterations: [0, 1] });
-    const acc = rebuildDatasets({ runDir: built.dir, iteration: 1, caps: [1, null] });
+    const acc = await rebuildDatasets({ runDir: built.dir, iteration: 1, caps: [1, null] });
     expect(acc.iterationsIncluded).toEqual([0, 1]);
     expect(acc.pool).toEqual({ trajectories: 36, successes: 16, instances: 3, instancesWithSuccess: 3 });
     expect(acc.rows.map((r) => [r.cap, r.trajectories, r.examples, r.folder])).toEqual([
@@ -498,28 +501,35 @@ describe('rebuildDatasets', () => {
     expect(formatAblateReport(acc)).toContain('run ablate-accumulate, iterations 0, 1 (accumulated): 36 trajectories, 16 successes');
 
     const gap = buildRun('ablate-accumulate-gap', { sft: ', accumulate: true', iterations: [0, 1], leave: [`${H1}#0`] });
-    expect(() => rebuildDatasets({ runDir: gap.dir, iteration: 1, caps: [1] })).toThrow(/iteration 0 of run ablate-accumulate-gap is not completely sampled.*1 of 18 samples are not recorded \(minigym__ledgerlite-303 #0\)/);
+    await expect(rebuildDatasets({ runDir: gap.dir, iteration: 1, caps: [1] })).rejects.toThrow(/iteration 0 of run ablate-accumulate-gap is not completely sampled.*1 of 18 samples are not recorded \(minigym__ledgerlite-303 #0\)/);
   });
 
-  it('works while another process holds the run and is appending: only whole lines are read', () => {
+  it('works while another process holds the run and is appending: only whole lines are read', async () => {
     const built = buildRun('ablate-live');
     // built.run holds the lock (as a driving process would); a verdict line is half-written.
     appendFileSync(runLayout.verdicts(built.dir, 0), '{"instance_id":"minigym__unitkit-101","patch_hash":"');
     appendFileSync(runLayout.trajectories(built.dir, 0), '{"run":"ablate-test","iteration":0,"inst');
-    const live = rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [1, 2, null] });
+    const live = await rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [1, 2, null] });
     expect(live.rows.map((r) => [r.trajectories, r.examples])).toEqual(result.rows.filter((r) => r.cap !== 3).map((r) => [r.trajectories, r.examples]));
     expect(existsSync(path.join(built.dir, 'lock'))).toBe(true);
   });
 
-  it('refuses an iteration that is not sampled, or not there, and writes nothing', () => {
-    expect(() => rebuildDatasets({ runDir: main.dir, iteration: 1, caps: [1] })).toThrow(/iteration 1 of run ablate-test has not been sampled yet \(.*iter-1\/trajectories\.jsonl does not exist\)/);
-    expect(existsSync(path.join(main.dir, 'iter-1'))).toBe(false);
-    expect(() => rebuildDatasets({ runDir: main.dir, iteration: 2, caps: [1] })).toThrow(/has 2 iteration\(s\), numbered 0 to 1; there is no iteration 2/);
-    expect(() => rebuildDatasets({ runDir: main.dir, iteration: 2, caps: [1] })).toThrow(AblateError);
-    expect(() => rebuildDatasets({ runDir: path.dirname(main.dir), iteration: 0, caps: [1] })).toThrow(/is not a run directory \(no run\.json\)/);
+  it('reads a run whose task file is Parquet (as the hub ships it) as it reads one in JSONL', async () => {
+    const built = buildRun('ablate-parquet', { parquet: true });
+    const fromParquet = await rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [1, 2, 3, null] });
+    const shape = (r: AblateResult) => r.rows.map((row) => [row.cap, row.trajectories, row.examples, row.kept.map((k) => `${k.instance_id}#${k.sample_index}`)]);
+    expect(shape(fromParquet)).toEqual(shape(result));
   });
 
-  it('refuses an incompletely sampled iteration, naming the missing samples and verdicts', () => {
+  it('refuses an iteration that is not sampled, or not there, and writes nothing', async () => {
+    await expect(rebuildDatasets({ runDir: main.dir, iteration: 1, caps: [1] })).rejects.toThrow(/iteration 1 of run ablate-test has not been sampled yet \(.*iter-1\/trajectories\.jsonl does not exist\)/);
+    expect(existsSync(path.join(main.dir, 'iter-1'))).toBe(false);
+    await expect(rebuildDatasets({ runDir: main.dir, iteration: 2, caps: [1] })).rejects.toThrow(/has 2 iteration\(s\), numbered 0 to 1; there is no iteration 2/);
+    await expect(rebuildDatasets({ runDir: main.dir, iteration: 2, caps: [1] })).rejects.toThrow(AblateError);
+    await expect(rebuildDatasets({ runDir: path.dirname(main.dir), iteration: 0, caps: [1] })).rejects.toThrow(/is not a run directory \(no run\.json\)/);
+  });
+
+  it('refuses an incompletely sampled iteration, naming the missing samples and verdicts', async () => {
     const built = buildRun('ablate-partial', {
       leave: [`${H2}#5`],
       noVerdict: [`${H1}#3`],
@@ -527,7 +537,7 @@ describe('rebuildDatasets', () => {
     });
     let message = '';
     try {
-      rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [1, 2] });
+      await rebuildDatasets({ runDir: built.dir, iteration: 0, caps: [1, 2] });
     } catch (error) {
       expect(error).toBeInstanceOf(AblateError);
       message = (error as Error).message;
@@ -541,13 +551,13 @@ describe('rebuildDatasets', () => {
 });
 
 describe('parseCapList', () => {
-  it('reads caps and none in order, across commas and repeated flags', () => {
+  it('reads caps and none in order, across commas and repeated flags', async () => {
     expect(parseCapList('1,2,3,none')).toEqual([1, 2, 3, null]);
     expect(parseCapList(['none', ' 2 ,1'])).toEqual([null, 2, 1]);
     expect(parseCapList(4)).toEqual([4]);
   });
 
-  it('names a bad value', () => {
+  it('names a bad value', async () => {
     expect(() => parseCapList('1,two')).toThrow(/--cap: "two" is not a cap/);
     expect(() => parseCapList('0')).toThrow(/--cap: "0" is not a cap/);
     expect(() => parseCapList('1.5')).toThrow(/--cap: "1.5" is not a cap/);
@@ -558,7 +568,7 @@ describe('parseCapList', () => {
 });
 
 describe('rft select (the built CLI)', () => {
-  it('prints the comparison table, one row per cap in --cap order', () => {
+  it('prints the comparison table, one row per cap in --cap order', async () => {
     const out = rft(['select', main.dir, '--iteration', '0', '--cap', 'none,1', '--cap', '2']);
     expect(out.stderr).not.toMatch(/rft: /);
     expect(out.status).toBe(0);
@@ -576,7 +586,7 @@ describe('rft select (the built CLI)', () => {
     expect(out.stdout).toContain(`easiest 20%: 1 of 3 instance(s) with a success (${EASY})`);
   });
 
-  it('--json prints the rows and the folders written', () => {
+  it('--json prints the rows and the folders written', async () => {
     const out = rft(['select', main.dir, '--iteration', '0', '--cap', '1,none', '--dedup', '--order', 'random', '--json']);
     expect(out.status).toBe(0);
     const parsed = JSON.parse(out.stdout) as { rows: Array<{ cap: number | null; folder: string; dedup: boolean; order: string; examples: number }>; folders: string[]; easiest_instances: string[]; iteration: number };
@@ -590,7 +600,7 @@ describe('rft select (the built CLI)', () => {
     for (const folder of parsed.folders) expect(readLines(path.join(folder, DATASET_FILE))).toHaveLength(parsed.rows[parsed.folders.indexOf(folder)]!.examples);
   });
 
-  it('a bad --cap or an unsampled iteration exits 2 with a plain message', () => {
+  it('a bad --cap or an unsampled iteration exits 2 with a plain message', async () => {
     const bad = rft(['select', main.dir, '--iteration', '0', '--cap', '1,lots']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/^rft: --cap: "lots" is not a cap/);

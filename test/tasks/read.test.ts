@@ -4,7 +4,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DatasetFetchError } from '../../src/tasks/fetch.js';
 import { fetchHubFiles } from '../../src/tasks/fetch-hub.js';
@@ -13,25 +12,12 @@ import { readInstances, splitOfFile } from '../../src/tasks/read.js';
 import { selectTaskSet, selectTaskSetSync } from '../../src/tasks/select.js';
 import { rft, RFT_BIN } from '../cli/helpers.js';
 import { MINIGYM_TASKS } from '../helpers/minigym.js';
+import { jsonlRecords, parquetOf } from '../helpers/parquet.js';
 import { tempDir } from './helpers.js';
 
 /** The bundled tasks' records as they are in the JSONL file (the dataset's own fields). */
 function rawRecords(): Record<string, unknown>[] {
-  return readFileSync(MINIGYM_TASKS, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-/** A Parquet file of records, written by hyparquet-writer: strings as UTF8 columns, test lists as list columns. */
-function parquetOf(records: Record<string, unknown>[], codec?: 'GZIP'): Buffer {
-  const names = Object.keys(records[0]!);
-  const columnData = names.map((name) => {
-    const data = records.map((r) => (r[name] === undefined ? null : r[name]));
-    return Array.isArray(data.find((v) => v !== null)) ? { name, data } : { name, data, type: 'STRING' as const };
-  });
-  const options = codec ? { columnData, codec, compressors: { GZIP: (input: Uint8Array) => new Uint8Array(gzipSync(input)) } } : { columnData };
-  return Buffer.from(parquetWriteBuffer(options as Parameters<typeof parquetWriteBuffer>[0]));
+  return jsonlRecords(MINIGYM_TASKS);
 }
 
 function rftAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
