@@ -97,6 +97,29 @@ function named(node: Node): Node[] {
   return node.namedChildren.filter((child): child is Node => child !== null);
 }
 
+/** A node whose children the walk is in. */
+interface Frame {
+  type: string;
+  mode: Mode;
+  guarded: boolean;
+  /** A try statement whose body probes for names (see probesForNames). */
+  probes: boolean;
+  /** Whether its children's modes depend on their field names. */
+  byField: boolean;
+  /** Named children seen so far. */
+  index: number;
+}
+
+/** Moves the cursor past the current node's subtree: to the next sibling, else up until there is one. False at the end of the tree. */
+function advance(cursor: TreeCursor, stack: Frame[]): boolean {
+  while (stack.length > 0) {
+    if (cursor.gotoNextSibling()) return true;
+    cursor.gotoParent();
+    stack.pop();
+  }
+  return false;
+}
+
 /**
  * One pass over the tree: every name the file binds, every name it reads, and what forbids reporting.
  * It walks with a cursor rather than node objects: a 7,000-line file has ~100,000 nodes, and a node
@@ -113,41 +136,56 @@ class NameCollector {
 
   constructor(private readonly text: string) {}
 
-  /** The node under the cursor, in the given mode. Leaves the cursor where it found it. */
-  walk(cursor: TreeCursor, mode: Mode, guarded: boolean): void {
-    const type = cursor.nodeType;
+  /**
+   * Walks the whole tree under the cursor. Iterative, with its own stack: code nested a few thousand
+   * levels deep (which an edit may write) would overflow the call stack of a recursive walk.
+   */
+  walk(cursor: TreeCursor): void {
+    const stack: Frame[] = [];
+    let type = cursor.nodeType;
+    let mode: Mode = 'read';
+    let guarded = false;
+    for (;;) {
+      const frame = this.enter(cursor, type, mode, guarded);
+      let more: boolean;
+      if (frame && cursor.gotoFirstChild()) {
+        stack.push(frame);
+        more = true;
+      } else {
+        more = advance(cursor, stack);
+      }
+      while (more && !cursor.nodeIsNamed) more = advance(cursor, stack);
+      if (!more) return;
+      const parent = stack.at(-1)!;
+      const field = parent.byField ? cursor.currentFieldName : null;
+      type = cursor.nodeType;
+      mode = childMode(parent.type, parent.mode, field, type, parent.index);
+      guarded = parent.guarded || (parent.probes && field === 'body');
+      parent.index += 1;
+    }
+  }
+
+  /** Takes in the node under the cursor; returns how to walk its children, or null to skip them. */
+  private enter(cursor: TreeCursor, type: string, mode: Mode, guarded: boolean): Frame | null {
     if (type === 'identifier') {
       this.identifier(cursor, mode, guarded);
-      return;
+      return null;
     }
-    if (type === 'comment' || type === 'string_content' || mode === 'skip') return;
+    if (mode === 'skip' || NO_NAMES.has(type)) return null;
+    let probes = false;
     if (mode === 'read') {
       if (IMPORTS.has(type)) {
         this.imports(cursor.currentNode);
-        return;
+        return null;
       }
       if (type === 'class_definition') {
         const body = cursor.currentNode.childForFieldName('body');
         if (body) this.classBodies.push(body);
       }
-      if (type === 'try_statement' && !guarded && probesForNames(cursor.currentNode)) {
-        this.children(cursor, (field) => (field === 'body' ? ['read', true] : ['read', false]));
-        return;
-      }
+      probes = type === 'try_statement' && !guarded && probesForNames(cursor.currentNode);
     }
-    this.children(cursor, (field, childType, index) => [childMode(type, mode, field, childType, index), guarded]);
-  }
-
-  private children(cursor: TreeCursor, modeOf: (field: string | null, type: string, index: number) => [Mode, boolean]): void {
-    if (!cursor.gotoFirstChild()) return;
-    let index = 0;
-    do {
-      if (!cursor.nodeIsNamed) continue;
-      const [mode, guarded] = modeOf(cursor.currentFieldName, cursor.nodeType, index);
-      index += 1;
-      this.walk(cursor, mode, guarded);
-    } while (cursor.gotoNextSibling());
-    cursor.gotoParent();
+    // Field names cost a call into wasm per node; only some parents decide by them.
+    return { type, mode, guarded, probes, byField: probes || mode === 'parameter' || FIELD_PARENTS.has(type), index: 0 };
   }
 
   private identifier(cursor: TreeCursor, mode: Mode, guarded: boolean): void {
@@ -184,6 +222,12 @@ class NameCollector {
 }
 
 const IMPORTS = new Set(['import_statement', 'import_from_statement', 'future_import_statement']);
+
+/** Nodes that never hold a name: not descended into. */
+const NO_NAMES = new Set(['comment', 'string_start', 'string_content', 'string_end', 'escape_sequence', 'integer', 'float', 'true', 'false', 'none', 'ellipsis', 'type_conversion', 'pass_statement', 'break_statement', 'continue_statement', 'keyword_separator', 'positional_separator', 'wildcard_import', 'line_continuation']);
+
+/** Parents whose children count by their field (see childMode). */
+const FIELD_PARENTS = new Set(['attribute', 'keyword_argument', 'function_definition', 'class_definition', 'lambda', 'assignment', 'augmented_assignment', 'for_statement', 'for_in_clause', 'except_clause', 'named_expression', 'type_alias_statement']);
 
 /** How a child of a node (of `parentType`, walked in `mode`) is walked. */
 function childMode(parentType: string, mode: Mode, field: string | null, type: string, index: number): Mode {
@@ -319,7 +363,7 @@ function lintTree(text: string, parser: PythonSpanParser): LintMessage[] | null 
     const names = new NameCollector(text);
     const cursor = root.walk();
     try {
-      names.walk(cursor, 'read', false);
+      names.walk(cursor);
     } finally {
       cursor.delete();
     }

@@ -200,6 +200,10 @@ describe('lint: E0602 undefined-variable', () => {
     expect(lint(py('reveal_type(1)'))).toEqual(["1 E0602 Undefined variable 'reveal_type'"]);
   });
 
+  it('lints code nested thousands of levels deep without overflowing the stack', () => {
+    expect(lint(`x = ${'['.repeat(20_000)}deep_y${']'.repeat(20_000)}\n`)).toEqual(["1 E0602 Undefined variable 'deep_y'"]);
+  });
+
   it('returns null for a file that does not parse (tree-sitter would make names up)', () => {
     expect(lintPython(py('def broken(:', '    return nowhere'), parser)).toBeNull();
     expect(lintPython('', parser)).toEqual([]);
