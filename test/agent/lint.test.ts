@@ -200,6 +200,10 @@ describe('lint: E0602 undefined-variable', () => {
     expect(lint(py('reveal_type(1)'))).toEqual(["1 E0602 Undefined variable 'reveal_type'"]);
   });
 
+  it('counts lines the same in CRLF files', () => {
+    expect(lint('import os\r\n\r\ndef f():\r\n    return os.sep + crlf_x\r\n')).toEqual(["4 E0602 Undefined variable 'crlf_x'"]);
+  });
+
   it('lints code nested thousands of levels deep without overflowing the stack', () => {
     expect(lint(`x = ${'['.repeat(20_000)}deep_y${']'.repeat(20_000)}\n`)).toEqual(["1 E0602 Undefined variable 'deep_y'"]);
   });
