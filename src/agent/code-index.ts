@@ -3,6 +3,7 @@ import MiniSearch from 'minisearch';
 import type { SearchRequest } from './states/search.js';
 import { renderFiles, type RenderedFile, type RenderedSpan } from './prompts.js';
 import { PythonSpanParser, type Span, type SpanDetail } from './python-spans.js';
+import { rowAt } from '../util/rows.js';
 
 /**
  * The code index the SearchCode state queries (design §5): every Python file of a repository
@@ -628,18 +629,6 @@ export class CodeIndex implements AgentIndex {
     const lines = this.python.get(entry.path)!.file.lines.slice(entry.detail.startLine - 1, entry.detail.endLine);
     return countTokens(renderFiles([{ path: entry.path, spans: [{ id: entry.detail.id, startLine: entry.detail.startLine, lines }] }]));
   }
-}
-
-/** The 0-based row holding offset `at` of the normalised text (binary search over row starts). */
-function rowAt(rowStarts: readonly number[], at: number): number {
-  let lo = 0;
-  let hi = rowStarts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (rowStarts[mid]! <= at) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 /**

@@ -245,6 +245,20 @@ export class PythonSpanParser {
     }
   }
 
+  /**
+   * Runs `read` over the syntax tree of the text and frees the tree afterwards (trees live in wasm
+   * memory, which the garbage collector does not see). The nodes must not escape `read`.
+   */
+  withTree<T>(text: string, read: (root: Node) => T): T | null {
+    const tree = this.parser.parse(text);
+    if (!tree) return null;
+    try {
+      return read(tree.rootNode);
+    } finally {
+      tree.delete();
+    }
+  }
+
   parseDetailed(text: string): SpanDetail[] {
     const lines = text.split('\n');
     const collector = new UnitCollector();

