@@ -25,7 +25,8 @@ const STEP = [
   'span id of one span in the file context, and instructions saying what to change; a class id stands',
   'for the whole class. When the changes are made, finish with a text saying why the issue is fixed, or',
   'choose review; reject with a reason if the issue cannot be fixed. The file context in the last',
-  'message shows the code as it is now, after your earlier changes.',
+  'message shows the code as it is now, after your earlier changes. After an edit, that message also',
+  'shows its diff and, in <lint_errors>, the errors it introduced (such as an undefined name): fix those first.',
 ];
 
 export interface PlanView {

@@ -228,7 +228,9 @@ describe('the SIMULATED policy, state by state (T = 0)', () => {
     expect(modify.instructions).toContain('Change 1 of 1 for the issue "Converting *to* Fahrenheit returns wrong values"');
     expect(plan(render(task, { 'unitkit/temperature.py': ['convert_temperature'] }))).toMatchObject({ action: 'review' });
     const fixed = repos.get('unitkit')!.files.get('unitkit/units.py')!.replace('return value / self.factor - self.offset', 'return (value - self.offset) / self.factor');
-    expect(plan(render(task, { 'unitkit/units.py': ['Unit.from_base'] }, { 'unitkit/units.py': fixed }))).toMatchObject({ action: 'finish' });
+    // Finished: as `finish`, or (the roll of moatless's looser shapes) as the review that finish_on_review takes for it.
+    const done = plan(render(task, { 'unitkit/units.py': ['Unit.from_base'] }, { 'unitkit/units.py': fixed }));
+    expect(done.action === 'finish' || (done.action === 'review' && done.instructions === 'Review the change made for the issue.')).toBe(true);
   });
 
   it('PlanToCode: takes the changes its own history says were applied as done', () => {
