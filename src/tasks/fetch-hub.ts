@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { writeFileAtomic } from '../store/atomic.js';
 import { backoff, hubAccess, hubBase, parseRetryAfter, type FetchDatasetResult } from './fetch.js';
 import { TaskFileError } from './load.js';
 import { readInstances, splitOfFile, taskFileFormat } from './read.js';
+import { writeInstanceFile } from './write.js';
 
 /** The Hugging Face hub; `HF_ENDPOINT` names a mirror, as huggingface_hub reads it. */
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
@@ -126,8 +126,7 @@ export async function fetchHubFiles(options: FetchHubOptions): Promise<FetchData
       if (err instanceof TaskFileError) fail(`${dataset}@${revision} (split ${split}): ${err.message.split(temp + path.sep).join('')}`, err.problems.map((p) => p.message));
       throw err;
     }
-    mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-    writeFileAtomic(out, `${instances!.map((x) => JSON.stringify(x)).join('\n')}\n`);
+    writeInstanceFile(out, instances!);
     return { out, count: instances!.length, dataset, config, split };
   } finally {
     rmSync(temp, { recursive: true, force: true });

@@ -1,9 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { writeFileAtomic } from '../store/atomic.js';
 import { MAX_REPORTED_PROBLEMS, validateInstance } from './load.js';
+import { writeInstanceFile } from './write.js';
 
 /** The public Hugging Face dataset viewer API. */
 export const DEFAULT_ENDPOINT = 'https://datasets-server.huggingface.co';
@@ -162,7 +160,7 @@ export async function fetchDataset(options: FetchDatasetOptions): Promise<FetchD
     }
   };
 
-  const lines: string[] = [];
+  const rows: Record<string, unknown>[] = [];
   const problems: string[] = [];
   const seen = new Map<string, number>();
   let keyOrder: string[] | null = null;
@@ -191,7 +189,7 @@ export async function fetchDataset(options: FetchDatasetOptions): Promise<FetchD
         problems.push(...rowProblems);
         continue;
       }
-      lines.push(JSON.stringify(ordered(item.row, keyOrder!)));
+      rows.push(ordered(item.row, keyOrder!));
     }
     offset += page.rows.length;
     onProgress?.(offset, total!);
@@ -203,9 +201,8 @@ export async function fetchDataset(options: FetchDatasetOptions): Promise<FetchD
     const stopped = offset < total! ? ` (stopped after ${offset} of ${total} rows)` : '';
     fail(`${what}: ${problems.length} bad row${problems.length === 1 ? '' : 's'}${stopped}; nothing written:\n${shown.join('\n')}`, problems);
   }
-  mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-  writeFileAtomic(out, `${lines.join('\n')}\n`);
-  return { out, count: lines.length, dataset, config, split };
+  writeInstanceFile(out, rows);
+  return { out, count: rows.length, dataset, config, split };
 }
 
 function checkRow(item: RowsPage['rows'][number], seen: Map<string, number>): string[] {
