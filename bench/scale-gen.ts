@@ -13,7 +13,7 @@
  * each, not written). A whole-layout copy of the first BENCH_SCALE_OLD trajectories is written for
  * "today's code", which cannot read more.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { StateName } from '../src/agent/actions.js';
 import { systemPrompt } from '../src/agent/actions.js';
@@ -28,7 +28,7 @@ import { mulberry32 } from '../src/util/prng.js';
 import { normalizePatch, patchHash } from '../src/verify/patch.js';
 import { buildEvalSpec, specHash } from '../src/verify/spec.js';
 import { runLayout } from '../src/loop/layout.js';
-import { ROOT, TASKS_FILE } from './lib/fixtures.js';
+import { bundledPythonFiles, TASKS_FILE } from './lib/fixtures.js';
 
 export interface ScaleRun {
   runDir: string;
@@ -58,16 +58,9 @@ const FILE_LINES = 90;
 export const SCALE_TEMPLATE_TIMEOUT_S = 1800;
 
 function corpus(): string[] {
-  const lines: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const full = path.join(dir, name);
-      if (statSync(full).isDirectory()) walk(full);
-      else if (name.endsWith('.py')) lines.push(...readFileSync(full, 'utf8').split('\n'));
-    }
-  };
-  walk(path.join(ROOT, 'test/fixtures/minigym/repos'));
-  return lines.filter((l) => l.trim() !== '');
+  return bundledPythonFiles()
+    .flatMap((f) => f.text.split('\n'))
+    .filter((l) => l.trim() !== '');
 }
 
 const STATES: StateName[] = ['SearchCode', 'SearchCode', 'IdentifyCode', 'SearchCode', 'IdentifyCode', 'DecideRelevance', 'PlanToCode', 'ClarifyCodeChange', 'EditCode', 'PlanToCode', 'ClarifyCodeChange', 'EditCode', 'PlanToCode', 'PlanToCode'];

@@ -11,14 +11,14 @@
  *
  * Written with pre-escaped JSON fragments so generating gigabytes stays fast.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { STATES, type StateName } from '../src/agent/actions.js';
 import { systemPrompt } from '../src/agent/actions.js';
 import { sha256Hex } from '../src/util/canonical.js';
 import { normalizePatch, patchHash } from '../src/verify/patch.js';
 import { loadInstances } from '../src/tasks/load.js';
-import { ROOT, TASKS_FILE } from './lib/fixtures.js';
+import { bundledPythonFiles, TASKS_FILE } from './lib/fixtures.js';
 import { mulberry32 } from '../src/util/prng.js';
 
 export const POOL_FORMAT = 'rft-bench-pool/2';
@@ -62,16 +62,7 @@ const REPOS = [
 const esc = (text: string) => JSON.stringify(text).slice(1, -1);
 
 function pythonCorpus(): string[] {
-  const lines: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const full = path.join(dir, name);
-      if (statSync(full).isDirectory()) walk(full);
-      else if (name.endsWith('.py')) lines.push(`# ${path.relative(ROOT, full)}`, ...readFileSync(full, 'utf8').split('\n'));
-    }
-  };
-  walk(path.join(ROOT, 'test/fixtures/minigym/repos'));
-  return lines;
+  return bundledPythonFiles().flatMap((f) => [`# ${f.rel}`, ...f.text.split('\n')]);
 }
 
 /** Pool files for a spec, generated once into `baseDir` (reused while its marker says the same spec). */

@@ -45,59 +45,19 @@
 # Needs: pip install axolotl (a GPU machine). Exit codes: 2 bad arguments, 127 axolotl missing.
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-die() { echo "train-axolotl.sh: $*" >&2; echo "(train-axolotl.sh --help lists the flags)" >&2; exit 2; }
-
-dataset='' output_dir='' model='' epochs=5 learning_rate=2e-5 batch_size=8 max_length=10240
-lora_rank='' micro_batch=1 gpus=1 train_on=assistant
-extra=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -h|--help) usage; exit 0 ;;
-    --dataset|--output-dir|--model|--epochs|--learning-rate|--batch-size|--max-length|--lora-rank|--micro-batch-size|--gpus|--train-on)
-      [ $# -ge 2 ] || die "$1 needs a value"
-      case "$1" in
-        --dataset) dataset=$2 ;; --output-dir) output_dir=$2 ;; --model) model=$2 ;;
-        --epochs) epochs=$2 ;; --learning-rate) learning_rate=$2 ;; --batch-size) batch_size=$2 ;;
-        --max-length) max_length=$2 ;; --lora-rank) lora_rank=$2 ;; --micro-batch-size) micro_batch=$2 ;;
-        --gpus) gpus=$2 ;; --train-on) train_on=$2 ;;
-      esac
-      shift 2 ;;
-    --) shift; extra=("$@"); break ;;
-    *) die "unknown argument: $1" ;;
-  esac
-done
-
-[ -n "$dataset" ] || die "--dataset is required"
-[ -n "$output_dir" ] || die "--output-dir is required"
-[ -n "$model" ] || die "--model is required"
-[ -f "$dataset" ] || die "--dataset $dataset does not exist"
-is_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
-is_num() { [[ "$1" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]]; }
-for pair in "batch-size:$batch_size" "max-length:$max_length" "micro-batch-size:$micro_batch" "gpus:$gpus"; do
-  is_int "${pair#*:}" || die "--${pair%%:*} must be a positive whole number, not ${pair#*:}"
-done
-is_num "$epochs" || die "--epochs must be a number, not $epochs"
-is_num "$learning_rate" || die "--learning-rate must be a number, not $learning_rate"
-[ -z "$lora_rank" ] || is_int "$lora_rank" || die "--lora-rank must be a positive whole number, not $lora_rank"
-case "$train_on" in assistant|target) ;; *) die "--train-on must be assistant or target, not $train_on" ;; esac
+# (Plain bash to find it: the missing-tool message must work with nothing on PATH.)
+here=${BASH_SOURCE[0]%/*}; [ "$here" != "${BASH_SOURCE[0]}" ] || here=.
+source "$here/lib/trainer-args.sh"
+trainer_parse_args "$@"
+trainer_check_args
+trainer_check_train_on
 # Target data has weight-0 history wherever there is history; assistant data never has weight 0.
 if [ "$train_on" = assistant ] && grep -q '"weight":0' "$dataset"; then
   die "--train-on assistant, but $dataset has weight-0 assistant messages (emit it with sft.train_on: assistant)"
 fi
 if grep -q '"prompt":\[' "$dataset"; then die "$dataset has prompt/completion lines (TRL's form); emit it with sft.backend: axolotl"; fi
-per_step=$((micro_batch * gpus))
-[ $((batch_size % per_step)) -eq 0 ] || die "--batch-size $batch_size is not a multiple of micro batch × gpus ($per_step)"
-accumulation=$((batch_size / per_step))
-
-if ! command -v axolotl >/dev/null 2>&1; then
-  echo "train-axolotl.sh: the 'axolotl' command is not installed in this environment." >&2
-  echo "  Install it on the GPU machine: pip install axolotl   (see docs.axolotl.ai)" >&2
-  exit 127
-fi
-
-# A YAML double-quoted string.
-q() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+trainer_batch_split
+trainer_require_tool axolotl "pip install axolotl   (see docs.axolotl.ai)"
 
 output_dir=$(mkdir -p "$output_dir" && cd "$output_dir" && pwd)
 data_dir="$output_dir/axolotl-data"

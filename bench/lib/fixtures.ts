@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentSchema } from '../../src/recipe/schema.js';
@@ -17,6 +18,20 @@ export const ROOT = (() => {
 })();
 
 export const TASKS_FILE = path.join(ROOT, 'test/fixtures/minigym/tasks.jsonl');
+
+/** The bundled repositories' Python files, depth first in name order: path from the repository root, and text. */
+export function bundledPythonFiles(): Array<{ rel: string; text: string }> {
+  const files: Array<{ rel: string; text: string }> = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) walk(full);
+      else if (name.endsWith('.py')) files.push({ rel: path.relative(ROOT, full), text: readFileSync(full, 'utf8') });
+    }
+  };
+  walk(path.join(ROOT, 'test/fixtures/minigym/repos'));
+  return files;
+}
 
 export function bundledInstances(limit?: number): Instance[] {
   const all = loadInstances(TASKS_FILE);

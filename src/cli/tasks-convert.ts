@@ -1,8 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { writeFileAtomic } from '../store/atomic.js';
 import { readInstances } from '../tasks/read.js';
+import { writeInstanceFile } from '../tasks/write.js';
 
 interface ConvertArgs {
   tasks: string;
@@ -19,8 +17,7 @@ export const tasksConvertCommand: CommandModule<object, ConvertArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'JSONL file to write (atomically)' }),
   handler: async (args) => {
     const instances = await readInstances(args.tasks);
-    mkdirSync(path.dirname(path.resolve(args.out)), { recursive: true });
-    writeFileAtomic(args.out, `${instances.map((i) => JSON.stringify(i)).join('\n')}\n`);
+    writeInstanceFile(args.out, instances);
     process.stdout.write(`wrote ${instances.length} instances to ${args.out}\n`);
   },
 };

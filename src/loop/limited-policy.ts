@@ -1,19 +1,32 @@
 import type { LimitFunction } from 'p-limit';
 import type { PolicyClient, PolicyRequest, PolicyResponse } from '../policy/types.js';
 
-/** Bounds the LLM calls in flight across every trajectory that shares it (first come, first served). */
-export class LimitedPolicy implements PolicyClient {
-  constructor(
-    private readonly inner: PolicyClient,
-    private readonly limit: LimitFunction,
-  ) {}
+/** A policy whose calls wait for a slot (`gate`: a limit, a scheduler) before reaching the inner one. */
+abstract class GatedPolicy implements PolicyClient {
+  constructor(private readonly inner: PolicyClient) {}
 
   get model(): string {
     return this.inner.model;
   }
 
+  protected abstract gate(call: () => Promise<PolicyResponse>): Promise<PolicyResponse>;
+
   complete(request: PolicyRequest): Promise<PolicyResponse> {
-    return this.limit(() => this.inner.complete(request));
+    return this.gate(() => this.inner.complete(request));
+  }
+}
+
+/** Bounds the LLM calls in flight across every trajectory that shares it (first come, first served). */
+export class LimitedPolicy extends GatedPolicy {
+  constructor(
+    inner: PolicyClient,
+    private readonly limit: LimitFunction,
+  ) {
+    super(inner);
+  }
+
+  protected gate(call: () => Promise<PolicyResponse>): Promise<PolicyResponse> {
+    return this.limit(call);
   }
 }
 
@@ -40,12 +53,12 @@ export class ProgressScheduler {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`LLM concurrency must be a positive integer, got ${concurrency}`);
   }
 
-  /** Calls waiting for a slot. */
   /** Calls holding a slot now (progress shows it as LLM calls in flight). */
   get inFlight(): number {
     return this.running;
   }
 
+  /** Calls waiting for a slot. */
   get queued(): number {
     return this.waiting.length;
   }
@@ -82,21 +95,19 @@ export class ProgressScheduler {
 }
 
 /** One trajectory's view of a shared policy: its calls are scheduled by how far it has come. */
-export class ScheduledPolicy implements PolicyClient {
+export class ScheduledPolicy extends GatedPolicy {
   private calls = 0;
 
   constructor(
-    private readonly inner: PolicyClient,
+    inner: PolicyClient,
     private readonly scheduler: ProgressScheduler,
-  ) {}
-
-  get model(): string {
-    return this.inner.model;
+  ) {
+    super(inner);
   }
 
-  complete(request: PolicyRequest): Promise<PolicyResponse> {
+  protected gate(call: () => Promise<PolicyResponse>): Promise<PolicyResponse> {
     const progress = this.calls;
     this.calls += 1;
-    return this.scheduler.run(progress, () => this.inner.complete(request));
+    return this.scheduler.run(progress, call);
   }
 }

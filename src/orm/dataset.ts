@@ -1,11 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Trajectory } from '../agent/trajectory.js';
 import { runLayout } from '../loop/layout.js';
 import type { Recipe } from '../recipe/schema.js';
-import { fsyncDir, writeFileAtomic } from '../store/atomic.js';
+import { writeFileAtomic, writeFileAtomicWith } from '../store/atomic.js';
 import type { Instance } from '../tasks/instance.js';
 import { countTokens } from '../util/tokens.js';
 import { isFinal } from '../verify/verdict.js';
@@ -194,30 +194,19 @@ export function writeVerifierDataset(pools: readonly VerifierPool[], outDir: str
 
   // 5. Write, streamed into a temp file renamed over the old one.
   mkdirSync(outDir, { recursive: true });
-  const target = path.join(outDir, VERIFIER_DATASET_FILE);
-  const temp = path.join(outDir, `.${VERIFIER_DATASET_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(temp, 'wx', 0o644);
   const hash = createHash('sha256');
   let bytes = 0;
-  try {
+  writeFileAtomicWith(path.join(outDir, VERIFIER_DATASET_FILE), (put) => {
     for (const c of examples) {
       const pool = pools[c.source]!;
       const line = verifierExample(c.issue, readCandidate(pool.trajectoriesFile, c.entry), c.verdict === 'resolved');
       const data = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
       hash.update(data);
       bytes += data.length;
-      writeSync(fd, data);
+      put(data);
       perSource[c.source]!.examples += 1;
     }
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    unlinkSync(temp);
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(temp, target);
-  fsyncDir(outDir);
+  });
 
   const sum = (pick: (c: Counts) => number) => perSource.reduce((t, c) => t + pick(c), 0);
   const totals = Object.fromEntries(Object.keys(emptyCounts()).map((k) => [k, sum((c) => c[k as keyof Counts])])) as Counts;

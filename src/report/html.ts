@@ -1,5 +1,6 @@
 import type { ReportData, RunReport } from './data.js';
 import { capName, modelLabel, num, pct, temperatureLabel } from './format.js';
+import { htmlDocument } from './page.js';
 import { scalingCharts, scalingTable } from './scaling.js';
 import { barChart, escapeHtml, FAILURE_COLOR, histogramChart, lineChart, PALETTE, SUCCESS_COLOR, type LineSeries } from './svg.js';
 import {
@@ -293,20 +294,5 @@ export function renderHtml(data: ReportData, trajectories: readonly TrajectoryLi
     warnings.length > 0 ? `<section id="notes-section"><h2>Notes</h2><ul class="notes">${warnings.map((w) => `<li>${e(w)}</li>`).join('')}</ul></section>` : '',
     `<footer>rft report · format ${e(data.format)} · ${data.runs.map((r) => e(r.dir)).join(' · ')}</footer>`,
   ].join('\n');
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>RFT report: ${e(labels)}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<main>
-${body}
-</main>
-</body>
-</html>
-`;
+  return htmlDocument(`RFT report: ${e(labels)}`, CSS, body);
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
+import { htmlDocument } from './page.js';
 import { escapeHtml } from './svg.js';
 import { forEachTrajectoryView, phasesOf } from './trajectory-source.js';
 import { collapse, visible, type Filter, type MessageView, type TrajectoryView } from './trajectory-view.js';
@@ -48,22 +49,7 @@ td a { margin-right: 8px; white-space: nowrap; }
 `;
 
 function page(title: string, body: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>${e(title)}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<main>
-${body}
-</main>
-</body>
-</html>
-`;
+  return htmlDocument(e(title), CSS, body);
 }
 
 /** The file name of a trajectory's page: readable, unique per (phase, instance, sample), safe on any file system. */

@@ -8,15 +8,28 @@ import { CRASH_POINTS, crashPoint } from './crash-points.js';
  * content or the new, never a mix: write a temp file beside it, fsync, rename, fsync the folder.
  */
 export function writeFileAtomic(file: string, data: string | Buffer): void {
+  writeFileAtomicWith(file, (put) => put(typeof data === 'string' ? Buffer.from(data, 'utf8') : data));
+}
+
+/**
+ * writeFileAtomic for content made piece by piece, so that it is never held whole: `fill` calls
+ * `put` once a piece. If `fill` throws, the temp file is removed and the old file stays.
+ */
+export function writeFileAtomicWith(file: string, fill: (put: (data: Buffer) => void) => void): void {
   const { fd, temp } = openTempBeside(file);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    fill((data) => writeAll(fd, data));
     fsyncSync(fd);
   } catch (err) {
     abandonTemp(fd, temp);
     throw err;
   }
   installTemp(fd, temp, file);
+}
+
+/** Writes all of `data` (writeSync may write less than asked). */
+function writeAll(fd: number, data: Buffer): void {
+  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);
 }
 
 /** A new temp file beside `file` (same folder, so the rename that installs it is atomic). */
@@ -64,7 +77,7 @@ export async function writeStreamAtomic(file: string, body: AsyncIterable<Buffer
     for await (const chunk of body) {
       total += chunk.length;
       if (total > maxBytes) throw new Error(`${path.basename(file)}: more than ${maxBytes} bytes`);
-      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+      writeAll(fd, chunk);
     }
     fsyncSync(fd);
   } catch (err) {

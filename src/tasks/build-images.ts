@@ -15,9 +15,9 @@ const SKIPPED_NAMES = new Set(['.git', '__pycache__', '.pytest_cache', '.mypy_ca
 
 /**
  * The commit identity every bundled base commit is made with, so the same tree gives the same sha
- * on the host (test/fixtures/minigym/make-tasks.mjs) and in the image.
+ * on the host (test/fixtures/minigym/make-tasks.mjs, test/helpers/realrunner.ts) and in the image.
  */
-const COMMIT_ENV = {
+export const COMMIT_ENV = {
   GIT_AUTHOR_NAME: 'rft',
   GIT_AUTHOR_EMAIL: 'rft@localhost',
   GIT_COMMITTER_NAME: 'rft',
@@ -25,6 +25,8 @@ const COMMIT_ENV = {
   GIT_AUTHOR_DATE: '2024-01-01T00:00:00Z',
   GIT_COMMITTER_DATE: '2024-01-01T00:00:00Z',
 };
+/** The git settings of that commit: no line-ending or mode rewriting, no signing. */
+export const COMMIT_GIT_FLAGS = ['-c', 'core.autocrlf=false', '-c', 'core.filemode=true', '-c', 'commit.gpgsign=false'];
 
 export interface BuildImagesOptions {
   docker: Docker;
@@ -110,7 +112,7 @@ function repoContext(sourceDir: string, baseImage: string, baseCommit: string): 
     `FROM ${baseImage}`,
     'COPY repo/ /testbed/',
     'WORKDIR /testbed',
-    `RUN git init -q -b main && git add -A && ${env} git -c core.autocrlf=false -c core.filemode=true -c commit.gpgsign=false commit -q --no-verify -m base \\`,
+    `RUN git init -q -b main && git add -A && ${env} git ${COMMIT_GIT_FLAGS.join(' ')} commit -q --no-verify -m base \\`,
     `    && test "$(git rev-parse HEAD)" = "${baseCommit}" \\`,
     `    || { echo "base commit mismatch: the tree commits as $(git rev-parse HEAD), the instance says ${baseCommit}"; exit 1; }`,
     '',

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { writeFileAtomic } from '../store/atomic.js';
-import { DatasetFetchError, parseRetryAfter, type FetchDatasetResult } from './fetch.js';
+import { backoff, hubAccess, hubBase, parseRetryAfter, type FetchDatasetResult } from './fetch.js';
 import { TaskFileError } from './load.js';
 import { readInstances, splitOfFile, taskFileFormat } from './read.js';
+import { writeInstanceFile } from './write.js';
 
 /** The Hugging Face hub; `HF_ENDPOINT` names a mirror, as huggingface_hub reads it. */
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
@@ -53,23 +53,10 @@ export async function fetchHubFiles(options: FetchHubOptions): Promise<FetchData
     sleep = (ms: number) => delay(ms),
     onProgress,
   } = options;
-  const token = options.token ? options.token : null;
-  const redact = (text: string): string => (token === null ? text : text.split(token).join('<HF_TOKEN>'));
-  const fail = (message: string, problems: string[] = []): never => {
-    throw new DatasetFetchError(redact(message), problems.map(redact));
-  };
+  const access = hubAccess(options.token);
+  const { token, fail, headers } = access;
   if (!/^[\w.-]+(\/[\w.-]+)?$/.test(dataset)) fail(`"${dataset}" is not a dataset name (owner/name)`);
-  let base: URL;
-  try {
-    base = new URL(endpoint.replace(/\/+$/, '') + '/');
-  } catch {
-    return fail(`endpoint "${endpoint}" is not a URL`);
-  }
-  if (token !== null && base.protocol !== 'https:' && !/^(localhost|127\.|\[::1\])/.test(base.hostname)) {
-    fail(`refusing to send HF_TOKEN over plain http to ${base.host}; use https`);
-  }
-  const headers: Record<string, string> = {};
-  if (token !== null) headers.authorization = `Bearer ${token}`;
+  const base = hubBase(endpoint, '', access);
   const rev = encodeURIComponent(revision);
 
   const get = async (url: URL): Promise<Response> => {
@@ -79,7 +66,7 @@ export async function fetchHubFiles(options: FetchHubOptions): Promise<FetchData
         response = await fetchImpl(url, { headers, signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
       } catch (err) {
         if (attempt < attempts) {
-          await sleep(Math.min(retryBaseMs * 2 ** (attempt - 1), 30_000));
+          await sleep(backoff(retryBaseMs, attempt));
           continue;
         }
         return fail(`GET ${url.toString()}: ${(err as Error).message} (after ${attempts} tries)`);
@@ -87,7 +74,7 @@ export async function fetchHubFiles(options: FetchHubOptions): Promise<FetchData
       if (response.ok) return response;
       if ((response.status === 429 || response.status >= 500) && attempt < attempts) {
         await response.body?.cancel();
-        await sleep(parseRetryAfter(response.headers.get('retry-after')) ?? Math.min(retryBaseMs * 2 ** (attempt - 1), 30_000));
+        await sleep(parseRetryAfter(response.headers.get('retry-after')) ?? backoff(retryBaseMs, attempt));
         continue;
       }
       const text = (await response.text()).replace(/\s+/g, ' ').slice(0, 300);
@@ -139,8 +126,7 @@ export async function fetchHubFiles(options: FetchHubOptions): Promise<FetchData
       if (err instanceof TaskFileError) fail(`${dataset}@${revision} (split ${split}): ${err.message.split(temp + path.sep).join('')}`, err.problems.map((p) => p.message));
       throw err;
     }
-    mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-    writeFileAtomic(out, `${instances!.map((x) => JSON.stringify(x)).join('\n')}\n`);
+    writeInstanceFile(out, instances!);
     return { out, count: instances!.length, dataset, config, split };
   } finally {
     rmSync(temp, { recursive: true, force: true });

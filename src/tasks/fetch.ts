@@ -1,9 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { writeFileAtomic } from '../store/atomic.js';
 import { MAX_REPORTED_PROBLEMS, validateInstance } from './load.js';
+import { writeInstanceFile } from './write.js';
 
 /** The public Hugging Face dataset viewer API. */
 export const DEFAULT_ENDPOINT = 'https://datasets-server.huggingface.co';
@@ -93,26 +91,14 @@ export async function fetchDataset(options: FetchDatasetOptions): Promise<FetchD
     sleep = (ms: number) => delay(ms),
     onProgress,
   } = options;
-  const token = options.token ? options.token : null;
-  const redact = (text: string): string => (token === null ? text : text.split(token).join('<HF_TOKEN>'));
-  const fail = (message: string, problems: string[] = []): never => {
-    throw new DatasetFetchError(redact(message), problems.map(redact));
-  };
+  const access = hubAccess(options.token);
+  const { token, fail } = access;
   const what = `${dataset} (config ${config}, split ${split})`;
 
   if (dataset.trim() === '') fail('no dataset named');
-  let base: URL;
-  try {
-    base = new URL(`${endpoint.replace(/\/+$/, '')}/rows`);
-  } catch {
-    return fail(`endpoint "${endpoint}" is not a URL`);
-  }
-  if (token !== null && base.protocol !== 'https:' && !isLoopback(base.hostname)) {
-    fail(`refusing to send HF_TOKEN over plain http to ${base.host}; use https`);
-  }
+  const base = hubBase(endpoint, 'rows', access);
   let length = Math.max(1, Math.min(Math.floor(options.pageSize ?? MAX_PAGE_LENGTH), MAX_PAGE_LENGTH));
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (token !== null) headers.authorization = `Bearer ${token}`;
+  const headers: Record<string, string> = { accept: 'application/json', ...access.headers };
 
   /** GET one page, retrying what is worth retrying and shrinking a page the server finds too big. */
   const getPage = async (offset: number): Promise<RowsPage> => {
@@ -174,7 +160,7 @@ export async function fetchDataset(options: FetchDatasetOptions): Promise<FetchD
     }
   };
 
-  const lines: string[] = [];
+  const rows: Record<string, unknown>[] = [];
   const problems: string[] = [];
   const seen = new Map<string, number>();
   let keyOrder: string[] | null = null;
@@ -203,7 +189,7 @@ export async function fetchDataset(options: FetchDatasetOptions): Promise<FetchD
         problems.push(...rowProblems);
         continue;
       }
-      lines.push(JSON.stringify(ordered(item.row, keyOrder!)));
+      rows.push(ordered(item.row, keyOrder!));
     }
     offset += page.rows.length;
     onProgress?.(offset, total!);
@@ -215,9 +201,8 @@ export async function fetchDataset(options: FetchDatasetOptions): Promise<FetchD
     const stopped = offset < total! ? ` (stopped after ${offset} of ${total} rows)` : '';
     fail(`${what}: ${problems.length} bad row${problems.length === 1 ? '' : 's'}${stopped}; nothing written:\n${shown.join('\n')}`, problems);
   }
-  mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-  writeFileAtomic(out, `${lines.join('\n')}\n`);
-  return { out, count: lines.length, dataset, config, split };
+  writeInstanceFile(out, rows);
+  return { out, count: rows.length, dataset, config, split };
 }
 
 function checkRow(item: RowsPage['rows'][number], seen: Map<string, number>): string[] {
@@ -245,7 +230,40 @@ function ordered(row: Record<string, unknown>, keyOrder: readonly string[]): Rec
   return result;
 }
 
-function backoff(baseMs: number, attempt: number): number {
+/** The token (null when none) and what goes with it, for both fetchers (the viewer's /rows and the hub's files). */
+export interface HubAccess {
+  token: string | null;
+  /** Throws a DatasetFetchError; the token is cut out of the message and the problems. */
+  fail: (message: string, problems?: string[]) => never;
+  /** The authorization header when there is a token. */
+  headers: Record<string, string>;
+}
+
+export function hubAccess(tokenOption: string | null | undefined): HubAccess {
+  const token = tokenOption ? tokenOption : null;
+  const redact = (text: string): string => (token === null ? text : text.split(token).join('<HF_TOKEN>'));
+  const fail = (message: string, problems: string[] = []): never => {
+    throw new DatasetFetchError(redact(message), problems.map(redact));
+  };
+  return { token, fail, headers: token === null ? {} : { authorization: `Bearer ${token}` } };
+}
+
+/** The endpoint with `suffix` appended, as a URL; a token is sent only over https or to this machine. */
+export function hubBase(endpoint: string, suffix: string, { token, fail }: HubAccess): URL {
+  let base: URL;
+  try {
+    base = new URL(`${endpoint.replace(/\/+$/, '')}/${suffix}`);
+  } catch {
+    return fail(`endpoint "${endpoint}" is not a URL`);
+  }
+  if (token !== null && base.protocol !== 'https:' && !isLoopback(base.hostname)) {
+    fail(`refusing to send HF_TOKEN over plain http to ${base.host}; use https`);
+  }
+  return base;
+}
+
+/** Exponential backoff from `baseMs` for the given (1-based) try, at most 30 s. */
+export function backoff(baseMs: number, attempt: number): number {
   return Math.min(baseMs * 2 ** (attempt - 1), 30_000);
 }
 

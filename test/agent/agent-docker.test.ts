@@ -7,10 +7,10 @@ import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
-import { imageNameFor } from '../../src/tasks/image-name.js';
-import { verifyPatch, type VerifyContext } from '../../src/verify/run.js';
+import { verifyPatch } from '../../src/verify/run.js';
 import { buildEvalSpec } from '../../src/verify/spec.js';
 import { MINIGYM_TASKS, minigymInstances } from '../helpers/minigym.js';
+import { bundledVerifyContext } from '../helpers/verify-context.js';
 import { RFT_BIN } from '../cli/helpers.js';
 
 const RUN = `agent-docker-${process.pid}`;
@@ -27,12 +27,7 @@ afterAll(async () => {
 describe('the agent against the SIMULATED policy, verified in Docker', () => {
   it('at T=1.0 over 10 seeds some samples resolve, some fail, and every patch applies with git apply', async () => {
     const docker = await connectEngine();
-    const ctx: VerifyContext = {
-      docker,
-      imageFor: (i) => imageNameFor(i.instance_id, 'swebench'),
-      limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1, pids: 256 },
-      labels: { [LABEL.run]: RUN },
-    };
+    const ctx = bundledVerifyContext(docker, RUN);
     const policy = new OpenAiPolicy({ baseUrl: sim.url, model: 'sim-base', apiKey: null, timeoutMs: 30_000, maxRetries: 3 });
     const outcomes: string[] = [];
     for (const instance of minigymInstances().filter((i) => ['minigym__unitkit-101', 'minigym__iniform-203'].includes(i.instance_id))) {

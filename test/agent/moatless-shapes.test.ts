@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { prepareInstance } from '../../src/agent/instance-workspace.js';
 import { runTrajectory } from '../../src/agent/run.js';
-import type { PolicyClient, PolicyRequest, PolicyResponse } from '../../src/policy/types.js';
+import type { PolicyRequest } from '../../src/policy/types.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
-import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
-import { imageNameFor } from '../../src/tasks/image-name.js';
-import { verifyPatch, type VerifyContext } from '../../src/verify/run.js';
+import { verifyPatch } from '../../src/verify/run.js';
 import { buildEvalSpec } from '../../src/verify/spec.js';
 import { minigymInstance } from '../helpers/minigym.js';
+import { ScriptedPolicy } from '../helpers/scripted-policy.js';
+import { bundledVerifyContext } from '../helpers/verify-context.js';
 
 /**
  * A model trained on SWE-Gym's moatless trajectories answers in moatless's own shapes: the flat
@@ -18,19 +18,6 @@ import { minigymInstance } from '../helpers/minigym.js';
  */
 
 const RUN = `moatless-shapes-${process.pid}`;
-type Answer = (request: PolicyRequest) => string;
-
-class ScriptedPolicy implements PolicyClient {
-  readonly model = 'scripted-moatless';
-  readonly requests: PolicyRequest[] = [];
-  constructor(private readonly answers: Answer[]) {}
-  async complete(request: PolicyRequest): Promise<PolicyResponse> {
-    this.requests.push(request);
-    const answer = this.answers[this.requests.length - 1];
-    if (answer === undefined) throw new Error(`the script has no answer for call ${this.requests.length}`);
-    return { message: { role: 'assistant', content: answer(request) }, finish_reason: 'stop', usage: { prompt_tokens: 100, completion_tokens: 20 }, model: this.model, latency_ms: 1 };
-  }
-}
 
 const j = (value: unknown) => () => JSON.stringify(value, null, 2);
 const OLD = 'return value / self.factor - self.offset';
@@ -47,12 +34,7 @@ describe('answers in moatless\'s own shapes', () => {
   it('run a bundled task to a resolved patch', async () => {
     const instance = minigymInstance('minigym__unitkit-101');
     const docker = await connectEngine();
-    const ctx: VerifyContext = {
-      docker,
-      imageFor: (i) => imageNameFor(i.instance_id, 'swebench'),
-      limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1, pids: 256 },
-      labels: { [LABEL.run]: RUN },
-    };
+    const ctx = bundledVerifyContext(docker, RUN);
     const prepared = await prepareInstance(docker, ctx.imageFor(instance), ctx.labels);
     const policy = new ScriptedPolicy([
       // SearchCode, flat form; nothing found is a retry in the same visit.
@@ -75,7 +57,7 @@ describe('answers in moatless\'s own shapes', () => {
       edit(NEW),
       // PlanToCode: review after the change finishes (finish_on_review).
       j({ scratch_pad: 'Done; please review.', action: 'review', instructions: 'Check the conversion.' }),
-    ]);
+    ], 'scripted-moatless');
     const t = await runTrajectory({
       ids: { run: RUN, iteration: 0, instance_id: instance.instance_id, sample_index: 0 },
       seed: 1,

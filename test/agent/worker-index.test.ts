@@ -1,22 +1,10 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeIndex, SearchRequestError } from '../../src/agent/code-index.js';
 import { PythonSpanParser } from '../../src/agent/python-spans.js';
 import { WorkerCodeIndex } from '../../src/agent/worker-index.js';
-import { MINIGYM_DIR } from '../helpers/minigym.js';
+import { minigymRepoFiles } from '../helpers/minigym.js';
 
-function readRepo(repo: string): Map<string, string> {
-  const root = path.join(MINIGYM_DIR, 'repos', repo);
-  const files = new Map<string, string>();
-  for (const rel of readdirSync(root, { recursive: true, encoding: 'utf8' }).sort()) {
-    const full = path.join(root, rel);
-    if (statSync(full).isFile() && !rel.includes('__pycache__')) files.set(rel.split(path.sep).join('/'), readFileSync(full, 'utf8'));
-  }
-  return files;
-}
-
-const files = readRepo('iniform');
+const files = minigymRepoFiles('iniform');
 let local: CodeIndex;
 let remote: WorkerCodeIndex;
 

@@ -2,9 +2,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CodeIndex } from '../../src/agent/code-index.js';
 import { PythonSpanParser } from '../../src/agent/python-spans.js';
 import { runTrajectory, type AgentSettings } from '../../src/agent/run.js';
-import { PolicyInfraError, type ChatMessage, type PolicyClient, type PolicyRequest, type PolicyResponse } from '../../src/policy/types.js';
+import { PolicyInfraError, type PolicyClient } from '../../src/policy/types.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import type { Instance } from '../../src/tasks/instance.js';
+import { ScriptedPolicy, type ScriptedAnswer } from '../helpers/scripted-policy.js';
 
 const FILES = new Map<string, string>([
   ['calc/__init__.py', ''],
@@ -28,25 +29,6 @@ const INSTANCE: Instance = {
   test_cmd: null,
 };
 
-type Answer = string | { tool: string; args: unknown } | ((request: PolicyRequest) => string);
-
-/** A policy that answers from a script, one answer per call: the far end swapped for a test double. */
-class ScriptedPolicy implements PolicyClient {
-  readonly model = 'scripted';
-  readonly requests: PolicyRequest[] = [];
-  constructor(private readonly answers: Answer[]) {}
-  async complete(request: PolicyRequest): Promise<PolicyResponse> {
-    this.requests.push(request);
-    const answer = this.answers[this.requests.length - 1];
-    if (answer === undefined) throw new Error(`the script has no answer for call ${this.requests.length}`);
-    const message: Extract<ChatMessage, { role: 'assistant' }> =
-      typeof answer === 'object'
-        ? { role: 'assistant', content: null, tool_calls: [{ id: `call_${this.requests.length}`, type: 'function', function: { name: answer.tool, arguments: JSON.stringify(answer.args) } }] }
-        : { role: 'assistant', content: typeof answer === 'function' ? answer(request) : answer };
-    return { message, finish_reason: 'stop', usage: { prompt_tokens: 100, completion_tokens: 20 }, model: this.model, latency_ms: 1 };
-  }
-}
-
 const j = (value: unknown) => JSON.stringify(value);
 const SEARCH = j({ scratch_pad: 'find add', search_requests: [{ function_names: ['add'] }], complete: false });
 const IDENTIFY = j({ scratch_pad: 'this one', identified_spans: [{ file_path: 'calc/ops.py', span_ids: ['add'] }] });
@@ -63,7 +45,7 @@ beforeAll(async () => {
   index = await CodeIndex.build(FILES, parser);
 });
 
-function run(answers: Answer[], agent: Partial<AgentSettings> = {}, seed = 7) {
+function run(answers: ScriptedAnswer[], agent: Partial<AgentSettings> = {}, seed = 7) {
   const policy = new ScriptedPolicy(answers);
   const trajectory = runTrajectory({
     ids: { run: 'r', iteration: 0, instance_id: INSTANCE.instance_id, sample_index: 0 },

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { policyMessages, POLICIES, readAs, shapeLine, trainerSettings, type CanonicalLine, type TrainerSettings, type TrainOn } from '../../src/sft/backends.js';
 import { serializeLine } from '../../src/sft/write.js';
 import { SftLineSchema } from '../../src/sft/examples.js';
+import { toolStub } from '../helpers/tool-stub.js';
 import { ROOT } from './build-js.js';
 
 /**
@@ -38,19 +39,10 @@ function workspace(lines: string[]) {
   return { dir, dataset, out: path.join(dir, 'finetune') };
 }
 
-function stub(dir: string, tool: string) {
-  const bin = path.join(dir, 'bin');
-  mkdirSync(bin, { recursive: true });
-  const argsFile = path.join(dir, 'tool-args');
-  writeFileSync(path.join(bin, tool), `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > ${JSON.stringify(argsFile)}\n`);
-  chmodSync(path.join(bin, tool), 0o755);
-  return { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, argsFile };
-}
-
 function runWrapper(backend: 'trl' | 'llamafactory' | 'axolotl', trainOn: TrainOn, data: string[]) {
   const tool = { trl: 'trl', llamafactory: 'llamafactory-cli', axolotl: 'axolotl' }[backend];
   const { dir, dataset, out } = workspace(data);
-  const { env, argsFile } = stub(dir, tool);
+  const { env, argsFile } = toolStub(dir, tool);
   const result = spawnSync('/bin/bash', [path.join(ROOT, `scripts/train-${backend}.sh`), '--dataset', dataset, '--output-dir', out, '--model', 'Qwen/Qwen2.5-Coder-7B-Instruct', '--train-on', trainOn], { encoding: 'utf8', env });
   return { result, out, args: () => readFileSync(argsFile, 'utf8').trim().split('\n') };
 }

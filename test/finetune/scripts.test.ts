@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { toolStub } from '../helpers/tool-stub.js';
 import { ROOT } from './build-js.js';
 
 /**
@@ -26,16 +27,6 @@ function workspace(): { dir: string; dataset: string; out: string } {
   const dataset = path.join(dir, 'train.jsonl');
   writeFileSync(dataset, '{"messages":[{"role":"user","content":"u"},{"role":"assistant","content":"a"}]}\n');
   return { dir, dataset, out: path.join(dir, 'iter-0', 'finetune') };
-}
-
-/** A stand-in for the tool on PATH: records its arguments (and, for LLaMA-Factory, the YAML it was given). */
-function stub(dir: string, tool: string): { env: NodeJS.ProcessEnv; argsFile: string } {
-  const bin = path.join(dir, 'bin');
-  mkdirSync(bin, { recursive: true });
-  const argsFile = path.join(dir, 'tool-args');
-  writeFileSync(path.join(bin, tool), `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > ${JSON.stringify(argsFile)}\n`);
-  chmodSync(path.join(bin, tool), 0o755);
-  return { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, argsFile };
 }
 
 describe.each(Object.entries(SCRIPTS))('scripts/train-%s.sh', (_name, { file, tool }) => {
@@ -75,7 +66,7 @@ describe.each(Object.entries(SCRIPTS))('scripts/train-%s.sh', (_name, { file, to
 describe('flags passed on to the tool (a stub stands in for it)', () => {
   it('train-trl.sh maps the flags onto trl sft and writes <output-dir>/MODEL', () => {
     const { dir, dataset, out } = workspace();
-    const { env, argsFile } = stub(dir, 'trl');
+    const { env, argsFile } = toolStub(dir, 'trl');
     const result = run(SCRIPTS.trl.file, ['--dataset', dataset, '--output-dir', out, '--model', 'Qwen/Qwen2.5-Coder-32B-Instruct', '--epochs', '3', '--learning-rate', '0.0005', '--batch-size', '8', '--max-length', '10240', '--lora-rank', '64', '--micro-batch-size', '2', '--', '--seed', '7'], env);
     expect(result.status, result.stderr).toBe(0);
     const args = readFileSync(argsFile, 'utf8').trim().split('\n');
@@ -99,7 +90,7 @@ describe('flags passed on to the tool (a stub stands in for it)', () => {
 
   it('train-llamafactory.sh registers the dataset, writes the YAML, and writes <output-dir>/MODEL', () => {
     const { dir, dataset, out } = workspace();
-    const { env, argsFile } = stub(dir, 'llamafactory-cli');
+    const { env, argsFile } = toolStub(dir, 'llamafactory-cli');
     const result = run(SCRIPTS.llamafactory.file, ['--dataset', dataset, '--output-dir', out, '--model', 'my "model"', '--epochs', '5', '--learning-rate', '0.00002', '--batch-size', '8', '--max-length', '4096', '--template', 'qwen'], env);
     expect(result.status, result.stderr).toBe(0);
     const args = readFileSync(argsFile, 'utf8').trim().split('\n');

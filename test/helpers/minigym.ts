@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadInstances } from '../../src/tasks/load.js';
@@ -16,6 +16,18 @@ export function minigymInstance(id: string): Instance {
   const found = minigymInstances().find((i) => i.instance_id === id);
   if (!found) throw new Error(`no bundled instance ${id}`);
   return found;
+}
+
+/** The files of a bundled repository (repos/<repo>) by '/'-separated path, as the agent's code index reads them. */
+export function minigymRepoFiles(repo: string): Map<string, string> {
+  const root = path.join(MINIGYM_DIR, 'repos', repo);
+  const files = new Map<string, string>();
+  for (const rel of readdirSync(root, { recursive: true, encoding: 'utf8' }).sort()) {
+    const full = path.join(root, rel);
+    // A host-side test run may leave Python caches in the tree; they are not the repository.
+    if (statSync(full).isFile() && !rel.split(path.sep).includes('__pycache__')) files.set(rel.split(path.sep).join('/'), readFileSync(full, 'utf8'));
+  }
+  return files;
 }
 
 export interface Edit {

@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { buildTaskImages } from '../../src/tasks/build-images.js';
+import { buildTaskImages, COMMIT_ENV, COMMIT_GIT_FLAGS } from '../../src/tasks/build-images.js';
 import { InstanceSchema, type Instance } from '../../src/tasks/instance.js';
 import { MYPY_TREE, REAL_RUNNER_TASKS, UPSTREAM_TREES, type Edit, type RealRunnerTask } from '../fixtures/realrunner/tasks.js';
 import { ensureRunnerBase, LAYOUTS, RUNNER_TEMPLATE, type Layout } from './layouts.js';
@@ -11,19 +11,10 @@ import { ensureRunnerBase, LAYOUTS, RUNNER_TEMPLATE, type Layout } from './layou
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const FIXTURE_CACHE = process.env.RFT_FIXTURE_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'rft', 'fixtures');
 
-const GIT_IDENTITY = {
-  GIT_AUTHOR_NAME: 'rft',
-  GIT_AUTHOR_EMAIL: 'rft@localhost',
-  GIT_COMMITTER_NAME: 'rft',
-  GIT_COMMITTER_EMAIL: 'rft@localhost',
-  GIT_AUTHOR_DATE: '2024-01-01T00:00:00Z',
-  GIT_COMMITTER_DATE: '2024-01-01T00:00:00Z',
-};
 // The same commit recipe the image build uses (src/tasks/build-images.ts), free of the machine's git config.
-const GIT_ENV = { ...process.env, ...GIT_IDENTITY, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: os.devNull };
-const GIT_FLAGS = ['-c', 'core.autocrlf=false', '-c', 'core.filemode=true', '-c', 'commit.gpgsign=false'];
+const GIT_ENV = { ...process.env, ...COMMIT_ENV, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: os.devNull };
 const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', [...GIT_FLAGS, ...args], { cwd, env: GIT_ENV, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  execFileSync('git', [...COMMIT_GIT_FLAGS, ...args], { cwd, env: GIT_ENV, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
 
 /** Downloads (once, cached) the Debian source and binary packages; returns the cache folder. */
 export function fetchFixtureSources(): string {

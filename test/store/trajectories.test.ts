@@ -12,6 +12,13 @@ function freshFile(): string {
   return path.join(mkdtempSync(path.join(tmpdir(), 'rft-traj-')), 'trajectories.jsonl');
 }
 
+/** Opens the compact ledger at `file`, appends the records, closes it. */
+function appendAll(file: string, ...records: Trajectory[]): void {
+  const ledger = TrajectoryLedger.open(file);
+  for (const r of records) ledger.append(r);
+  ledger.close();
+}
+
 /** Code-like text: numbered lines of one "file" of an instance. */
 function code(file: string, lines: number, from = 0): string {
   return Array.from({ length: lines }, (_, i) => `    def f_${file}_${from + i}(self, x):  # line ${from + i} of ${file}\n`).join('');
@@ -59,9 +66,7 @@ describe('the compact trajectory ledger', () => {
   it('gives back exactly the records appended: whole, heads only, and read back by location', () => {
     const file = freshFile();
     const records = [bigTrajectory('inst-a', 0), bigTrajectory('inst-a', 1), makeTrajectory({ instance_id: 'tiny', protocol: 'tools', calls: ['SearchCode', { state: 'IdentifyCode', invalid: 'bad' }, 'IdentifyCode'] })];
-    const ledger = TrajectoryLedger.open(file);
-    for (const r of records) ledger.append(r);
-    ledger.close();
+    appendAll(file, ...records);
     expect([...readTrajectories(file)]).toEqual(records);
     const heads = [...readTrajectoryHeads(file)];
     expect(heads.map((h) => h.head)).toEqual(records.map(({ calls: _calls, ...head }) => head));
@@ -75,9 +80,7 @@ describe('the compact trajectory ledger', () => {
   it('stores each distinct text once: at least 5× fewer bytes than whole records on an instance\'s samples', () => {
     const file = freshFile();
     const records = Array.from({ length: 10 }, (_, s) => bigTrajectory('inst-b', s % 3));
-    const ledger = TrajectoryLedger.open(file);
-    for (const r of records) ledger.append(r);
-    ledger.close();
+    appendAll(file, ...records);
     const whole = records.reduce((n, r) => n + Buffer.byteLength(`${JSON.stringify(r)}\n`), 0);
     const compact = sizeOf(file) + sizeOf(blobsFileOf(file));
     expect(whole / compact).toBeGreaterThan(5);
@@ -91,25 +94,19 @@ describe('the compact trajectory ledger', () => {
     old.append(first);
     old.close();
     expect(readFileSync(file, 'utf8')).toContain('You plan code changes.');
-    const ledger = TrajectoryLedger.open(file);
     const second = bigTrajectory('inst-c', 1);
-    ledger.append(second);
-    ledger.close();
+    appendAll(file, second);
     expect([...readTrajectories(file)]).toEqual([first, second]);
   });
 
   it('a crash between the texts and the record, or in either, loses only that record; the next appends read back whole', () => {
     const file = freshFile();
-    const ledger = TrajectoryLedger.open(file);
     const a = bigTrajectory('inst-d', 0);
-    ledger.append(a);
-    ledger.close();
+    appendAll(file, a);
     const recordEnd = sizeOf(file);
     const blobsEnd = sizeOf(blobsFileOf(file));
     // Texts of a second record written, its line torn; then a torn text after them.
-    const again = TrajectoryLedger.open(file);
-    again.append(bigTrajectory('inst-d', 7));
-    again.close();
+    appendAll(file, bigTrajectory('inst-d', 7));
     truncateSync(file, recordEnd + 25);
     appendFileSync(blobsFileOf(file), '"half a te');
     expect(sizeOf(blobsFileOf(file))).toBeGreaterThan(blobsEnd);
@@ -124,16 +121,12 @@ describe('the compact trajectory ledger', () => {
 
   it('a fork shares both files by hard link; its first append copies them, the parent is untouched', () => {
     const parent = freshFile();
-    const p = TrajectoryLedger.open(parent);
-    p.append(bigTrajectory('inst-e', 0));
-    p.close();
+    appendAll(parent, bigTrajectory('inst-e', 0));
     const before = [readFileSync(parent), readFileSync(blobsFileOf(parent))];
     const fork = path.join(mkdtempSync(path.join(tmpdir(), 'rft-fork-')), 'trajectories.jsonl');
     linkSync(parent, fork);
     linkSync(blobsFileOf(parent), blobsFileOf(fork));
-    const f = TrajectoryLedger.open(fork);
-    f.append(bigTrajectory('inst-e', 1));
-    f.close();
+    appendAll(fork, bigTrajectory('inst-e', 1));
     expect(statSync(fork).ino).not.toBe(statSync(parent).ino);
     expect(statSync(blobsFileOf(fork)).ino).not.toBe(statSync(blobsFileOf(parent)).ino);
     expect([readFileSync(parent), readFileSync(blobsFileOf(parent))]).toEqual(before);
@@ -143,9 +136,7 @@ describe('the compact trajectory ledger', () => {
 
   it('a record pointing at texts that are not there is an error naming the ledger line', () => {
     const file = freshFile();
-    const ledger = TrajectoryLedger.open(file);
-    ledger.append(bigTrajectory('inst-f', 0));
-    ledger.close();
+    appendAll(file, bigTrajectory('inst-f', 0));
     truncateSync(blobsFileOf(file), 100);
     expect(() => [...readTrajectories(file)]).toThrow(LedgerCorruptError);
     expect(() => [...readTrajectories(file)]).toThrow(`${file}:1:`);

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyPatch } from 'diff';
@@ -14,7 +14,7 @@ import { startSimServer, type SimServer } from '../../../src/policy/sim/server.j
 import { RecipeSchema } from '../../../src/recipe/schema.js';
 import type { Instance } from '../../../src/tasks/instance.js';
 import { parsePytestSummary } from '../../../src/verify/pytest-log.js';
-import { MINIGYM_DIR, minigymInstances } from '../../helpers/minigym.js';
+import { MINIGYM_DIR, minigymInstances, minigymRepoFiles } from '../../helpers/minigym.js';
 
 /**
  * The workflow agent (src/agent/workflow.ts) against the SIMULATED policy over real HTTP, on
@@ -32,15 +32,6 @@ let server: SimServer;
 let parser: PythonSpanParser;
 const repos = new Map<string, { files: Map<string, string>; index: CodeIndex }>();
 const goldFiles = new Map<string, Map<string, string>>();
-
-function readRepo(root: string): Map<string, string> {
-  const files = new Map<string, string>();
-  for (const rel of readdirSync(root, { recursive: true, encoding: 'utf8' }).sort()) {
-    const full = path.join(root, rel);
-    if (statSync(full).isFile() && !rel.split(path.sep).includes('__pycache__')) files.set(rel.split(path.sep).join('/'), readFileSync(full, 'utf8'));
-  }
-  return files;
-}
 
 const repoOf = (task: Instance) => task.repo.split('/')[1]!;
 
@@ -122,7 +113,7 @@ beforeAll(async () => {
   for (const task of TASKS) {
     const repo = repoOf(task);
     if (!repos.has(repo)) {
-      const files = readRepo(path.join(MINIGYM_DIR, 'repos', repo));
+      const files = minigymRepoFiles(repo);
       repos.set(repo, { files, index: await CodeIndex.build(files, parser) });
     }
     goldFiles.set(task.instance_id, patched(repos.get(repo)!.files, task.patch)!);

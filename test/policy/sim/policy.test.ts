@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS, SearchRequestSchema, actionJsonSchema, parseActionOf, systemPrompt, type StateName, type StructuredState } from '../../../src/agent/actions.js';
 import { CodeIndex } from '../../../src/agent/code-index.js';
@@ -20,22 +18,12 @@ import {
 } from '../../../src/policy/sim/policy.js';
 import type { ChatMessage } from '../../../src/policy/types.js';
 import type { Instance } from '../../../src/tasks/instance.js';
-import { MINIGYM_DIR, minigymInstance, minigymInstances } from '../../helpers/minigym.js';
+import { minigymInstance, minigymInstances, minigymRepoFiles } from '../../helpers/minigym.js';
 
 const model = (name: string, skill: number): SimModel => SimModelSchema.parse({ name, simulated: true, parent: null, skill: { default: skill } });
 const PERFECT = model('sim-perfect', 1);
 const HOPELESS = model('sim-hopeless', 0);
 const POOR = model('sim-poor', 0.1);
-
-function readRepo(repo: string): Map<string, string> {
-  const root = path.join(MINIGYM_DIR, 'repos', repo);
-  const files = new Map<string, string>();
-  for (const rel of readdirSync(root, { recursive: true, encoding: 'utf8' }).sort()) {
-    const full = path.join(root, rel);
-    if (statSync(full).isFile() && !rel.includes('__pycache__')) files.set(rel.split(path.sep).join('/'), readFileSync(full, 'utf8'));
-  }
-  return files;
-}
 
 let policy: SimPolicy;
 let parser: PythonSpanParser;
@@ -45,7 +33,7 @@ beforeAll(async () => {
   policy = new SimPolicy(minigymInstances());
   parser = await PythonSpanParser.create();
   for (const repo of ['unitkit', 'iniform', 'ledgerlite']) {
-    const files = readRepo(repo);
+    const files = minigymRepoFiles(repo);
     repos.set(repo, { files, index: await CodeIndex.build(files, parser) });
   }
 });
