@@ -219,11 +219,9 @@ export class PythonSpanParser {
    * tree-sitter recovers from errors, so the first ERROR or MISSING node is the one reported.
    */
   syntaxError(text: string): string | null {
-    const tree = this.parser.parse(text);
-    if (!tree) return null;
-    try {
-      if (!tree.rootNode.hasError) return null;
-      const stack = [tree.rootNode];
+    return this.withTree(text, (root) => {
+      if (!root.hasError) return null;
+      const stack = [root];
       while (stack.length > 0) {
         const node = stack.pop()!;
         if (node.isMissing) return `line ${node.startPosition.row + 1}: missing \`${node.type}\``;
@@ -240,9 +238,7 @@ export class PythonSpanParser {
         }
       }
       return 'the code has a syntax error';
-    } finally {
-      tree.delete();
-    }
+    });
   }
 
   /**

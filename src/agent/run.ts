@@ -206,7 +206,10 @@ class Driver {
     const { agent, sampling, policy } = this.input;
     // Code from a file that is not UTF-8 holds escaped bytes (util/byte-text.ts): the model, and
     // the record the training data is made from, see U+FFFD there instead.
-    const messages = prompt.map((m) => (m.content === null || m.content === wellFormed(m.content) ? m : ({ ...m, content: wellFormed(m.content) } as ChatMessage)));
+    const messages = prompt.map((m) => {
+      const content = m.content === null ? null : wellFormed(m.content);
+      return content === m.content ? m : ({ ...m, content } as ChatMessage);
+    });
     const structured = state !== 'EditCode';
     const response = await policy.complete({
       messages,

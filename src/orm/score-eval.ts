@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { Ledger, readRecords } from '../store/ledger.js';
 import type { Instance } from '../tasks/instance.js';
 import { EMPTY_PATCH_HASH } from '../verify/verdict.js';
-import { VerifierContextLengthError, type VerifierClient } from './client.js';
+import { VerifierContextLengthError, type VerifierClient, type VerifierScore } from './client.js';
 import { issueOf, readCandidate, scanCandidates, type Candidate } from './pool.js';
-import { SHORTER_LIMITS, verifierMessages } from './render.js';
+import { SHORTER_LIMITS, verifierMessages, type VerifierInput } from './render.js';
 import { ScoreRecordSchema, scoreKey, type ScoreRecord } from './scores.js';
 
 export interface ScoreEvalOptions {
@@ -71,18 +71,12 @@ export async function scoreEvalPool(options: ScoreEvalOptions): Promise<ScoreEva
         return;
       }
       try {
-        // A prompt the endpoint refuses as too long is asked again, rendered shorter; past the shortest, the candidate ranks last.
-        let scoredAt: number | null = null;
-        for (let rung = 0; rung < SHORTER_LIMITS.length && scoredAt === null; rung++) {
-          try {
-            const answer = await options.client.score(verifierMessages({ problem_statement: issue, trajectory }, SHORTER_LIMITS[rung]));
-            record(entry, { score: answer.score, p_yes: Math.min(1, answer.p_yes), p_no: Math.min(1, answer.p_no), source: 'verifier', ...(rung > 0 ? { shortened: rung } : {}) });
-            scoredAt = rung;
-          } catch (err) {
-            if (!(err instanceof VerifierContextLengthError)) throw err;
-          }
-        }
-        if (scoredAt === null) {
+        const fitted = await scoreFitting(options.client, { problem_statement: issue, trajectory });
+        if (fitted) {
+          const { answer, rung } = fitted;
+          record(entry, { score: answer.score, p_yes: Math.min(1, answer.p_yes), p_no: Math.min(1, answer.p_no), source: 'verifier', ...(rung > 0 ? { shortened: rung } : {}) });
+        } else {
+          // Past the shortest rendering the candidate ranks last.
           options.warn?.(`${entry.instance_id} sample ${entry.sample_index}: the verifier refused even the shortest rendering as too long for its context; scored 0`);
           record(entry, { score: 0, p_yes: null, p_no: null, source: 'too_long' });
         }
@@ -99,4 +93,19 @@ export async function scoreEvalPool(options: ScoreEvalOptions): Promise<ScoreEva
   }
   if (failure !== null) throw failure;
   return { candidates: entries.length, scored, known: entries.length - todo.length, complete: !options.stopping() && next >= todo.length };
+}
+
+/**
+ * The verifier's answer to the longest rendering its context takes (SHORTER_LIMITS, tried in
+ * order while the endpoint refuses the prompt as too long), and which one; null when it takes none.
+ */
+async function scoreFitting(client: VerifierClient, input: VerifierInput): Promise<{ answer: VerifierScore; rung: number } | null> {
+  for (const [rung, limits] of SHORTER_LIMITS.entries()) {
+    try {
+      return { answer: await client.score(verifierMessages(input, limits)), rung };
+    } catch (err) {
+      if (!(err instanceof VerifierContextLengthError)) throw err;
+    }
+  }
+  return null;
 }

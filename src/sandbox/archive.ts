@@ -35,12 +35,7 @@ export async function filesOfTar(stream: NodeJS.ReadableStream, maxBytes = 64 * 
   let total = 0;
   const finished = new Promise<void>((resolve, reject) => {
     extractor.on('entry', (header, body, next) => {
-      if ((header.size ?? 0) > maxFileBytes) {
-        body.on('end', next);
-        body.on('error', reject);
-        body.resume();
-        return;
-      }
+      if ((header.size ?? 0) > maxFileBytes) return passOver(body, next, reject);
       const chunks: Buffer[] = [];
       body.on('data', (data: unknown) => {
         const chunk = data as Buffer;
@@ -74,12 +69,7 @@ export async function extractFileTo(stream: NodeJS.ReadableStream, name: string,
   let found = false;
   const finished = new Promise<void>((resolve, reject) => {
     extractor.on('entry', (header, body, next) => {
-      if (found || header.type !== 'file' || header.name.replace(/^\.?\//, '') !== name) {
-        body.on('end', next);
-        body.on('error', reject);
-        body.resume();
-        return;
-      }
+      if (found || header.type !== 'file' || header.name.replace(/^\.?\//, '') !== name) return passOver(body, next, reject);
       found = true;
       writeStreamAtomic(dest, body as AsyncIterable<Buffer>, maxBytes).then(() => next(), (err: unknown) => {
         extractor.destroy(err as Error);
@@ -92,6 +82,13 @@ export async function extractFileTo(stream: NodeJS.ReadableStream, name: string,
   (stream as Readable).pipe(extractor);
   await finished;
   return found;
+}
+
+/** Drains an entry the caller does not want, then moves the extractor on to the next one. */
+function passOver(body: { on(event: 'end' | 'error', listener: (err?: unknown) => void): unknown; resume(): unknown }, next: () => void, reject: (err: unknown) => void): void {
+  body.on('end', next);
+  body.on('error', reject);
+  body.resume();
 }
 
 async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {

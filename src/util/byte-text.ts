@@ -45,16 +45,14 @@ export function encodeText(text: string): Buffer {
 
 /** The text with every lone surrogate replaced by U+FFFD: what a model, a tokenizer or a page may see. */
 export function wellFormed(text: string): string {
-  return hasLoneSurrogate(text) ? text.replace(LONE_SURROGATE, '\uFFFD') : text;
+  return hasLoneSurrogate(text) ? text.replace(LONE_SURROGATES, '\uFFFD') : text;
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
 function hasLoneSurrogate(text: string): boolean {
-  LONE_SURROGATE.lastIndex = 0;
-  const found = LONE_SURROGATE.test(text);
-  LONE_SURROGATE.lastIndex = 0;
-  return found;
+  return LONE_SURROGATE.test(text);
 }
 
 /** UTF-8 decoding by the standard's table of well-formed sequences (no overlongs, no encoded surrogates, nothing past U+10FFFF). */

@@ -11,9 +11,10 @@ import { AgentSchema } from '../../src/recipe/schema.js';
 import { LABEL, Sandbox } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
 import { encodeText, wellFormed } from '../../src/util/byte-text.js';
-import { verifyPatch, type VerifyContext } from '../../src/verify/run.js';
+import { verifyPatch } from '../../src/verify/run.js';
 import { buildEvalSpec } from '../../src/verify/spec.js';
 import { MINIGYM_DIR, minigymInstances } from '../helpers/minigym.js';
+import { bundledVerifyContext } from '../helpers/verify-context.js';
 
 /**
  * A repository file that is not UTF-8 LF text (Latin-1 with a coding cookie and CRLF line endings,
@@ -92,7 +93,7 @@ describe('a repository file that is not UTF-8 LF text', () => {
     for (const content of sent) expect(content).not.toContain('\r');
     expect(sent.some((content) => content.includes('(caf\uFFFD)'))).toBe(true);
 
-    const ctx: VerifyContext = { docker, imageFor: () => DERIVED, limits: { memoryBytes: 512 * 1024 ** 2, cpus: 1, pids: 256 }, labels: LABELS };
+    const ctx = bundledVerifyContext(docker, RUN, { imageFor: () => DERIVED });
     const { verdict } = await verifyPatch(ctx, instance, buildEvalSpec(instance, { timeout_s: 60 }), trajectory.patch);
     expect({ outcome: verdict.outcome, apply: verdict.apply_method }).toEqual({ outcome: 'resolved', apply: 'git_apply' });
 

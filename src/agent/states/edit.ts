@@ -70,11 +70,12 @@ export const editCode: State<EditView, null> = {
     const before = withoutCr(span).join('\n');
     const unfit = unfitReplacement(answer.code, before);
     if (unfit !== null) return { kind: 'retry', message: unfit };
-    if (answer.code.replace(/\r$/gm, '') === before) return { kind: 'retry', message: 'the replacement is identical to the code in <search>; change it or reject' };
+    const answered = withoutCr(answer.code.split('\n'));
+    if (answered.join('\n') === before) return { kind: 'retry', message: 'the replacement is identical to the code in <search>; change it or reject' };
     const original = ctx.workspace.read(change.filePath) ?? '';
     // The model sees and writes LF; code replacing CRLF lines gets CRLF back, so only the lines it changed differ.
     const crlf = span.length > 0 && span.every((line) => line.endsWith('\r'));
-    const written = withoutCr(answer.code.split('\n')).map((line) => (crlf ? `${line}\r` : line));
+    const written = crlf ? answered.map((line) => `${line}\r`) : answered;
     const updated = [...lines.slice(0, change.startLine - 1), ...written, ...lines.slice(change.endLine)].join('\n');
     if (change.filePath.endsWith('.py')) {
       // Code that does not parse is bounced, as moatless did (its re-parse with tree-sitter), unless the file did not parse before either.
