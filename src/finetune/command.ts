@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { nowIso, type CommandJob, type FinetuneJob } from './job.js';
+import { FinetuneOutputError, nowIso, type CommandJob, type FinetuneJob } from './job.js';
+import { checkModelOutput } from './model-output.js';
 import { isProcessAlive, killGroup, sleep, spawnDetached, tailFile, type DetachedProcess } from './process.js';
 import { runResumable, type BackendRunner, type JobContext } from './resume.js';
 import { hyperparameterValues, renderTemplate, shellQuote, type TemplateValues } from './template.js';
@@ -205,21 +206,12 @@ class CommandRunner implements BackendRunner {
     const command = job.command!;
     command.exit_code = code;
     if (code !== 0) throw ctx.fail(job, `the trainer exited with code ${code}${this.tail(command)}`);
-    const source = this.modelSource(ctx.input);
-    let model: string;
-    if (source.kind === 'file') {
-      if (!existsSync(source.file)) {
-        throw ctx.fail(job, `the trainer exited with code 0 but did not write its model file ${source.file} (finetune.output_model_file)${this.tail(command)}`);
-      }
-      const line = readFileSync(source.file, 'utf8')
-        .split('\n')
-        .map((text) => text.trim())
-        .find((text) => text !== '');
-      if (line === undefined) throw ctx.fail(job, `the model file ${source.file} (finetune.output_model_file) is empty${this.tail(command)}`);
-      model = line;
-    } else {
-      model = source.model;
-    }
+    const read = this.readModel(ctx.input);
+    if ('problem' in read) throw ctx.fail(job, `the trainer exited with code 0 but ${read.problem}${this.tail(command)}`);
+    const model = read.model;
+    // Before the record says succeeded: a wrong wiring stops here, and the fixed recipe's re-run
+    // finds the exit code and reads the model again (the trainer never runs twice).
+    this.assertModel(job.iteration, model);
     job.status = 'succeeded';
     job.output_model = model;
     job.finished_at = nowIso();
@@ -227,6 +219,47 @@ class CommandRunner implements BackendRunner {
     ctx.save(job);
     ctx.log(`fine-tune of iteration ${job.iteration} succeeded: ${model}`);
     return job;
+  }
+
+  /**
+   * A succeeded record read again with the recipe as it is now: a run resumed after its trainer
+   * wiring was fixed (output_model → output_model_file) serves the model the trainer wrote, not
+   * the path recorded under the old wiring.
+   */
+  reread(job: FinetuneJob, ctx: JobContext): FinetuneJob {
+    const read = this.readModel(ctx.input);
+    if ('problem' in read) {
+      // Whatever the wiring says now cannot be read (the run folder moved, the file was cleaned up): keep the record's.
+      ctx.warn(`fine-tune of iteration ${job.iteration}: ${read.problem}; keeping the recorded model ${job.output_model}`);
+      this.assertModel(job.iteration, job.output_model!);
+      return job;
+    }
+    this.assertModel(job.iteration, read.model);
+    if (read.model !== job.output_model) {
+      ctx.warn(`fine-tune of iteration ${job.iteration}: the recipe now names the trained model ${read.model} (recorded: ${job.output_model}); using it`);
+      job.output_model = read.model;
+      ctx.save(job);
+    }
+    return job;
+  }
+
+  /** The model the trainer produced, by the recipe's wiring, or why it cannot be read. */
+  private readModel(input: TrainerInput): { model: string } | { problem: string } {
+    const source = this.modelSource(input);
+    if (source.kind === 'template') return { model: source.model };
+    if (!existsSync(source.file)) return { problem: `the model file ${source.file} (finetune.output_model_file) does not exist` };
+    const line = readFileSync(source.file, 'utf8')
+      .split('\n')
+      .map((text) => text.trim())
+      .find((text) => text !== '');
+    if (line === undefined) return { problem: `the model file ${source.file} (finetune.output_model_file) is empty` };
+    return { model: line };
+  }
+
+  /** Throws FinetuneOutputError (not recorded) unless `model` is a name, a model folder or an adapter folder. */
+  private assertModel(iteration: number, model: string): void {
+    const check = checkModelOutput(model, this.cwd);
+    if (check.kind === 'not_a_model') throw new FinetuneOutputError(iteration, check.problem);
   }
 
   /** Where the produced model's name comes from: output_model_file if set, else the output_model template. */

@@ -91,6 +91,21 @@ export class FinetuneMismatchError extends Error {
 }
 
 /**
+ * The trainer succeeded but what the recipe says it produced is not a model (a folder without
+ * config.json or adapter_config.json). Not recorded as a failure: the training is done, only the
+ * recipe's wiring is wrong; once it is fixed, a re-run reads the model again without training again.
+ */
+export class FinetuneOutputError extends Error {
+  constructor(iteration: number, problem: string) {
+    super(
+      `fine-tune of iteration ${iteration}: the trainer succeeded, but ${problem}. Fix the recipe and continue with ` +
+        '`rft run <recipe> --allow-recipe-change` (or `rft resume`): the trained model is read again, nothing is trained twice',
+    );
+    this.name = 'FinetuneOutputError';
+  }
+}
+
+/**
  * The trainer could not be driven to an end right now (network or API trouble, the rft process
  * being asked to stop): nothing failed for good, the record is kept, and a re-run resumes it.
  */

@@ -27,6 +27,8 @@ export interface BackendRunner {
   readonly backend: FinetuneJob['backend'];
   /** Checks the configuration against the input (templates, …) before anything is written. */
   prepare(input: TrainerInput): void;
+  /** A succeeded record checked against the recipe as it is now (its output model read again); default: as recorded. */
+  reread?(job: FinetuneJob, ctx: JobContext): FinetuneJob;
   /** Continues `job` (fresh and pending, or pending/running from a previous process) to success. */
   execute(job: FinetuneJob, ctx: JobContext): Promise<FinetuneJob>;
 }
@@ -53,13 +55,8 @@ export async function runResumable(
     } else {
       if (job.dataset_sha256 !== input.datasetSha256) throw new FinetuneMismatchError(file, 'dataset sha256', job.dataset_sha256, input.datasetSha256);
       if (job.base_model !== input.baseModel) throw new FinetuneMismatchError(file, 'base model', job.base_model, input.baseModel);
-      if (job.status === 'succeeded') {
-        log(`fine-tune of iteration ${input.iteration} already succeeded: ${job.output_model}`);
-        return job;
-      }
     }
   }
-  runner.prepare(input);
   const ctx: JobContext = {
     input,
     log,
@@ -82,6 +79,12 @@ export async function runResumable(
       return new FinetuneFailedError(structuredClone(failed));
     },
   };
+  if (job?.status === 'succeeded') {
+    const current = runner.reread ? runner.reread(job, ctx) : job;
+    log(`fine-tune of iteration ${input.iteration} already succeeded: ${current.output_model}`);
+    return current;
+  }
+  runner.prepare(input);
   if (job === null) {
     if (!existsSync(input.dataset)) throw new Error(`the fine-tune dataset ${input.dataset} does not exist`);
     job = {

@@ -149,10 +149,25 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     duration_s: (Date.now() - startedMs) / 1000,
     resumed,
   });
+  // M_0 answers at policy.base_url (the user's endpoint, or the SIMULATED policy): rft serves nothing for it.
   let served = { baseUrl: endpoint.baseUrls(), model: recipe.policy.model };
+  // A fine-tuned model is served when a phase first has work for it, not on every resume: a
+  // resumed run whose iteration k is sampled and evaluated starts no server (a vLLM cold start) for M_k.
+  let toServe: { model: string; m: number } | null = null;
+  const serveModel = (model: string, m: number): void => {
+    toServe = { model, m };
+    served = { baseUrl: endpoint.baseUrls(), model };
+  };
+  const ensureServed = async (): Promise<void> => {
+    if (toServe === null) return;
+    const { model, m } = toServe;
+    served = withBaseUrl(await server.serve(model, m), { baseUrl: endpoint.baseUrls(), model });
+    toServe = null;
+  };
 
   const doRollout = async (phase: PhaseKey, seedPhase: string, iteration: number, instances: readonly Instance[], samples: number, sampling: { temperature: number; top_p: number }, files: { trajectories: string; verdicts: string }): Promise<RolloutSummary> => {
     crashPoint(CRASH_POINTS.loopPhase, phase);
+    if (run.readState().phases[phase]?.status !== 'done') await ensureServed();
     markPhase(run, phase, 'running');
     const progress = new PhaseProgress(phase, instances.length * samples, process.stderr);
     const startedMs = Date.now();
@@ -230,7 +245,6 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   };
 
   try {
-    if (recipe.serve.kind === 'command') served = withBaseUrl(await server.serve(recipe.policy.model, 0), served);
     if (evalSet && recipe.eval.zero_shot && !(await evalModel(0))) return finish(options.stopping() ? 'stopped' : 'incomplete', 'the zero-shot eval has samples or verdicts left to retry');
 
     // A fork shares iterations before this one whole (their datasets, fine-tunes and evals).
@@ -241,7 +255,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         const job = readJob(runLayout.finetuneDir(run.dir, k));
         if (job?.status !== 'succeeded' || !job.output_model) throw new Error(`iteration ${k} was shared from ${run.meta.forked_from!.run_dir} without a finished fine-tune`);
         models[k + 1] = job.output_model;
-        served = withBaseUrl(await server.serve(job.output_model, k + 1), { baseUrl: endpoint.baseUrls(), model: job.output_model });
+        serveModel(job.output_model, k + 1);
         continue;
       }
       log(`iteration ${k}: sampling ${recipe.sampling.samples_per_task} trajectories per task from M${k} (${served.model}) on ${sampleTrain.length} instances`);
@@ -291,7 +305,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       log(`iteration ${k}: fine-tuned M${k + 1} = ${next}`);
 
       crashPoint(CRASH_POINTS.loopPhase, `serve/m${k + 1}`);
-      served = withBaseUrl(await server.serve(next, k + 1), { baseUrl: endpoint.baseUrls(), model: next });
+      serveModel(next, k + 1);
       if (!(await evalModel(k + 1))) return finish(options.stopping() ? 'stopped' : 'incomplete', `the eval of M${k + 1} has samples or verdicts left to retry`);
     }
     return finish('complete');

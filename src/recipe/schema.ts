@@ -222,10 +222,15 @@ export const ServeSchema = z.discriminatedUnion('kind', [
     kind: z.literal('none').describe('The fine-tuned model name is used as is at policy.base_url (e.g. OpenAI)'),
   }),
   z.strictObject({
-    kind: z.literal('command'),
+    kind: z.literal('command').describe('Each fine-tuned model M_k+1 is served by a command rft starts (here or, e.g. through ssh, on a GPU box); M_0 is the endpoint at policy.base_url, never served by rft'),
     command: template('Server command; placeholders {model}, {served_name}, {port}, {iteration}, {run_dir}'),
     served_name: template('Name the server answers to').default('rft-it{iteration}'),
-    port: z.number().int().min(1).max(65535).default(8000),
+    port: z.number().int().min(1).max(65535).default(8001).describe('Port of the server the command starts ({port}); not the port of the M_0 endpoint'),
+    base_url: z
+      .string()
+      .regex(/^https?:\/\/[^/\s]+(\/.*)?\/v1$/, 'must be an http(s) URL ending in /v1, e.g. http://gpu1:{port}/v1')
+      .default('http://127.0.0.1:{port}/v1')
+      .describe('Where the started server answers, polled until GET <base_url>/models lists served_name and then sent the policy requests; placeholders {port}, {iteration}. Another host for a command that starts the server elsewhere (ssh gpu1 vllm serve …)'),
     ready_timeout_s: positiveInt().default(900).describe('How long to wait for GET /v1/models to list the model'),
   }),
   z.strictObject({

@@ -12,7 +12,8 @@ import type { CommandServeConfig, ModelServer, ModelServerOptions, ServedModel }
  * `command` serving: the recipe's server command (e.g. `vllm serve {model} --served-model-name
  * {served_name} --port {port}`), rendered with shell-quoted values and started as a detached
  * process group, output appended to <runDir>/serve/iter-<k>.log. Ready = GET
- * http://127.0.0.1:<port>/v1/models lists {served_name}. The server stays up while the iteration
+ * <serve.base_url>/models lists {served_name} (by default http://127.0.0.1:{port}/v1; another host
+ * when the command starts the server there, e.g. through ssh). The server stays up while the iteration
  * samples and evaluates; serving the next model, stop(), or the rft process exiting stops it.
  *
  * <runDir>/serve/server.json names the running server (pid + start time), so that a server left
@@ -26,6 +27,8 @@ export const ServerStateSchema = z.object({
   start_ticks: z.string().nullable(),
   iteration: z.number().int(),
   port: z.number().int(),
+  /** Where the server answers (older records: http://127.0.0.1:<port>/v1). */
+  base_url: z.string().optional(),
   served_name: z.string(),
   model: z.string(),
   cmdline: z.string(),
@@ -75,13 +78,10 @@ export class CommandModelServer implements ModelServer {
       { model, served_name: servedName, port: config.port, iteration, run_dir: options.runDir },
       { quote: shellQuote, what: 'serve.command' },
     );
+    const baseUrl = renderTemplate(config.base_url, { port: config.port, iteration }, { what: 'serve.base_url' }).replace(/\/+$/, '');
     await this.stopCurrent();
     await this.stopLeftover();
-    if (await portAnswers(config.port)) {
-      throw new ServeError(
-        `port ${config.port} (serve.port) is already in use on 127.0.0.1; stop what listens there or choose another port`,
-      );
-    }
+    await assertNothingServes(baseUrl);
     mkdirSync(serveDir(options.runDir), { recursive: true });
     const log = serveLog(options.runDir, iteration);
     const startedAt = new Date().toISOString();
@@ -92,6 +92,7 @@ export class CommandModelServer implements ModelServer {
       start_ticks: proc.startTicks,
       iteration,
       port: config.port,
+      base_url: baseUrl,
       served_name: servedName,
       model,
       cmdline,
@@ -104,8 +105,7 @@ export class CommandModelServer implements ModelServer {
     process.on('exit', onExit);
     this.current = { proc, state, onExit };
     writeJsonAtomic(path.join(serveDir(options.runDir), SERVER_STATE_FILE), state);
-    options.log(`started the model server for iteration ${iteration} (pid ${proc.pid}, port ${config.port}); log: ${log}`);
-    const baseUrl = `http://127.0.0.1:${config.port}/v1`;
+    options.log(`started the model server for iteration ${iteration} (pid ${proc.pid}); waiting for ${baseUrl}/models to list ${servedName}; log: ${log}`);
     try {
       await this.waitReady(baseUrl, servedName);
     } catch (err) {
@@ -128,7 +128,7 @@ export class CommandModelServer implements ModelServer {
     process.off('exit', running.onExit);
     const gone = await killGroup(running.proc.pid, { graceMs: this.options.killGraceMs ?? 15_000 });
     if (!gone) this.warn(`some processes of the model server group ${running.proc.pid} survived SIGKILL`);
-    await this.waitPortClosed(running.state.port);
+    await this.waitPortClosed(running.state);
     this.removeState(running.proc.pid);
     this.options.log(`stopped the model server of iteration ${running.state.iteration} (pid ${running.proc.pid})`);
     return true;
@@ -176,14 +176,17 @@ export class CommandModelServer implements ModelServer {
     if (alive) {
       this.warn(`stopping the model server left by an earlier rft process (pid ${state.pid}, ${state.served_name}, iteration ${state.iteration})`);
       await killGroup(state.pid, { graceMs: this.options.killGraceMs ?? 15_000 });
-      await this.waitPortClosed(state.port);
+      await this.waitPortClosed(state);
     }
     rmSync(file, { force: true });
     return alive;
   }
 
   /** A killed server's listener can outlive its group leader for a moment: wait until the port is free. */
-  private async waitPortClosed(port: number): Promise<void> {
+  private async waitPortClosed(state: ServerState): Promise<void> {
+    // A server on another host is not watched through a local port.
+    if (state.base_url !== undefined && !isLoopback(new URL(state.base_url).hostname)) return;
+    const { port } = state;
     if (!(await portClosesWithin(port, this.options.killGraceMs ?? 15_000))) this.warn(`port ${port} still answers after the model server was stopped`);
   }
 
@@ -196,6 +199,38 @@ export class CommandModelServer implements ModelServer {
       // gone already
     }
   }
+}
+
+/**
+ * Before a server command starts, nothing may answer where it will: a local port in use (often the
+ * M_0 endpoint itself, on the same port) or, for a server started on another host, an endpoint
+ * that already answers (a server of an earlier iteration that outlived its ssh session). Either
+ * would make rft send the next iteration's requests to the wrong model.
+ */
+async function assertNothingServes(baseUrl: string): Promise<void> {
+  const url = new URL(baseUrl);
+  if (isLoopback(url.hostname)) {
+    const urlPort = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    if (await portAnswers(urlPort)) {
+      throw new ServeError(
+        `port ${urlPort} (serve.port) is already in use on 127.0.0.1, where ${baseUrl} (serve.base_url) would answer: stop what listens there, or choose another serve.port ` +
+          '(the M_0 endpoint of policy.base_url must listen on another port than the servers rft starts)',
+      );
+    }
+    return;
+  }
+  const listed = await listModels(baseUrl);
+  if (listed !== null) {
+    throw new ServeError(
+      `${baseUrl} already answers (it lists: ${listed.join(', ') || 'nothing'}) before the serve command started: ` +
+        'stop the server running there (a server of an earlier iteration may have outlived its ssh session: start it with `ssh -tt …` so it ends with the session), or choose another serve.port',
+    );
+  }
+}
+
+/** This machine's own port (checked by connecting); any other address is watched over HTTP only. */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || hostname === '127.0.0.1';
 }
 
 /** Model ids GET <baseUrl>/models lists, or null when the server does not answer (yet). */

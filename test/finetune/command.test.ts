@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { renderTrainerCommand, TRAINER_FILES, wrapperScript } from '../../src/finetune/command.js';
-import { FinetuneFailedError, FinetuneJobSchema, FinetuneMismatchError, readJob, writeJob, type FinetuneJob } from '../../src/finetune/job.js';
+import { FinetuneFailedError, FinetuneJobSchema, FinetuneMismatchError, FinetuneOutputError, readJob, writeJob, type FinetuneJob } from '../../src/finetune/job.js';
 import { isProcessAlive, spawnDetached } from '../../src/finetune/process.js';
 import { renderTemplate, shellQuote, TemplateError, templatePlaceholders } from '../../src/finetune/template.js';
 import { createTrainer, type CommandFinetuneConfig, type TrainerInput } from '../../src/finetune/trainer.js';
@@ -18,7 +18,8 @@ afterEach(() => {
 });
 
 function commandConfig(overrides: Partial<CommandFinetuneConfig> & { command: string }): CommandFinetuneConfig {
-  const parsed = FinetuneSchema.parse({ backend: 'command', base_model: 'base-7b', ...overrides });
+  // A model name unless a test wires a path: the process tests are not about model folders.
+  const parsed = FinetuneSchema.parse({ backend: 'command', base_model: 'base-7b', output_model: 'trained-model', ...overrides });
   if (parsed.backend !== 'command') throw new Error('unreachable');
   return parsed;
 }
@@ -226,6 +227,42 @@ describe('command trainer', () => {
     expect(again).toEqual(first);
     expect(lines(starts)).toHaveLength(1);
     await expect(trainer.run({ ...input, datasetSha256: 'b'.repeat(64) })).rejects.toBeInstanceOf(FinetuneMismatchError);
+  });
+
+  it('an output model that is not a model folder stops before the record says succeeded; the fixed wiring reads it without training again', async () => {
+    const { runDir, input } = setup();
+    const starts = path.join(runDir, 'starts');
+    // A trainer that writes its model to {output_dir}/model and names it in {output_dir}/MODEL (as scripts/train-*.sh do).
+    const command = `echo x >> ${starts}; mkdir -p {output_dir}/model && echo '{}' > {output_dir}/model/config.json && echo {output_dir}/model > {output_dir}/MODEL`;
+    const wrong = commandConfig({ command, output_model: '{output_dir}' });
+    const failure = await createTrainer(wrong, { log: () => {}, cwd: runDir, pollIntervalMs: 20 }).run(input).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(FinetuneOutputError);
+    expect((failure as Error).message).toContain(`${input.outputDir} is not a model folder`);
+    expect((failure as Error).message).toContain(`the trainer wrote its model to ${path.join(input.outputDir, 'model')}`);
+    expect(readJob(input.outputDir)?.status).toBe('running');
+    const fixed = commandConfig({ command, output_model_file: '{output_dir}/MODEL' });
+    const job = await createTrainer(fixed, { log: () => {}, cwd: runDir, pollIntervalMs: 20 }).run(input);
+    expect(job).toMatchObject({ status: 'succeeded', output_model: path.join(input.outputDir, 'model') });
+    expect(lines(starts)).toHaveLength(1);
+  });
+
+  it('a succeeded record is read again with the recipe as it is now (a resume after the trainer wiring was fixed)', async () => {
+    const { runDir, input } = setup();
+    const starts = path.join(runDir, 'starts');
+    const command = `echo x >> ${starts}; mkdir -p {output_dir}/model && echo '{}' > {output_dir}/model/adapter_config.json && echo {output_dir}/model > {output_dir}/MODEL`;
+    // Recorded under a wiring that names a model folder the trainer never wrote to (an older rft took it as is).
+    const stale = await createTrainer(commandConfig({ command, output_model: '{output_dir}/gone' }), { log: () => {}, cwd: runDir, pollIntervalMs: 20 }).run(input);
+    expect(stale.output_model).toBe(path.join(input.outputDir, 'gone'));
+    const warnings: string[] = [];
+    const fixed = createTrainer(commandConfig({ command, output_model_file: '{output_dir}/MODEL' }), { log: () => {}, warn: (m) => warnings.push(m), cwd: runDir, pollIntervalMs: 20 });
+    const job = await fixed.run(input);
+    expect(job.output_model).toBe(path.join(input.outputDir, 'model'));
+    expect(readJob(input.outputDir)?.output_model).toBe(path.join(input.outputDir, 'model'));
+    expect(warnings.some((m) => m.includes('the recipe now names the trained model'))).toBe(true);
+    expect(lines(starts)).toHaveLength(1);
+    // And a wiring that names a folder with no model in it is refused, not served.
+    const broken = createTrainer(commandConfig({ command, output_model: '{output_dir}' }), { log: () => {}, cwd: runDir, pollIntervalMs: 20 });
+    await expect(broken.run(input)).rejects.toBeInstanceOf(FinetuneOutputError);
   });
 
   it('a throwing update callback does not break the run', async () => {
