@@ -157,6 +157,28 @@ describe('command model server', () => {
     }
   });
 
+  it('a server started elsewhere is polled and used at serve.base_url, and one already answering there is refused', async () => {
+    // 127.0.0.2 plays a GPU box: not this machine's 127.0.0.1, reached over HTTP only (as http://gpu1:{port}/v1 would be).
+    const runDir = mkdtempSync(path.join(tmpdir(), 'rft-serve-'));
+    const port = await freePort();
+    const config = commandConfig(port, '--host 127.0.0.2 --delay-ms 200', { base_url: 'http://127.0.0.2:{port}/v1' });
+    const server = newServer(config, runDir);
+    const served = await server.serve('/shared/run/iter-0/finetune/model', 1);
+    expect(served).toEqual({ baseUrl: [`http://127.0.0.2:${port}/v1`], model: 'rft-it1' });
+    expect(readState(runDir)).toMatchObject({ base_url: `http://127.0.0.2:${port}/v1` });
+    await server.stop();
+    // A server that outlived its session still answers there: rft does not start a second one behind it.
+    const leftover: Server = createServer((_req, res) => res.end(JSON.stringify({ data: [{ id: 'rft-it1' }] })));
+    await new Promise<void>((resolve) => leftover.listen(port, '127.0.0.2', resolve));
+    try {
+      const failure = await newServer(config, runDir).serve('/shared/run/iter-1/finetune/model', 2).catch((err: unknown) => err);
+      expect(failure).toBeInstanceOf(ServeError);
+      expect((failure as Error).message).toContain(`http://127.0.0.2:${port}/v1 already answers (it lists: rft-it1) before the serve command started`);
+    } finally {
+      await new Promise((resolve) => leftover.close(resolve));
+    }
+  });
+
   it('an unknown placeholder in the command is an error naming it', async () => {
     const runDir = mkdtempSync(path.join(tmpdir(), 'rft-serve-'));
     const config = commandConfig(await freePort());
