@@ -37,7 +37,7 @@ export type Resolved = { ok: true; dir: string } | { ok: false; reason: 'not-fou
  */
 export function resolveModel(nameOrPath: string, env: NodeJS.ProcessEnv = process.env): Resolved {
   if (existsSync(nameOrPath) && statSync(nameOrPath).isDirectory()) return { ok: true, dir: path.resolve(nameOrPath) };
-  const repo = path.join(hubCacheDir(env), `models--${nameOrPath.split('/').join('--')}`);
+  const repo = path.join(hubCacheDir(env), hubRepoFolderName(nameOrPath));
   const ref = path.join(repo, 'refs', 'main');
   if (/^[\w.-]+(\/[\w.-]+)?$/.test(nameOrPath) && existsSync(ref)) {
     const snapshot = path.join(repo, 'snapshots', readFileSync(ref, 'utf8').trim());
@@ -99,8 +99,13 @@ export function chatTemplateOf(dir: string): string | null {
   }
 }
 
-/** Placeholder weights: a valid, empty safetensors file (8-byte header length + "{}" header). */
-function fakeSafetensors(): Buffer {
+/** huggingface_hub's cache folder name for a model id: models--Org--Name. */
+export function hubRepoFolderName(id: string): string {
+  return `models--${id.split('/').join('--')}`;
+}
+
+/** Placeholder weights: a valid safetensors file with no tensors (8-byte header length + JSON header). */
+export function emptySafetensors(): Buffer {
   const header = Buffer.from('{"__metadata__":{"format":"pt","simulated":"true"}}', 'utf8');
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(header.length));
@@ -125,7 +130,7 @@ export function writeModelFolder(
   mkdirSync(out, { recursive: true });
   copyFileSync(path.join(base, 'config.json'), path.join(out, 'config.json'));
   if (existsSync(path.join(base, 'generation_config.json'))) copyFileSync(path.join(base, 'generation_config.json'), path.join(out, 'generation_config.json'));
-  writeFileAtomic(path.join(out, 'model.safetensors'), fakeSafetensors());
+  writeFileAtomic(path.join(out, 'model.safetensors'), emptySafetensors());
   copyTokenizer(options.tokenizerFrom ?? base, out, options.chatTemplate);
   for (const [name, text] of Object.entries(options.extraFiles ?? {})) writeFileAtomic(path.join(out, name), text);
   writeSimModel(out, model);
@@ -151,7 +156,7 @@ export function writeAdapterFolder(
     bias: 'none',
     inference_mode: true,
   });
-  writeFileAtomic(path.join(out, 'adapter_model.safetensors'), fakeSafetensors());
+  writeFileAtomic(path.join(out, 'adapter_model.safetensors'), emptySafetensors());
   copyTokenizer(tokenizerFrom, out, options.chatTemplate);
   for (const [name, text] of Object.entries(options.extraFiles ?? {})) writeFileAtomic(path.join(out, name), text);
   writeSimModel(out, model);
