@@ -25,6 +25,10 @@
 #   --dataset PATH         SFT data; copied to <output-dir>/axolotl-data/train.jsonl (→ datasets[0].path). Required.
 #   --output-dir DIR       rft's fine-tune folder; the model goes to DIR/model (→ output_dir). Required.
 #   --model NAME|PATH      base model, a Hub id or a local folder (→ base_model). Required.
+#                          A LoRA adapter folder (adapter_config.json, e.g. the previous iteration's
+#                          model with start_from: previous) needs --lora-rank: training starts from the
+#                          base it names (→ base_model) and continues it (→ lora_model_dir), so the new
+#                          adapter is relative to the same base.
 #   --epochs N             → num_epochs (default 5)
 #   --learning-rate LR     → learning_rate (default 2e-5)
 #   --batch-size N         effective batch size = micro batch × gradient accumulation × GPUs
@@ -50,6 +54,7 @@ here=${BASH_SOURCE[0]%/*}; [ "$here" != "${BASH_SOURCE[0]}" ] || here=.
 source "$here/lib/trainer-args.sh"
 trainer_parse_args "$@"
 trainer_check_args
+trainer_continue_adapter
 trainer_check_train_on
 # Target data has weight-0 history wherever there is history; assistant data never has weight 0.
 if [ "$train_on" = assistant ] && grep -q '"weight":0' "$dataset"; then
@@ -84,6 +89,7 @@ config="$output_dir/axolotl.yaml"
   echo "sequence_len: $max_length"
   if [ -n "$lora_rank" ]; then
     echo "adapter: lora"
+    [ -z "$adapter_dir" ] || echo "lora_model_dir: $(q "$adapter_dir")"
     echo "lora_r: $lora_rank"
     echo "lora_alpha: $((lora_rank * 2))"
     echo "lora_target_linear: true"

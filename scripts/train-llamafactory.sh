@@ -30,6 +30,10 @@
 #                          (→ dataset: rft_sft, dataset_dir: <output-dir>/lf-data). Required.
 #   --output-dir DIR       rft's fine-tune folder; the model goes to DIR/model (→ output_dir). Required.
 #   --model NAME|PATH      base model, a Hub id or a local folder (→ model_name_or_path). Required.
+#                          A LoRA adapter folder (adapter_config.json, e.g. the previous iteration's
+#                          model with start_from: previous) needs --lora-rank: training starts from the
+#                          base it names (→ model_name_or_path) and continues it (→ adapter_name_or_path),
+#                          so the new adapter is relative to the same base.
 #   --epochs N             → num_train_epochs (default 5)
 #   --learning-rate LR     → learning_rate (default 2e-5)
 #   --batch-size N         effective batch size = micro batch × gradient accumulation × GPUs
@@ -59,6 +63,7 @@ here=${BASH_SOURCE[0]%/*}; [ "$here" != "${BASH_SOURCE[0]}" ] || here=.
 source "$here/lib/trainer-args.sh"
 trainer_parse_args "$@"
 trainer_check_args
+trainer_continue_adapter
 [[ "$template" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--template must be a LLaMA-Factory template name, not $template"
 trainer_check_train_on
 if [ "$train_on" = target ]; then mask_history=true; else mask_history=false; fi
@@ -104,6 +109,7 @@ config="$output_dir/llamafactory.yaml"
 {
   echo "### model"
   echo "model_name_or_path: $(q "$model")"
+  [ -z "$adapter_dir" ] || echo "adapter_name_or_path: $(q "$adapter_dir")"
   echo "trust_remote_code: true"
   echo "### method"
   echo "stage: sft"

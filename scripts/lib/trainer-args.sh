@@ -86,3 +86,24 @@ trainer_require_tool() {
     exit 127
   fi
 }
+
+# The base a LoRA adapter folder names (adapter_config.json's base_model_name_or_path), or nothing.
+# PEFT writes the file as indented JSON with the key on a line of its own.
+trainer_adapter_base() {
+  sed -n 's/^[[:space:]]*"base_model_name_or_path":[[:space:]]*"\(.*\)",\{0,1\}[[:space:]]*$/\1/p' "$1/adapter_config.json" | head -n 1 | sed 's/\\"/"/g; s/\\\\/\\/g'
+}
+
+# For trainers that continue an adapter (LLaMA-Factory, axolotl): when --model is a LoRA adapter
+# folder (the previous iteration's output with start_from: previous), train from its base and
+# continue the adapter, so the new adapter is relative to the same base (and can be loaded into
+# the vLLM already serving that base). Sets adapter_dir ('' when --model is a full model).
+adapter_dir=''
+trainer_continue_adapter() {
+  [ -f "$model/adapter_config.json" ] || return 0
+  [ -n "$lora_rank" ] || die "--model $model is a LoRA adapter folder (it has adapter_config.json); continuing it needs --lora-rank (the rank it was trained with), or give a full model folder"
+  local base
+  base=$(trainer_adapter_base "$model")
+  [ -n "$base" ] || die "--model $model: adapter_config.json names no base_model_name_or_path"
+  adapter_dir=$(cd "$model" && pwd)
+  model=$base
+}

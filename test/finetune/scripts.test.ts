@@ -64,10 +64,12 @@ describe.each(Object.entries(SCRIPTS))('scripts/train-%s.sh', (_name, { file, to
 });
 
 describe('flags passed on to the tool (a stub stands in for it)', () => {
-  it('train-trl.sh maps the flags onto trl sft and writes <output-dir>/MODEL', () => {
+  it('train-trl.sh maps the flags onto trl sft, merges the LoRA adapter with $PYTHON, and writes <output-dir>/MODEL', () => {
     const { dir, dataset, out } = workspace();
     const { env, argsFile } = toolStub(dir, 'trl');
-    const result = run(SCRIPTS.trl.file, ['--dataset', dataset, '--output-dir', out, '--model', 'Qwen/Qwen2.5-Coder-32B-Instruct', '--epochs', '3', '--learning-rate', '0.0005', '--batch-size', '8', '--max-length', '10240', '--lora-rank', '64', '--micro-batch-size', '2', '--', '--seed', '7'], env);
+    // With --lora-rank TRL writes DIR/adapter and scripts/lib/merge-lora.py merges it into DIR/model.
+    const merge = toolStub(path.join(dir, 'py'), 'python-stub');
+    const result = run(SCRIPTS.trl.file, ['--dataset', dataset, '--output-dir', out, '--model', 'Qwen/Qwen2.5-Coder-32B-Instruct', '--epochs', '3', '--learning-rate', '0.0005', '--batch-size', '8', '--max-length', '10240', '--lora-rank', '64', '--micro-batch-size', '2', '--', '--seed', '7'], { ...env, PYTHON: path.join(dir, 'py', 'bin', 'python-stub') });
     expect(result.status, result.stderr).toBe(0);
     const args = readFileSync(argsFile, 'utf8').trim().split('\n');
     const value = (flag: string) => args[args.indexOf(flag) + 1];
@@ -75,7 +77,8 @@ describe('flags passed on to the tool (a stub stands in for it)', () => {
     expect(value('--model_name_or_path')).toBe('Qwen/Qwen2.5-Coder-32B-Instruct');
     expect(value('--dataset_name')).toBe(path.join(out, 'data'));
     expect(readFileSync(path.join(out, 'data', 'train.jsonl'), 'utf8')).toBe(readFileSync(dataset, 'utf8'));
-    expect(value('--output_dir')).toBe(path.join(out, 'model'));
+    expect(value('--output_dir')).toBe(path.join(out, 'adapter'));
+    expect(readFileSync(merge.argsFile, 'utf8').trim().split('\n')).toEqual([path.join(ROOT, 'scripts/lib/merge-lora.py'), path.join(out, 'adapter'), path.join(out, 'model')]);
     expect(value('--num_train_epochs')).toBe('3');
     expect(value('--learning_rate')).toBe('0.0005');
     expect(value('--per_device_train_batch_size')).toBe('2');
