@@ -84,12 +84,28 @@ export class LoraModelServer implements ModelServer {
       throw new ServeError(`POST ${url} failed: ${(err as Error).message}`);
     }
     if (!response.ok) {
+      const text = (await safeText(response)).trim();
       const hint =
-        response.status === 404
+        response.status === 404 && isMissingRoute(text)
           ? ' (start vLLM with --enable-lora and the environment variable VLLM_ALLOW_RUNTIME_LORA_UPDATING=True)'
           : '';
-      throw new ServeError(`POST ${url} answered HTTP ${response.status}: ${(await safeText(response)).trim().slice(0, 500)}${hint}`);
+      throw new ServeError(`POST ${url} answered HTTP ${response.status}: ${text.slice(0, 500)}${hint}`);
     }
+  }
+}
+
+/**
+ * Whether a 404 says the route itself is missing: vLLM registers /v1/load_lora_adapter only when
+ * started with VLLM_ALLOW_RUNTIME_LORA_UPDATING, and FastAPI answers a path it has no route for with
+ * {"detail": "Not Found"}. A 404 from the route (vLLM's ErrorResponse, e.g. NotFoundError "Loading
+ * lora … failed: No adapter found for …") means the server is set up right and the adapter is not.
+ */
+function isMissingRoute(body: string): boolean {
+  try {
+    const value = JSON.parse(body) as { detail?: unknown };
+    return value?.detail === 'Not Found';
+  } catch {
+    return false;
   }
 }
 

@@ -35,6 +35,43 @@ export interface SimServerOptions {
    * longer is refused with HTTP 400 in vLLM's words and error shape. Default 32,768 (Qwen2.5's).
    */
   maxModelLen?: number;
+  /**
+   * Speak as `vllm serve` does (the stand-in in standins/vllm.ts): serve `models` only (no built-in
+   * sim-base), list vLLM's model cards, answer errors in vLLM's ErrorResponse and an unknown route
+   * as FastAPI does, and, when allowed, load and unload LoRA adapters at run time.
+   */
+  vllm?: VllmSurface;
+}
+
+/**
+ * vLLM's OpenAI server surface, after vllm/entrypoints/openai/api_server.py and serving_models.py
+ * (vLLM v0.10.0): GET /health answers 200 with no body; GET /v1/models lists a card per served
+ * name (root = the model argument, max_model_len) and per LoRA adapter (root = its path, parent =
+ * the first served name); POST /v1/load_lora_adapter and /v1/unload_lora_adapter exist only when
+ * the server was started with VLLM_ALLOW_RUNTIME_LORA_UPDATING — otherwise they are unknown routes.
+ */
+export interface VllmSurface {
+  /** The model argument of `vllm serve` (a path or hub id): the base cards' root. */
+  root: string;
+  /** Whether the runtime LoRA routes exist (env VLLM_ALLOW_RUNTIME_LORA_UPDATING). */
+  runtimeLoraUpdating: boolean;
+  /** Reads an adapter folder for POST /v1/load_lora_adapter; throws VllmHttpError in vLLM's words. */
+  loadAdapter(name: string, path: string): SimModel;
+  /** Adapters loaded at start (--lora-modules). */
+  adapters?: ReadonlyArray<{ name: string; path: string; model: SimModel }>;
+  /** --api-key: every /v1 route then wants `Authorization: Bearer <key>` (AuthenticationMiddleware). */
+  apiKey?: string | null;
+}
+
+/** An error answered in vLLM's ErrorResponse shape: {error: {message, type, param, code: status}}. */
+export class VllmHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export const SIM_MAX_MODEL_LEN = 32_768;
@@ -99,9 +136,10 @@ class HttpError extends Error {
 }
 
 export async function startSimServer(options: SimServerOptions): Promise<SimServer> {
-  const models = new Map<string, SimModel>([[SIM_BASE_NAME, SIM_BASE]]);
+  const vllm = options.vllm;
+  const models = new Map<string, SimModel>(vllm ? [] : [[SIM_BASE_NAME, SIM_BASE]]);
   for (const model of options.models) {
-    if (model.name === SIM_BASE_NAME) {
+    if (model.name === SIM_BASE_NAME && !vllm) {
       // Passing the built-in model along is fine; redefining it is not.
       if (canonicalJson(model) === canonicalJson(SIM_BASE)) continue;
       throw new Error(`${SIM_BASE_NAME} is the built-in SIMULATED base model; give a model of your own another name`);
@@ -109,7 +147,15 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     if (models.has(model.name)) throw new Error(`two SIMULATED models are named ${model.name}`);
     models.set(model.name, model);
   }
+  // LoRA adapters by name (vLLM surface only), in load order as vLLM lists them.
+  const adapters = new Map<string, { path: string; model: SimModel }>();
+  for (const adapter of vllm?.adapters ?? []) {
+    if (models.has(adapter.name) || adapters.has(adapter.name)) throw new Error(`two served models are named ${adapter.name}`);
+    adapters.set(adapter.name, { path: adapter.path, model: adapter.model });
+  }
   const lookup = (name: string): SimModel | undefined => {
+    const adapter = adapters.get(name);
+    if (adapter) return adapter.model;
     if (!models.has(name) && options.modelsDir && existsSync(options.modelsDir)) {
       for (const model of loadSimModels(options.modelsDir)) if (!models.has(model.name)) models.set(model.name, model);
     }
@@ -124,7 +170,9 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
+      if (err instanceof VllmHttpError) return sendVllmError(res, err);
       const error = err instanceof HttpError ? err : new HttpError(500, `SIMULATED policy failed: ${(err as Error)?.message ?? String(err)}`, 'server_error');
+      if (vllm && !(error instanceof VllmError)) return sendVllmError(res, new VllmHttpError(error.status, vllmErrorType(error.status), error.message));
       sendError(res, error);
     });
   });
@@ -132,6 +180,10 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim');
     const route = url.pathname.replace(/\/+$/, '');
+    if (vllm) {
+      const answered = await handleVllm(req, res, url.pathname);
+      if (answered) return;
+    }
     if (route === '/health' && req.method === 'GET') return send(res, 200, { status: 'ok', simulated: true });
     if (route === '/v1/models') {
       if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed on /v1/models`, 'invalid_request_error');
@@ -214,7 +266,88 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     });
   }
 
+  /**
+   * The routes vLLM has and the generic server answers otherwise; true when answered. Any path
+   * vLLM has no route for answers FastAPI's 404 {"detail": "Not Found"} (and a known path with the
+   * wrong method its 405), which is how a client tells a missing route from a missing model.
+   */
+  async function handleVllm(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
+    const surface = vllm!;
+    const routes = new Map<string, string>([
+      ['/health', 'GET'],
+      ['/v1/models', 'GET'],
+      ['/v1/chat/completions', 'POST'],
+    ]);
+    if (surface.runtimeLoraUpdating) {
+      routes.set('/v1/load_lora_adapter', 'POST');
+      routes.set('/v1/unload_lora_adapter', 'POST');
+    }
+    if (surface.apiKey && pathname.startsWith('/v1') && req.headers.authorization !== `Bearer ${surface.apiKey}`) {
+      send(res, 401, { error: 'Unauthorized' });
+      return true;
+    }
+    const method = routes.get(pathname);
+    if (!method) {
+      send(res, 404, { detail: 'Not Found' });
+      return true;
+    }
+    if (req.method !== method) {
+      send(res, 405, { detail: 'Method Not Allowed' });
+      return true;
+    }
+    if (pathname === '/health') {
+      res.writeHead(200, { 'content-length': 0 }).end();
+      return true;
+    }
+    if (pathname === '/v1/models') {
+      const permission = () => ({
+        id: `modelperm-${createHash('sha256').update(`${started}`).digest('hex').slice(0, 32)}`,
+        object: 'model_permission',
+        created: started,
+        allow_create_engine: false,
+        allow_sampling: true,
+        allow_logprobs: true,
+        allow_search_indices: false,
+        allow_view: true,
+        allow_fine_tuning: false,
+        organization: '*',
+        group: null,
+        is_blocking: false,
+      });
+      const maxModelLen = options.maxModelLen ?? SIM_MAX_MODEL_LEN;
+      const base = [...models.keys()];
+      send(res, 200, {
+        object: 'list',
+        data: [
+          ...base.map((id) => ({ id, object: 'model', created: started, owned_by: 'vllm', root: surface.root, parent: null, max_model_len: maxModelLen, permission: [permission()] })),
+          ...[...adapters].map(([id, adapter]) => ({ id, object: 'model', created: started, owned_by: 'vllm', root: adapter.path, parent: base[0] ?? null, max_model_len: null, permission: [permission()] })),
+        ],
+      });
+      return true;
+    }
+    if (pathname === '/v1/load_lora_adapter' || pathname === '/v1/unload_lora_adapter') {
+      const body = await readJsonBody(req);
+      const name = typeof body.lora_name === 'string' ? body.lora_name : '';
+      if (pathname === '/v1/load_lora_adapter') {
+        const lora = typeof body.lora_path === 'string' ? body.lora_path : '';
+        if (!name || !lora) throw new VllmHttpError(400, 'InvalidUserInput', "Both 'lora_name' and 'lora_path' must be provided.");
+        if (adapters.has(name)) throw new VllmHttpError(400, 'InvalidUserInput', `The lora adapter '${name}' has already been loaded.`);
+        const model = surface.loadAdapter(name, lora);
+        adapters.set(name, { path: lora, model });
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(`Success: LoRA adapter '${name}' added successfully.`);
+        return true;
+      }
+      if (!name && body.lora_int_id === undefined) throw new VllmHttpError(400, 'InvalidUserInput', "either 'lora_name' and 'lora_int_id' needs to be provided.");
+      if (!adapters.delete(name)) throw new VllmHttpError(404, 'NotFoundError', `The lora adapter '${name}' cannot be found.`);
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(`Success: LoRA adapter '${name}' removed successfully.`);
+      return true;
+    }
+    return false;
+  }
+
   function unknownModel(name: string): HttpError {
+    // vLLM's serving_engine._check_model: 404 NotFoundError naming the model.
+    if (vllm) return new VllmError(404, `The model \`${name}\` does not exist.`, 'NotFoundError');
     return new HttpError(404, `The model \`${name}\` does not exist on the SIMULATED policy server (it serves: ${[...models.keys()].join(', ')})`, 'invalid_request_error', 'model_not_found', 'model');
   }
 
@@ -262,6 +395,34 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** A JSON object body; vLLM (FastAPI + pydantic) refuses anything else with HTTP 400. */
+async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const text = await readBody(req);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new VllmHttpError(400, 'BadRequestError', `the request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new VllmHttpError(400, 'BadRequestError', 'the request body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** vLLM's error type for a status, as its create_error_response callers name them. */
+function vllmErrorType(status: number): string {
+  if (status === 404) return 'NotFoundError';
+  if (status >= 500) return 'InternalServerError';
+  return 'BadRequestError';
+}
+
+function sendVllmError(res: ServerResponse, error: VllmHttpError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  send(res, error.status, { error: { message: error.message, type: error.type, param: null, code: error.status } });
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -297,7 +458,18 @@ function refuseOverLong(request: z.infer<typeof ChatRequestSchema>, maxModelLen:
     for (const call of m.tool_calls ?? []) prompt += estimateTokens(call.function.name + call.function.arguments);
   }
   if (request.tools?.length) prompt += estimateTokens(JSON.stringify(request.tools));
-  const completion = request.max_tokens ?? request.max_completion_tokens ?? 0;
+  // vLLM's serving_engine._validate_input (v0.10.0): without max_tokens only the prompt counts, and
+  // it must leave room for one token; with it, prompt + max_tokens must fit.
+  const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? null;
+  if (maxTokens === null) {
+    if (prompt < maxModelLen) return;
+    throw new VllmError(
+      400,
+      `This model's maximum context length is ${maxModelLen} tokens. However, you requested ${prompt} tokens in the messages, Please reduce the length of the messages.`,
+      'BadRequestError',
+    );
+  }
+  const completion = maxTokens;
   if (prompt + completion <= maxModelLen) return;
   throw new VllmError(
     400,

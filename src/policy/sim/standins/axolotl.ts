@@ -113,8 +113,8 @@ export function axolotlCli(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   validate(config);
   const modelName = String(config.base_model);
   const modelDir = loadModelAsTransformers(modelName);
-  const tokenizerDir = typeof config.tokenizer_config === 'string' ? resolveModel(config.tokenizer_config) : { ok: true as const, dir: modelDir };
-  const template = tokenizerDir.ok ? chatTemplateOf(tokenizerDir.dir) : null;
+  const tokenizerDir = typeof config.tokenizer_config === 'string' ? resolveModel(config.tokenizer_config) : { dir: modelDir };
+  const template = tokenizerDir ? chatTemplateOf(tokenizerDir.dir) : null;
   let parent = readSimModel(modelDir);
   const adapter = config.adapter === 'lora' || config.adapter === 'qlora';
   if (typeof config.lora_model_dir === 'string' && config.lora_model_dir) {

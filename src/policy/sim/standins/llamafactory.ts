@@ -160,7 +160,7 @@ export function llamafactoryCli(argv: readonly string[], env: NodeJS.ProcessEnv 
     // PeftModel.from_pretrained(model, adapter, is_trainable=True): the last adapter is resumed.
     const resume = adapters.at(-1)!;
     const resolved = resolveModel(resume);
-    if (!resolved.ok || !isAdapterFolder(resolved.dir)) throw pyError('ValueError', `Can't find 'adapter_config.json' at '${resume}'`);
+    if (!resolved || !isAdapterFolder(resolved.dir)) throw pyError('ValueError', `Can't find 'adapter_config.json' at '${resume}'`);
     parent = readSimModel(resolved.dir);
   }
   const rows = loadDataset(config);

@@ -180,7 +180,7 @@ function isConversational(row: Record<string, unknown>): boolean {
 /** The base model as create_model_from_path reads it: AutoConfig first, then the weights. */
 export function loadModelAsTransformers(nameOrPath: string): string {
   const resolved = resolveModel(nameOrPath);
-  if (!resolved.ok) throw configNotFound(nameOrPath, false);
+  if (!resolved) throw configNotFound(nameOrPath, false);
   if (!existsSync(path.join(resolved.dir, 'config.json'))) throw configNotFound(nameOrPath, true);
   const hasWeights = readdirSync(resolved.dir).some((f) => /^model(-\d{5}-of-\d{5})?\.safetensors$/.test(f) || f === 'pytorch_model.bin');
   if (!hasWeights) throw pyError('OSError', `Error no file named model.safetensors, or pytorch_model.bin, found in directory ${nameOrPath}.`);
@@ -212,7 +212,7 @@ export function trlSft(argv: readonly string[]): { outputDir: string; log: strin
     else {
       // clone_chat_template: the template of another tokenizer (a folder or hub id).
       const other = resolveModel(templatePath);
-      if (!other.ok) throw configNotFound(templatePath, false);
+      if (!other) throw configNotFound(templatePath, false);
       template = chatTemplateOf(other.dir);
     }
   }
