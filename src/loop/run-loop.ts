@@ -7,6 +7,7 @@ import type { Recipe } from '../recipe/schema.js';
 import { LABEL, reapContainers } from '../sandbox/container.js';
 import { connectEngine } from '../sandbox/engine.js';
 import { EnginePool } from '../sandbox/engine-pool.js';
+import { PULLED_IMAGES_FILE, PulledImages } from '../sandbox/pulled-images.js';
 import { parseByteSize } from '../sandbox/limits.js';
 import { createModelServer, type ModelServer } from '../serve/server.js';
 import type { DatasetManifest } from '../sft/manifest.js';
@@ -147,6 +148,9 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
 
   const models: (string | null)[] = [recipe.policy.model];
   const metrics = MetricsLog.open(run.dir, options.warn);
+  // Images this run pulls are recorded before each pull, so remove_after_use (even after a crash
+  // and resume) removes those and never an image that was there before (preflight pulls nothing).
+  const pulledImages = PulledImages.open(path.join(run.dir, PULLED_IMAGES_FILE), options.warn);
   const common = (iteration: number, model: string | null, startedMs: number, resumed: boolean) => ({
     run: recipe.name,
     iteration,
@@ -178,6 +182,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       },
       {
         docker,
+        engineUrl: recipe.sandbox.docker[0]!.url,
+        pulledImages,
         policy: endpoint.client(served.model, served.baseUrl, options.warn),
         imageFor,
         specFor,
@@ -324,6 +330,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     return finish('complete');
   } finally {
     metrics.close();
+    pulledImages.close();
     await server.stop().catch((err: unknown) => options.warn(`stopping the model server: ${(err as Error).message}`));
     await endpoint.close();
     await reapContainers(docker, { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir }).catch(() => 0);

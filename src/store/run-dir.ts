@@ -162,8 +162,12 @@ export class RunDir {
   }
 }
 
-/** Files a run has before it records anything: its own bookkeeping, and what preflight leaves out (redone on every start). */
-const BOOKKEEPING_FILES = new Set<string>([RUN_FILES.meta, RUN_FILES.recipe, RUN_FILES.state, RUN_FILES.lock, 'excluded.json']);
+/**
+ * Files a run may have before it records anything: its own bookkeeping, what preflight leaves out
+ * (redone on every start), and the images it pulled (src/sandbox/pulled-images.ts: still the
+ * run's to remove under a new recipe).
+ */
+const BOOKKEEPING_FILES = new Set<string>([RUN_FILES.meta, RUN_FILES.recipe, RUN_FILES.state, RUN_FILES.lock, 'excluded.json', 'pulled-images.jsonl']);
 
 /**
  * Has the run recorded nothing: no trajectory, verdict, dataset, fine-tune or model? Beyond its

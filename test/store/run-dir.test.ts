@@ -110,6 +110,7 @@ describe('run directory', () => {
     run0.openLedger('eval/m0/trajectories.jsonl', z.object({ n: z.number() })).ledger.close();
     writeFileSync(run0.path('eval/m0/verdicts.jsonl'), '{"instance_id":');
     writeFileSync(run0.path('excluded.json'), '[]\n');
+    writeFileSync(run0.path('pulled-images.jsonl'), '{"image":"r/x:1","engine":"unix:///var/run/docker.sock","event":"pulled","at":"x"}\n');
     mkdirSync(run0.path('sim-models'));
     run0.close();
 
