@@ -53,6 +53,7 @@ export function runStatus(runDir: string): RunStatus {
   const begun: PhaseState = driver ? 'running' : 'stopped';
   const phases: PhaseStatus[] = [];
   const models: (string | null)[] = [recipe.policy.model];
+  const sameAs: number[] = [0];
   const rollout = (phase: string, trajectoriesFile: string, verdictsFile: string) => {
     // Heads only, one at a time (a ledger may be gigabytes), exactly as resume and select read them:
     // a damaged line stops status as it stops them (LedgerCorruptError names the file and line).
@@ -90,7 +91,9 @@ export function runStatus(runDir: string): RunStatus {
       phases.push({ phase: `iter-${k}/finetune`, status, detail: `${job.status}${job.output_model ? ` → ${job.output_model}` : ''}${job.error ? `: ${job.error}` : ''}` });
     } else phases.push({ phase: `iter-${k}/finetune`, status: 'pending', detail: '' });
     if (!recipe.tasks.eval) continue;
-    if (carried) phases.push({ phase: `eval/m${k + 1}`, status: 'skipped', detail: `M${k + 1} is M${k}: see eval/m${k}` });
+    // A chain of carried iterations: M_k+1 is the model last trained (or M_0), evaluated once.
+    sameAs[k + 1] = carried ? sameAs[k]! : k + 1;
+    if (carried) phases.push({ phase: `eval/m${k + 1}`, status: 'skipped', detail: `M${k + 1} is M${sameAs[k]}: see eval/m${sameAs[k]}` });
     else rollout(`eval/m${k + 1}`, path.join(runLayout.evalDir(runDir, k + 1), 'trajectories.jsonl'), path.join(runLayout.evalDir(runDir, k + 1), 'verdicts.jsonl'));
   }
   const rows = summarizeRun(runDir, recipe.iterations, recipe.select.cap, models);

@@ -107,7 +107,8 @@ describe('an iteration with nothing to train on', () => {
     const status = runStatus(result.runDir);
     expect(status.complete).toBe(true);
     expect(status.phases.find((p) => p.phase === 'iter-0/finetune')).toMatchObject({ status: 'done', detail: expect.stringMatching(/^nothing trained: M1 is M0 carried forward \(sim-zero\)/) });
-    expect(status.phases.find((p) => p.phase === 'eval/m1')).toMatchObject({ status: 'skipped' });
+    expect(status.phases.find((p) => p.phase === 'eval/m1')).toMatchObject({ status: 'skipped', detail: 'M1 is M0: see eval/m0' });
+    expect(status.phases.find((p) => p.phase === 'eval/m2')).toMatchObject({ status: 'skipped', detail: 'M2 is M0: see eval/m0' });
     expect(status.rows.map((r) => r.model)).toEqual(['sim-zero', 'sim-zero', 'sim-zero']);
 
     const before = sim.requests.length;
