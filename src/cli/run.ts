@@ -26,6 +26,12 @@ function report(result: DriveResult): void {
     process.stdout.write(`\nrun complete: ${where}\n`);
     return;
   }
+  if (result.status === 'nothing_to_train') {
+    // The reason says what to change: resuming as it is would stop at the same place.
+    process.stdout.write(`\nrun stopped, nothing to train on: ${result.reason}\n`);
+    process.exitCode = 1;
+    return;
+  }
   process.stdout.write(`\nrun ${result.status}${result.reason ? ` (${result.reason})` : ''}; continue with: rft resume ${where}\n`);
   process.exitCode = result.status === 'stopped' ? 130 : 1;
 }

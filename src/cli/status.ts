@@ -16,11 +16,16 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
   handler: (args) => {
     const status = runStatus(args['run-dir']);
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ run: status.name, complete: status.complete, phases: status.phases, rows: status.rows, excluded: status.excluded }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ run: status.name, complete: status.complete, driver: status.driver, phases: status.phases, rows: status.rows, excluded: status.excluded }, null, 2)}\n`);
       return;
     }
     const width = Math.max(...status.phases.map((p) => p.phase.length));
-    process.stdout.write(`run ${status.name} (${status.runDir}): ${status.complete ? 'complete' : 'not complete'}\n\n`);
+    const driver = status.driver
+      ? `running (rft pid ${status.driver.pid} on ${status.driver.host}, since ${status.driver.acquired_at})`
+      : status.complete
+        ? 'complete'
+        : `not complete, no rft process is running it (continue with: rft resume ${status.runDir})`;
+    process.stdout.write(`run ${status.name} (${status.runDir}): ${driver}\n\n`);
     for (const p of status.phases) process.stdout.write(`  ${p.phase.padEnd(width)}  ${p.status.padEnd(7)}  ${p.detail}\n`);
     process.stdout.write(`\n${status.excluded.length} instance(s) left out before sampling\n`);
     for (const e of status.excluded) process.stdout.write(`  ${e.instance_id}: ${e.reason}\n`);

@@ -9,7 +9,8 @@ import { deriveSeed } from '../policy/seed.js';
 import type { PolicyClient } from '../policy/types.js';
 import { LABEL } from '../sandbox/container.js';
 import type { EnginePool } from '../sandbox/engine-pool.js';
-import { ensureImage, ImagePullError, removeImage } from '../sandbox/images.js';
+import { ImagePullError } from '../sandbox/images.js';
+import type { PulledImages } from '../sandbox/pulled-images.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { Ledger, readRecords } from '../store/ledger.js';
 import { readTrajectoryHeads, TrajectoryLedger, type TrajectoryHead } from '../store/trajectories.js';
@@ -38,6 +39,8 @@ export interface RolloutPlan {
 
 export interface RolloutResources {
   docker: Docker;
+  /** The address of `docker` (sandbox.docker[0].url): which engine an image was pulled on. */
+  engineUrl: string;
   policy: PolicyClient;
   imageFor: (instance: Instance) => string;
   specFor: (instance: Instance) => EvalSpec;
@@ -48,7 +51,10 @@ export interface RolloutResources {
   pullImages: boolean;
   /** Several engines (sandbox.docker lists more than one): verifications are spread over them. */
   engines?: EnginePool;
+  /** Remove, once an instance is verified, its image if this run pulled it (never one that was there before). */
   removeImagesAfterUse: boolean;
+  /** The run's record of the images it pulled (run dir, pulled-images.jsonl). */
+  pulledImages: PulledImages;
   /** Set when the user asked to stop: no new work starts. */
   stopping: () => boolean;
   progress?: (event: RolloutEvent) => void;
@@ -182,6 +188,8 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
     res.warn?.(`${instance.instance_id}: a verification failed for the harness's reasons, not the patch's (retried on resume): ${reason}${engineHint(reason)}`);
   };
 
+  const engines = (): { docker: Docker; url: string }[] => (res.engines ? res.engines.healthy() : [{ docker: res.docker, url: res.engineUrl }]);
+
   const work = async (instance: Instance): Promise<void> => {
     if (res.stopping()) return;
     const missing = range(plan.samplesPerInstance).filter((s) => !done.has(sampleKey(instance.instance_id, s)));
@@ -196,8 +204,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
         res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'started' });
         let lastReport = 0;
         // Every engine that may run this instance's containers needs its image.
-        const dockers = res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker];
-        for (const docker of dockers) await ensureImage(docker, image, {
+        for (const { docker, url } of engines()) await res.pulledImages.ensure(docker, url, image, {
           pull: res.pullImages,
           // A pull of a 2-3 GB image takes minutes: say how far it is, every few seconds.
           onProgress: (p) => {
@@ -245,9 +252,10 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
       res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'sampled' });
       await Promise.all(verifications);
       if (res.removeImagesAfterUse && !res.stopping()) {
-        for (const docker of res.engines ? res.engines.healthy().map((e) => e.docker) : [res.docker]) {
-          const removed = await removeImage(docker, image);
-          if (removed.warning) res.warn?.(`${image}: ${removed.warning}`);
+        // Only what this run pulled: an image that was there before (built locally) stays.
+        for (const { docker, url } of engines()) {
+          const removed = await res.pulledImages.removeIfPulled(docker, url, image);
+          if (removed?.warning) res.warn?.(`${image}: ${removed.warning}`);
         }
       }
       res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'done' });

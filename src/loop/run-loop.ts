@@ -7,6 +7,7 @@ import type { Recipe } from '../recipe/schema.js';
 import { LABEL, reapContainers } from '../sandbox/container.js';
 import { connectEngine } from '../sandbox/engine.js';
 import { EnginePool } from '../sandbox/engine-pool.js';
+import { PULLED_IMAGES_FILE, PulledImages } from '../sandbox/pulled-images.js';
 import { parseByteSize } from '../sandbox/limits.js';
 import { createModelServer, type ModelServer } from '../serve/server.js';
 import type { DatasetManifest } from '../sft/manifest.js';
@@ -29,6 +30,7 @@ import { VerdictSchema, verdictKey } from '../verify/verdict.js';
 import { emitVerifierData, scoreEvalPhase } from '../orm/phase.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
 import { runLayout } from './layout.js';
+import { readCarriedForward, recordCarriedForward } from './carry-forward.js';
 import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
 import { finetuneMetrics, MetricsLog, rolloutMetrics, selectMetrics } from './metrics.js';
 import { PhaseProgress } from './progress.js';
@@ -50,8 +52,12 @@ export interface LoopOptions {
   stopAfterSampling?: number;
 }
 
-/** `sampled`: stopped as asked after sampling an iteration (stopAfterSampling). */
-export type LoopStatus = 'complete' | 'sampled' | 'stopped' | 'incomplete';
+/**
+ * `sampled`: stopped as asked after sampling an iteration (stopAfterSampling); `nothing_to_train`:
+ * stopped because an iteration had no instance to sample or selection kept nothing (the reason
+ * says why and what to change; resuming as it is would stop there again).
+ */
+export type LoopStatus = 'complete' | 'sampled' | 'stopped' | 'incomplete' | 'nothing_to_train';
 
 export interface LoopResult {
   status: LoopStatus;
@@ -142,6 +148,9 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
 
   const models: (string | null)[] = [recipe.policy.model];
   const metrics = MetricsLog.open(run.dir, options.warn);
+  // Images this run pulls are recorded before each pull, so remove_after_use (even after a crash
+  // and resume) removes those and never an image that was there before (preflight pulls nothing).
+  const pulledImages = PulledImages.open(path.join(run.dir, PULLED_IMAGES_FILE), options.warn);
   const common = (iteration: number, model: string | null, startedMs: number, resumed: boolean) => ({
     run: recipe.name,
     iteration,
@@ -188,6 +197,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       },
       {
         docker,
+        engineUrl: recipe.sandbox.docker[0]!.url,
+        pulledImages,
         policy: endpoint.client(served.model, served.baseUrl, options.warn),
         imageFor,
         specFor,
@@ -244,13 +255,20 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     return { status, rows, table: formatTable(rows, recipe.select.cap), simRequests: endpoint.simRequests(), reason };
   };
 
+  // A fork shares iterations before this one whole (their datasets, fine-tunes and evals).
+  const inherited = run.meta.forked_from?.from_iteration ?? 0;
   try {
+    // Nothing to sample: stop before anything is served or evaluated (no iteration could train).
+    if (sampleTrain.length === 0 && inherited < recipe.iterations) return finish('nothing_to_train', nothingToSample(train.length, excluded, exclusionsFile, run.dir));
     if (evalSet && recipe.eval.zero_shot && !(await evalModel(0))) return finish(options.stopping() ? 'stopped' : 'incomplete', 'the zero-shot eval has samples or verdicts left to retry');
 
-    // A fork shares iterations before this one whole (their datasets, fine-tunes and evals).
-    const inherited = run.meta.forked_from?.from_iteration ?? 0;
     for (let k = 0; k < recipe.iterations; k++) {
       if (options.stopping()) return finish('stopped');
+      const carriedBefore = readCarriedForward(run.dir, k);
+      if (k < inherited && carriedBefore) {
+        models[k + 1] = carriedBefore.model;
+        continue;
+      }
       if (k < inherited) {
         const job = readJob(runLayout.finetuneDir(run.dir, k));
         if (job?.status !== 'succeeded' || !job.output_model) throw new Error(`iteration ${k} was shared from ${run.meta.forked_from!.run_dir} without a finished fine-tune`);
@@ -277,6 +295,21 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       const verifierData = emitVerifierData(run, loaded, k, train);
       if (verifierData) log(`iteration ${k}: verifier data: ${verifierData.labels.yes} YES, ${verifierData.labels.no} NO examples from iterations ${verifierData.sources.map((s) => s.iteration).join(', ')}`);
       markPhase(run, `iter-${k}/select`, 'done');
+
+      // Never a trainer on an empty file. An iteration carried forward stays so on resume (the next
+      // iteration sampled from M_k), even if a changed recipe would now keep something.
+      if (carriedBefore || manifest.counts.examples === 0) {
+        const why = carriedBefore?.reason ?? nothingKept(k, manifest);
+        if (!carriedBefore && recipe.finetune.on_empty === 'stop') {
+          return finish('nothing_to_train', `iteration ${k}: nothing to train on, the trainer was not started: ${why}. To go on, sample more (raise sampling.samples_per_task, then rft run <recipe> --allow-recipe-change) or set finetune.on_empty: carry_forward to keep M${k} as M${k + 1}`);
+        }
+        const carried = recordCarriedForward(run.dir, { iteration: k, model: models[k]!, reason: why });
+        markPhase(run, `iter-${k}/finetune`, 'done');
+        models[k + 1] = carried.model;
+        // M_{k+1} has M_k's weights: still served, and not evaluated again (eval/m<k> is its eval).
+        log(`iteration ${k}: nothing to train on (${why}); M${k + 1} is M${k} carried forward (${carried.model}), not evaluated again`);
+        continue;
+      }
 
       if (options.stopping()) return finish('stopped');
       crashPoint(CRASH_POINTS.loopPhase, `iter-${k}/finetune`);
@@ -311,6 +344,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     return finish('complete');
   } finally {
     metrics.close();
+    pulledImages.close();
     await server.stop().catch((err: unknown) => options.warn(`stopping the model server: ${(err as Error).message}`));
     await endpoint.close();
     await reapContainers(docker, { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir }).catch(() => 0);
@@ -341,6 +375,24 @@ function emitDataset(run: RunDir, loaded: LoadedRecipe, k: number, specFor: (ins
   // rft sft check after each emit: the data as the recipe's trainer reads it; a problem stops the run here.
   assertDatasetReadable(path.join(dir, DATASET_FILE), options);
   return manifest;
+}
+
+/** Why no iteration can sample: every train instance was left out by preflight (or none was selected). */
+function nothingToSample(trainCount: number, excluded: readonly { instance_id: string; reason: string }[], exclusionsFile: string, runDir: string): string {
+  if (trainCount === 0) return 'the train task set selects no instance: check tasks.train (path, ids_file, repos, limit)';
+  const shown = excluded.slice(0, 5).map((e) => `${e.instance_id} (${e.reason})`).join('; ');
+  return (
+    `no train instance to sample: all ${trainCount} were left out before sampling (listed in ${exclusionsFile} and by rft status): ${shown}${excluded.length > 5 ? '; …' : ''}. ` +
+    `Make their images available (rft tasks build-images <tasks file>, or a registry the engine can pull from), then rft resume ${runDir}`
+  );
+}
+
+/** Why selection kept nothing to train on, from the dataset's manifest. */
+function nothingKept(k: number, manifest: DatasetManifest): string {
+  const c = manifest.counts;
+  if (c.resolved === 0) return `no trajectory of iteration ${k} resolved its task (${c.trajectories_in} trajectories on ${manifest.instances.in_pool} instances)`;
+  if (c.successes === 0) return `none of the ${c.resolved} trajectories of iteration ${k} that resolved their task finished (select.require_finished)`;
+  return `the ${c.kept_after_cap} trajectories kept gave no example (${c.over_max_tokens} over sft.max_tokens, ${c.invalid_call} invalid calls)`;
 }
 
 /** What iteration k's fine-tune starts from: the recipe's base weights, or M_k. */

@@ -193,6 +193,13 @@ export const SftSchema = z.strictObject({
 
 const Hyperparameters = z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]));
 
+const OnEmpty = z
+  .enum(['stop', 'carry_forward'])
+  .default('stop')
+  .describe(
+    'An iteration whose selection keeps no trajectory: stop (say why, train nothing) or carry_forward (M_k+1 is M_k, no trainer run, not evaluated again; the next iteration samples from it)',
+  );
+
 const CommandTrainerSchema = z.strictObject({
   backend: z.literal('command'),
   command: template('Trainer command; placeholders {dataset}, {output_dir}, {base_model}, {iteration}, {run_dir}, {hp.NAME}'),
@@ -202,6 +209,7 @@ const CommandTrainerSchema = z.strictObject({
   output_model_file: z.string().min(1).nullable().default(null).describe('If set, a file (placeholders allowed) whose first line names the produced model'),
   hyperparameters: Hyperparameters.default({ epochs: 5, learning_rate: 2e-5, batch_size: 8 }),
   timeout_s: positiveInt().nullable().default(null),
+  on_empty: OnEmpty,
 });
 
 const OpenAiTrainerSchema = z.strictObject({
@@ -213,6 +221,7 @@ const OpenAiTrainerSchema = z.strictObject({
   suffix: z.string().max(64).default('rft'),
   hyperparameters: Hyperparameters.default({ n_epochs: 5, batch_size: 8 }),
   poll_interval_s: positiveInt().default(30),
+  on_empty: OnEmpty,
 });
 
 export const FinetuneSchema = z.discriminatedUnion('backend', [CommandTrainerSchema, OpenAiTrainerSchema]);

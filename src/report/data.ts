@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { EXCLUDED_FILE, readExclusions } from '../verify/preflight.js';
 import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
 import { FINETUNE_FILE, FinetuneJobSchema, type FinetuneJob } from '../finetune/job.js';
+import { readCarriedForward } from '../loop/carry-forward.js';
 import { loadRunRecipe } from '../loop/drive.js';
 import { runLayout } from '../loop/layout.js';
 import type { Recipe } from '../recipe/schema.js';
@@ -365,6 +366,13 @@ function gatherRun(runDir: string): RunReport {
     }
   }
   finetunes.sort((a, b) => a.iteration - b.iteration || a.attempt - b.attempt);
+  // Iterations that trained nothing (finetune.on_empty: carry_forward): M_k+1 is M_k.
+  for (const k of folders) {
+    const carried = readCarriedForward(runDir, k);
+    if (!carried) continue;
+    succeeded.set(k, carried.model);
+    warnings.push(`iter-${k}: nothing was trained (${carried.reason}); M${k + 1} is M${k} carried forward (${carried.model}), not evaluated again`);
+  }
 
   // Train rollouts (M_k sampling at temperature T).
   const train: RolloutStats[] = [];

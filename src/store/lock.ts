@@ -71,6 +71,15 @@ function tryCreate(file: string, info: LockInfo): boolean {
   return true;
 }
 
+/**
+ * Who holds a run's lock, read without taking it (rft status): null when nobody does — no lock
+ * file, an unreadable one, or the lock of a process that is gone (a crashed or killed rft).
+ */
+export function liveLockHolder(file: string): LockInfo | null {
+  const holder = readHolder(file);
+  return holder !== null && isAlive(holder) ? holder : null;
+}
+
 function readHolder(file: string): LockInfo | null {
   try {
     return LockInfoSchema.parse(JSON.parse(readFileSync(file, 'utf8')));

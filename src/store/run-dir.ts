@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import lodash from 'lodash';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { LoadedRecipe } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
-import { Ledger, type OpenedLedger } from './ledger.js';
+import { Ledger, wholeLinesEnd, type OpenedLedger } from './ledger.js';
 import { acquireLock, type RunLock } from './lock.js';
 
 export const RunMetaSchema = z.object({
@@ -15,7 +15,16 @@ export const RunMetaSchema = z.object({
   /** Folder that relative paths in the recipe are resolved against. */
   base_dir: z.string(),
   created_at: z.string(),
-  recipe_history: z.array(z.object({ hash: z.string(), replaced_at: z.string() })).default([]),
+  recipe_history: z
+    .array(
+      z.object({
+        hash: z.string(),
+        replaced_at: z.string(),
+        /** Why it could be replaced: asked for (--allow-recipe-change), or the run had recorded nothing under it. */
+        note: z.string().nullable().default(null),
+      }),
+    )
+    .default([]),
   /** A forked run: which run it shares files with, and through which iteration's samples. */
   forked_from: z.object({ run_dir: z.string(), from_iteration: z.number().int().nonnegative() }).nullable().default(null),
 });
@@ -103,17 +112,27 @@ export class RunDir {
       const meta = readJson(metaFile, RunMetaSchema);
       if (meta.recipe_hash === loaded.hash) return new RunDir(dir, meta, loaded.recipe, lock, false);
       const changed = changedFields(readRecordedRecipe(dir), loaded.recipe);
-      if (!allowRecipeChange) throw new RecipeMismatchError(dir, changed);
-      warn(`continuing ${dir} with a changed recipe (changed: ${changed.join(', ')})`);
+      // A run that recorded nothing (it failed before its first sample) holds nothing the new
+      // recipe could contradict: it starts again from the new recipe, as a new run would.
+      const fresh = meta.forked_from === null && recordedNothing(dir);
+      if (!fresh && !allowRecipeChange) throw new RecipeMismatchError(dir, changed);
+      const note = fresh ? 'replaced: nothing was recorded under it' : 'changed with --allow-recipe-change';
+      warn(
+        fresh
+          ? `the recipe of ${dir} was replaced (changed: ${changed.join(', ')}): the run had recorded nothing under the old one (no trajectory, verdict, dataset or fine-tune), so it starts again from the new one`
+          : `continuing ${dir} with a changed recipe (changed: ${changed.join(', ')})`,
+      );
       const updated: RunMeta = {
         ...meta,
         recipe_hash: loaded.hash,
         base_dir: loaded.baseDir,
-        recipe_history: [...meta.recipe_history, { hash: meta.recipe_hash, replaced_at: now }],
+        recipe_history: [...meta.recipe_history, { hash: meta.recipe_hash, replaced_at: now, note }],
       };
       writeRecipe(dir, loaded);
+      // Phases noted under the old recipe (begun, nothing recorded) mean nothing under the new one.
+      if (fresh) writeJsonAtomic(path.join(dir, RUN_FILES.state), { version: 1, updated_at: now, phases: {} } satisfies RunState);
       writeJsonAtomic(metaFile, updated);
-      return new RunDir(dir, updated, loaded.recipe, lock, false);
+      return new RunDir(dir, updated, loaded.recipe, lock, fresh);
     } catch (err) {
       lock.release();
       throw err;
@@ -141,6 +160,30 @@ export class RunDir {
   close(): void {
     this.lock.release();
   }
+}
+
+/**
+ * Files a run may have before it records anything: its own bookkeeping, what preflight leaves out
+ * (redone on every start), and the images it pulled (src/sandbox/pulled-images.ts: still the
+ * run's to remove under a new recipe).
+ */
+const BOOKKEEPING_FILES = new Set<string>([RUN_FILES.meta, RUN_FILES.recipe, RUN_FILES.state, RUN_FILES.lock, 'excluded.json', 'pulled-images.jsonl']);
+
+/**
+ * Has the run recorded nothing: no trajectory, verdict, dataset, fine-tune or model? Beyond its
+ * bookkeeping it may hold only ledgers without a whole line (opened, never written, or torn),
+ * temp files of atomic writes, and empty folders; anything else is a record.
+ */
+export function recordedNothing(dir: string): boolean {
+  const walk = (folder: string, top: boolean): boolean =>
+    readdirSync(folder).every((name) => {
+      const file = path.join(folder, name);
+      if (statSync(file).isDirectory()) return walk(file, false);
+      if (top && BOOKKEEPING_FILES.has(name)) return true;
+      if (/^\..*\.tmp$/.test(name)) return true;
+      return name.endsWith('.jsonl') && wholeLinesEnd(file).validBytes === 0;
+    });
+  return walk(dir, true);
 }
 
 function writeRecipe(dir: string, loaded: LoadedRecipe): void {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readRecords } from '../../src/store/ledger.js';
@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseRecipe } from '../../src/recipe/load.js';
 import { RunLockedError } from '../../src/store/lock.js';
-import { RecipeMismatchError, RunDir } from '../../src/store/run-dir.js';
+import { RecipeMismatchError, recordedNothing, RunDir } from '../../src/store/run-dir.js';
 
 const RECIPE = `name: exp
 tasks:
@@ -14,6 +14,14 @@ tasks:
 policy: {kind: simulated, model: sim-base}
 finetune: {backend: command, command: "true", base_model: sim-base}
 `;
+
+/** One whole trajectory line: the run has recorded something. */
+function recordOne(run: RunDir): void {
+  const { ledger } = run.openLedger('iter-0/trajectories.jsonl', z.object({ n: z.number() }));
+  ledger.append({ n: 1 });
+  ledger.close();
+  run.close();
+}
 
 function runsDir(): string {
   return mkdtempSync(path.join(tmpdir(), 'rft-runs-'));
@@ -63,7 +71,7 @@ describe('run directory', () => {
 
   it('refuses a different recipe, naming what changed, and keeps the run as it was', () => {
     const runs = runsDir();
-    RunDir.open({ runsDir: runs, loaded: parseRecipe(RECIPE, 'r.yaml') }).close();
+    recordOne(RunDir.open({ runsDir: runs, loaded: parseRecipe(RECIPE, 'r.yaml') }));
     const before = readFileSync(path.join(runs, 'exp', 'recipe.yaml'), 'utf8');
     const changed = parseRecipe(RECIPE, 'r.yaml', ['select.cap=1', 'sampling.temperature=0.5']);
     let error: unknown;
@@ -81,14 +89,62 @@ describe('run directory', () => {
   it('continues with a changed recipe when asked, keeping the old hash in its history', () => {
     const runs = runsDir();
     const first = parseRecipe(RECIPE, 'r.yaml');
-    RunDir.open({ runsDir: runs, loaded: first }).close();
+    recordOne(RunDir.open({ runsDir: runs, loaded: first }));
     const changed = parseRecipe(RECIPE, 'r.yaml', ['select.cap=1']);
     const warnings: string[] = [];
     const run = RunDir.open({ runsDir: runs, loaded: changed, allowRecipeChange: true, warn: (m) => warnings.push(m) });
     expect(run.meta.recipe_hash).toBe(changed.hash);
-    expect(run.meta.recipe_history).toEqual([{ hash: first.hash, replaced_at: expect.any(String) }]);
+    expect(run.meta.recipe_history).toEqual([{ hash: first.hash, replaced_at: expect.any(String), note: 'changed with --allow-recipe-change' }]);
+    expect(run.created).toBe(false);
     expect(warnings[0]).toContain('select.cap');
     run.close();
+  });
+
+  it('a run that recorded nothing takes a new recipe without --allow-recipe-change, saying it was replaced, and starts afresh', () => {
+    const runs = runsDir();
+    const first = parseRecipe(RECIPE, 'r.yaml');
+    const run0 = RunDir.open({ runsDir: runs, loaded: first });
+    // What a first run that failed before its first sample leaves: a phase begun, ledgers opened
+    // but never written (one only with a torn line), preflight's list, an empty folder.
+    run0.writeState({ ...run0.readState(), phases: { 'eval/m0': { status: 'running', updated_at: 'x', note: null } } });
+    run0.openLedger('eval/m0/trajectories.jsonl', z.object({ n: z.number() })).ledger.close();
+    writeFileSync(run0.path('eval/m0/verdicts.jsonl'), '{"instance_id":');
+    writeFileSync(run0.path('excluded.json'), '[]\n');
+    writeFileSync(run0.path('pulled-images.jsonl'), '{"image":"r/x:1","engine":"unix:///var/run/docker.sock","event":"pulled","at":"x"}\n');
+    mkdirSync(run0.path('sim-models'));
+    run0.close();
+
+    const changed = parseRecipe(RECIPE, 'r.yaml', ['select.cap=1', 'sampling.temperature=0.5']);
+    const warnings: string[] = [];
+    const run = RunDir.open({ runsDir: runs, loaded: changed, warn: (m) => warnings.push(m) });
+    expect(run.meta.recipe_hash).toBe(changed.hash);
+    expect(run.recipe.select.cap).toBe(1);
+    expect(readFileSync(run.path('recipe.yaml'), 'utf8')).toContain(`# sha256 ${changed.hash}`);
+    expect(run.meta.recipe_history).toEqual([{ hash: first.hash, replaced_at: expect.any(String), note: 'replaced: nothing was recorded under it' }]);
+    expect(warnings).toEqual([expect.stringMatching(/recipe of .* was replaced \(changed: sampling\.temperature, select\.cap\): the run had recorded nothing/)]);
+    // As a new run: no phase begun, exclusions checked afresh.
+    expect(run.created).toBe(true);
+    expect(run.readState().phases).toEqual({});
+    run.close();
+  });
+
+  it('a run that recorded anything (one whole ledger line, a dataset, a fine-tune record) keeps refusing another recipe', () => {
+    const records: Array<[string, string]> = [
+      ['iter-0/trajectories.jsonl', '{"n":1}\n'],
+      ['eval/m0/verdicts.jsonl', '{"n":1}\n{"n":'],
+      ['iter-0/datasets/cap-2/manifest.json', '{}\n'],
+      ['iter-0/finetune/finetune.json', '{}\n'],
+      ['metrics.jsonl', '{"n":1}\n'],
+    ];
+    for (const [file, text] of records) {
+      const runs = runsDir();
+      const run0 = RunDir.open({ runsDir: runs, loaded: parseRecipe(RECIPE, 'r.yaml') });
+      mkdirSync(path.dirname(run0.path(file)), { recursive: true });
+      writeFileSync(run0.path(file), text);
+      run0.close();
+      expect(recordedNothing(path.join(runs, 'exp')), file).toBe(false);
+      expect(() => RunDir.open({ runsDir: runs, loaded: parseRecipe(RECIPE, 'r.yaml', ['select.cap=1']) }), file).toThrow(RecipeMismatchError);
+    }
   });
 
   it('drops a torn ledger line on open with a warning', async () => {
