@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type Docker from 'dockerode';
 import { classifyPullFailure, imageExists, registryOf } from '../../sandbox/images.js';
 import { imageNameFor } from '../../tasks/image-name.js';
@@ -46,7 +47,7 @@ export async function checkImages(ctx: DoctorContext): Promise<CheckResult[]> {
       const unreachable = missing.some((m) => m.unreachable);
       const fix = unreachable
         ? `let the engine reach ${[...new Set(missing.filter((m) => m.unreachable).map((m) => registryOf(m.name)))].join(', ')} (network, proxy, or a mirror: scripts/setup-registry.sh), or build the images locally`
-        : `check the image name template (${set.field}.image / sandbox.image) against the registry, or build them (\`rft tasks build-images ${set.file}\` for local source trees)`;
+        : `check the image name template (${set.field}.image / sandbox.image) against the registry, or build them (\`rft tasks build-images ${path.resolve(ctx.baseDir, set.file)}\` for local source trees)`;
       return fail('images', what, `${scope}: ${counts}, ${missing.length} neither present nor pullable: ${shown}${more}`, fix);
     }),
   );
