@@ -131,6 +131,12 @@ function applyOverrides(
     const commaList = /,/.test(raw) && !/^\s*[[{"']/.test(raw) ? [raw.split(',').map((part) => readYamlScalar(part.trim()))] : [];
     const candidates = [...commaList, readYamlScalar(raw), raw];
     let chosen = withValue(current, fieldPath, readYamlScalar(raw));
+    if (commaList.length > 0) {
+      // Nothing fits: if the field takes a list (its problems are the items', not its type), report those.
+      const listIssues = RecipeSchema.safeParse(withValue(current, fieldPath, commaList[0])).error?.issues ?? [];
+      const own = listIssues.filter((issue) => startsWith(issue.path, fieldPath));
+      if (own.length > 0 && own.every((issue) => typeof issue.path[fieldPath.length] === 'number')) chosen = withValue(current, fieldPath, commaList[0]);
+    }
     for (const candidate of candidates) {
       const attempt = withValue(current, fieldPath, candidate);
       const issues = RecipeSchema.safeParse(attempt).error?.issues ?? [];

@@ -123,7 +123,7 @@ export const AgentSchema = z.strictObject({
  */
 export const ApiBaseUrl = z
   .url()
-  .refine((url) => !/,\s*https?:\/\//.test(url), { error: 'looks like two URLs joined by a comma: write a list, [http://a:8000/v1, http://b:8000/v1]' })
+  .refine((url) => !/,\s*https?:\/\//.test(url), { error: 'looks like two URLs joined by a comma: write a list, [http://a:8000/v1, http://b:8000/v1]', abort: true })
   .refine((url) => /\/v1\/?$/.test(url), { error: (issue) => `must end in /v1 (the OpenAI-compatible API root), e.g. ${String(issue.input).replace(/\/+$/, '')}/v1` });
 
 const EnvVarName = z
