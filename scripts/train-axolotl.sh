@@ -12,12 +12,13 @@
 # train_on_eos: turn (the end-of-turn token of each trained turn is trained too).
 #
 # Recipe example:
+# (a recipe in recipes/: its commands run from the recipe's folder, so the wrapper is ../scripts/)
 #   finetune:
 #     backend: command
 #     base_model: Qwen/Qwen2.5-Coder-7B-Instruct
 #     hyperparameters: { epochs: 5, learning_rate: 2e-5, batch_size: 8 }
 #     command: >-
-#       bash scripts/train-axolotl.sh --dataset {dataset} --output-dir {output_dir} --model {base_model}
+#       bash ../scripts/train-axolotl.sh --dataset {dataset} --output-dir {output_dir} --model {base_model}
 #       --epochs {hp.epochs} --learning-rate {hp.learning_rate} --batch-size {hp.batch_size} --max-length 10240
 #     output_model_file: '{output_dir}/MODEL'
 #

@@ -14,12 +14,13 @@
 # with this backend at recipe check.
 #
 # Recipe example (SWE-Gym 32B settings: LoRA rank 64, lr 5e-4, 10240 tokens):
+# (a recipe in recipes/: its commands run from the recipe's folder, so the wrapper is ../scripts/)
 #   finetune:
 #     backend: command
 #     base_model: Qwen/Qwen2.5-Coder-32B-Instruct
 #     hyperparameters: { epochs: 5, learning_rate: 5e-4, batch_size: 8 }
 #     command: >-
-#       bash scripts/train-llamafactory.sh --dataset {dataset} --output-dir {output_dir} --model {base_model}
+#       bash ../scripts/train-llamafactory.sh --dataset {dataset} --output-dir {output_dir} --model {base_model}
 #       --epochs {hp.epochs} --learning-rate {hp.learning_rate} --batch-size {hp.batch_size}
 #       --max-length 10240 --lora-rank 64 --template qwen
 #     output_model_file: '{output_dir}/MODEL'

@@ -21,12 +21,13 @@
 #   target     the last turn only: prompt-completion data and --completion_only_loss true.
 #
 # Recipe example (SWE-Gym 7B settings: full fine-tune, lr 2e-5, batch 8, 5 epochs, 10240 tokens):
+# (a recipe in recipes/: its commands run from the recipe's folder, so the wrapper is ../scripts/)
 #   finetune:
 #     backend: command
 #     base_model: Qwen/Qwen2.5-Coder-7B-Instruct
 #     hyperparameters: { epochs: 5, learning_rate: 2e-5, batch_size: 8 }
 #     command: >-
-#       bash scripts/train-trl.sh --dataset {dataset} --output-dir {output_dir} --model {base_model}
+#       bash ../scripts/train-trl.sh --dataset {dataset} --output-dir {output_dir} --model {base_model}
 #       --epochs {hp.epochs} --learning-rate {hp.learning_rate} --batch-size {hp.batch_size} --max-length 10240
 #     output_model_file: '{output_dir}/MODEL'
 # (32B as in the paper: add --lora-rank 64 and use learning_rate 5e-4.)

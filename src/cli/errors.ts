@@ -18,6 +18,7 @@ import { LedgerCorruptError } from '../store/ledger.js';
 import { RunLockedError } from '../store/lock.js';
 import { RecipeMismatchError } from '../store/run-dir.js';
 import { ShowError } from '../report/show.js';
+import { NotReadyError } from '../doctor/preflight.js';
 
 /** Errors that are the user's input or situation: printed plainly, no stack, exit code 2. */
 const USER_ERRORS = [
@@ -43,6 +44,7 @@ const USER_ERRORS = [
   RunDirOccupiedError,
   FinetuneInterruptedError,
   ShowError,
+  NotReadyError,
 ];
 
 export function reportFailure(error: unknown): never {

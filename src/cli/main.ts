@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { agentCommand } from './agent.js';
 import { recipeCommand } from './recipe.js';
+import { doctorCommand } from './doctor.js';
 import { reportCommand } from './report.js';
 import { showCommand } from './show.js';
 import { resumeCommand, runCommand } from './run.js';
@@ -34,6 +35,7 @@ try {
     .command(gcCommand)
     .command(sweepCommand)
     .command(recipeCommand)
+    .command(doctorCommand)
     .command(schemaCommand)
     .command(tasksCommand)
     .command(verifyCommand)

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { stringify as toYaml } from 'yaml';
-import { loadRecipe } from '../recipe/load.js';
+import { loadRecipe, RecipeError } from '../recipe/load.js';
+import { missingPathProblems } from '../recipe/paths.js';
 
 interface CheckArgs {
   file: string;
@@ -9,7 +10,7 @@ interface CheckArgs {
 
 const checkCommand: CommandModule<object, CheckArgs> = {
   command: 'check <file>',
-  describe: 'Validate a recipe and print it resolved (every default filled in) as YAML',
+  describe: 'Validate a recipe, check that the files it names exist, and print it resolved (every default filled in) as YAML',
   builder: (y) =>
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'recipe YAML file' })
@@ -17,6 +18,9 @@ const checkCommand: CommandModule<object, CheckArgs> = {
   handler: (args) => {
     const loaded = loadRecipe(args.file, args.set);
     process.stdout.write(`# sha256 ${loaded.hash}\n${toYaml(loaded.recipe, { lineWidth: 0 })}`);
+    // The recipe is printed either way (it is valid); files it names that are missing fail the check.
+    const missing = missingPathProblems(loaded);
+    if (missing.length > 0) throw new RecipeError(args.file, missing);
   },
 };
 

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { assertReady } from '../doctor/preflight.js';
 import { loadRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { RunDir, RunMetaSchema, RUN_FILES } from '../store/run-dir.js';
 import { runLoop, type LoopResult } from './run-loop.js';
@@ -33,6 +34,11 @@ export interface DriveResult extends LoopResult {
 export async function driveRun(options: DriveOptions): Promise<DriveResult> {
   const loaded = options.runDir ? loadRunRecipe(options.runDir, options.overrides ?? []) : loadRecipe(options.recipeFile!, options.overrides ?? []);
   const runsDir = options.runDir ? path.dirname(path.resolve(options.runDir)) : options.runsDir;
+  // Before the run directory is made or locked: a machine that cannot run the recipe leaves no run behind.
+  // The endpoint is checked before a run's first calls only (on a resume it may be M_k's, started by rft
+  // later), and not while serve.kind command has rft start M_0 itself (runLoop serves iteration 0).
+  const firstStart = !options.runDir && !existsSync(path.join(path.resolve(runsDir), loaded.recipe.name, RUN_FILES.meta));
+  await assertReady(loaded, { runsDir, checkEndpoint: firstStart && loaded.recipe.serve.kind !== 'command', warn: options.warn });
   const run = RunDir.open({ runsDir, loaded, allowRecipeChange: options.allowRecipeChange ?? false, warn: options.warn });
   const controller = new AbortController();
   let stopping = false;

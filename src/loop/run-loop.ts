@@ -96,12 +96,13 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const engines = recipe.sandbox.docker.length > 1 ? EnginePool.fromRecipe(recipe.sandbox.docker, recipe.sandbox.concurrency, options.warn) : undefined;
   const allTasks = uniqueTasks([...train, ...(evalSet ?? [])]);
   const endpoint = await PolicyEndpoint.open(recipe, runLayout.simModels(run.dir), allTasks);
-  const server: ModelServer = createModelServer(recipe.serve, { runDir: run.dir, log, warn: options.warn });
+  // Commands run from the recipe's folder, the base of every relative path in the recipe (README, Recipes).
+  const server: ModelServer = createModelServer(recipe.serve, { runDir: run.dir, log, warn: options.warn, cwd: baseDir });
   const trainer = createTrainer(recipe.finetune, {
     apiKey: recipe.finetune.backend === 'openai' ? apiKeyFrom(recipe.finetune.api_key_env, 'finetune') : null,
     log,
     warn: options.warn,
-    cwd: process.cwd(),
+    cwd: baseDir,
   });
   const specs = new Map<string, EvalSpec>();
   const specFor = (instance: Instance): EvalSpec => {

@@ -40,7 +40,10 @@ export interface LoadedRecipe {
   hash: string;
   /** The recipe file; relative paths inside the recipe are relative to its folder. */
   file: string;
+  /** The folder every relative path of the recipe resolves against (its file's folder; a run keeps the one it was created with). */
   baseDir: string;
+  /** Where a field's value came from (line of the file or a --set), for errors found after parsing. */
+  where?: (fieldPath: readonly PropertyKey[]) => Pick<RecipeProblem, 'line' | 'override'>;
 }
 
 export function loadRecipe(file: string, overrides: readonly string[] = []): LoadedRecipe {
@@ -48,7 +51,7 @@ export function loadRecipe(file: string, overrides: readonly string[] = []): Loa
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found; start from a bundled one: `cp recipes/demo.yaml my-recipe.yaml`, then check it with `rft recipe check my-recipe.yaml`' : (err as Error).message;
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found; start from a bundled one: `cp recipes/demo.yaml recipes/my-recipe.yaml` (its relative paths resolve against its folder), then check it with `rft recipe check recipes/my-recipe.yaml`' : (err as Error).message;
     throw new RecipeError(file, [{ field: '', message: reason, line: null, override: null }]);
   }
   return parseRecipe(text, file, overrides);
@@ -75,17 +78,17 @@ export function parseRecipe(text: string, file: string, overrides: readonly stri
 
   const { data: withOverrides, origins } = applyOverrides(data as Record<string, unknown>, overrides, file);
   const result = RecipeSchema.safeParse(withOverrides);
+  const locate = (fieldPath: readonly PropertyKey[]): Pick<RecipeProblem, 'line' | 'override'> => {
+    const override = originOf([...fieldPath], origins);
+    if (override !== null) return { line: null, override };
+    return { line: lineOf(doc, lineCounter, [...fieldPath]), override: null };
+  };
   if (!result.success) {
-    const locate = (fieldPath: PropertyKey[]): Pick<RecipeProblem, 'line' | 'override'> => {
-      const override = originOf(fieldPath, origins);
-      if (override !== null) return { line: null, override };
-      return { line: lineOf(doc, lineCounter, fieldPath), override: null };
-    };
     const problems = result.error.issues.flatMap((issue) => problemsOf(issue, locate));
     throw new RecipeError(file, lodash.sortBy(problems, (p) => p.line ?? Number.MAX_SAFE_INTEGER));
   }
   const recipe = result.data;
-  return { recipe, hash: hashOf(recipe), file, baseDir: path.dirname(path.resolve(file)) };
+  return { recipe, hash: hashOf(recipe), file, baseDir: path.dirname(path.resolve(file)), where: locate };
 }
 
 /** Resolves a path written in a recipe against the recipe's folder. */
@@ -122,8 +125,18 @@ function applyOverrides(
       ]);
     }
     const raw = arg.slice(eq + 1);
-    const candidates = [readYamlScalar(raw), raw];
-    let chosen = withValue(current, fieldPath, candidates[0]);
+    // A comma-separated value is also tried as a list, first: `policy.base_url=http://a/v1,http://b/v1`
+    // is two replicas (a URL parser takes the whole as one URL), `repos=a/b,c/d` two repositories.
+    // A field that takes no list refuses the split form, and the value is read as before.
+    const commaList = /,/.test(raw) && !/^\s*[[{"']/.test(raw) ? [raw.split(',').map((part) => readYamlScalar(part.trim()))] : [];
+    const candidates = [...commaList, readYamlScalar(raw), raw];
+    let chosen = withValue(current, fieldPath, readYamlScalar(raw));
+    if (commaList.length > 0) {
+      // Nothing fits: if the field takes a list (its problems are the items', not its type), report those.
+      const listIssues = RecipeSchema.safeParse(withValue(current, fieldPath, commaList[0])).error?.issues ?? [];
+      const own = listIssues.filter((issue) => startsWith(issue.path, fieldPath));
+      if (own.length > 0 && own.every((issue) => typeof issue.path[fieldPath.length] === 'number')) chosen = withValue(current, fieldPath, commaList[0]);
+    }
     for (const candidate of candidates) {
       const attempt = withValue(current, fieldPath, candidate);
       const issues = RecipeSchema.safeParse(attempt).error?.issues ?? [];
@@ -176,7 +189,7 @@ function originOf(fieldPath: PropertyKey[], origins: OverrideOrigin[]): string |
 
 function problemsOf(
   issue: z.core.$ZodIssue,
-  locate: (fieldPath: PropertyKey[]) => Pick<RecipeProblem, 'line' | 'override'>,
+  locate: (fieldPath: readonly PropertyKey[]) => Pick<RecipeProblem, 'line' | 'override'>,
 ): RecipeProblem[] {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
@@ -193,6 +206,12 @@ function messageOf(issue: z.core.$ZodIssue): string {
   }
   if (issue.code === 'invalid_union' && 'options' in issue && Array.isArray(issue.options)) {
     return `must be one of ${issue.options.map(String).join(', ')}`;
+  }
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    // A one-or-many field (base_url: a URL or a list): the branch that matched the value's type
+    // says what is wrong with it; the others only say "expected array".
+    const told = issue.errors.flat().find((inner) => inner.code !== 'invalid_type');
+    if (told) return messageOf(told);
   }
   return issue.message.replace(/^Invalid input: /, '');
 }

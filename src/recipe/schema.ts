@@ -41,8 +41,8 @@ const PythonEnvSetting = z
 
 export const TaskSetSchema = z
   .strictObject({
-    path: z.string().min(1).describe('Instance file (JSON or JSONL, SWE-bench format), relative to the recipe'),
-    ids_file: z.string().min(1).nullable().default(null).describe('File with one instance id per line to keep'),
+    path: z.string().min(1).describe("Instance file (JSON or JSONL, SWE-bench format); a relative path resolves against the recipe file's folder"),
+    ids_file: z.string().min(1).nullable().default(null).describe("File with one instance id per line to keep; a relative path resolves against the recipe file's folder"),
     repos: z.array(z.string().min(1)).default([]).describe('Keep only instances of these repositories (owner/name)'),
     limit: positiveInt().nullable().default(null).describe('Keep at most this many instances (after the filters)'),
     image: ImageTemplate.nullable().default(null).describe('Overrides sandbox.image for this task set'),
@@ -59,10 +59,18 @@ const EngineSchema = z.strictObject({
   max_containers: positiveInt().nullable().default(null).describe('Containers at once on this engine (null: sandbox.concurrency)'),
 });
 
+/**
+ * A size with a unit. A bare number is refused, whether YAML made it a number (`memory: 8`) or a
+ * string ("8"): Docker would read it as 8 bytes, and the container dies at its first allocation.
+ */
 const ByteSize = z
-  .string()
-  .regex(/^\d+(\.\d+)?\s*[kmgt]?i?b?$/i, 'must be a size such as 512m or 4g')
-  .describe('Memory size such as 512m or 4g');
+  .string({ error: (issue) => (typeof issue.input === 'number' ? `give a unit: ${issue.input}g (a bare number is bytes)` : undefined) })
+  .superRefine((size, ctx) => {
+    const bare = /^\d+(\.\d+)?$/.test(size.trim());
+    if (bare) ctx.addIssue({ code: 'custom', message: `give a unit: ${size.trim()}g (a bare number is bytes)` });
+    else if (!/^\d+(\.\d+)?\s*([kmgt]i?b?|b)$/i.test(size.trim())) ctx.addIssue({ code: 'custom', message: 'must be a size with a unit, such as 512m or 4g' });
+  })
+  .describe('Memory size with a unit, such as 512m or 4g');
 
 export const SandboxSchema = z.strictObject({
   docker: z.array(EngineSchema).min(1).default([{ url: 'unix:///var/run/docker.sock', max_containers: null }])
@@ -108,6 +116,16 @@ export const AgentSchema = z.strictObject({
   edit_context_tokens: positiveInt().default(8_000).describe('Most tokens of code around the span EditCode rewrites'),
 });
 
+/**
+ * An OpenAI-compatible API root. Clients append /chat/completions and /models to it, so a URL
+ * without /v1 (http://host:8000) reaches vLLM's /chat/completions, a 404 that reads like a model
+ * missing. Two URLs joined by a comma are one invalid URL to a parser but easily written: say so.
+ */
+export const ApiBaseUrl = z
+  .url()
+  .refine((url) => !/,\s*https?:\/\//.test(url), { error: 'looks like two URLs joined by a comma: write a list, [http://a:8000/v1, http://b:8000/v1]', abort: true })
+  .refine((url) => /\/v1\/?$/.test(url), { error: (issue) => `must end in /v1 (the OpenAI-compatible API root), e.g. ${String(issue.input).replace(/\/+$/, '')}/v1` });
+
 const EnvVarName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never a key');
@@ -119,7 +137,7 @@ export const PolicySchema = z
       .default('openai')
       .describe('openai: any OpenAI-compatible endpoint (vLLM, SGLang, OpenAI); simulated: the bundled test double, started by rft'),
     base_url: z
-      .union([z.url(), z.array(z.url()).min(1)])
+      .union([ApiBaseUrl, z.array(ApiBaseUrl).min(1)])
       .transform((urls) => (Array.isArray(urls) ? urls : [urls]))
       .nullable()
       .default(null)
@@ -171,7 +189,7 @@ export const SftSchema = z.strictObject({
     .default(null)
     .describe(
       'What counts tokens: a js-tiktoken encoding (cl100k_base, o200k_base) for OpenAI models, or a local Hugging Face ' +
-        'tokenizer folder (tokenizer.json + tokenizer_config.json), counted with its chat template. null: the base ' +
+        'tokenizer folder (tokenizer.json + tokenizer_config.json; a relative path resolves against the recipe file\'s folder), counted with its chat template. null: the base ' +
         "model's folder when finetune.base_model is a local Qwen folder, else cl100k_base",
     ),
   train_on: z
@@ -202,11 +220,11 @@ const OnEmpty = z
 
 const CommandTrainerSchema = z.strictObject({
   backend: z.literal('command'),
-  command: template('Trainer command; placeholders {dataset}, {output_dir}, {base_model}, {iteration}, {run_dir}, {hp.NAME}'),
+  command: template("Trainer command, run with the recipe file's folder as working directory (so relative paths in it resolve as the recipe's do); placeholders {dataset}, {output_dir}, {base_model}, {iteration}, {run_dir}, {hp.NAME}"),
   base_model: z.string().min(1).describe('Weights the first fine-tune starts from'),
   start_from: z.enum(['base', 'previous']).default('previous').describe('Fine-tune iteration k+1 from the base weights or from M_k'),
   output_model: template('Model produced, read back after the command succeeds; placeholders as in command').default('{output_dir}'),
-  output_model_file: z.string().min(1).nullable().default(null).describe('If set, a file (placeholders allowed) whose first line names the produced model'),
+  output_model_file: z.string().min(1).nullable().default(null).describe("If set, a file (placeholders allowed; a relative path resolves against the recipe file's folder) whose first line names the produced model"),
   hyperparameters: Hyperparameters.default({ epochs: 5, learning_rate: 2e-5, batch_size: 8 }),
   timeout_s: positiveInt().nullable().default(null),
   on_empty: OnEmpty,
@@ -232,7 +250,7 @@ export const ServeSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('command').describe('Each fine-tuned model M_k+1 is served by a command rft starts (here or, e.g. through ssh, on a GPU box); M_0 is the endpoint at policy.base_url, never served by rft'),
-    command: template('Server command; placeholders {model}, {served_name}, {port}, {iteration}, {run_dir}'),
+    command: template("Server command, run with the recipe file's folder as working directory; placeholders {model}, {served_name}, {port}, {iteration}, {run_dir}"),
     served_name: template('Name the server answers to').default('rft-it{iteration}'),
     port: z.number().int().min(1).max(65535).default(8001).describe('Port of the server the command starts ({port}); not the port of the M_0 endpoint'),
     base_url: z
@@ -244,7 +262,7 @@ export const ServeSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('lora'),
-    base_url: z.url().describe('vLLM server with --enable-lora'),
+    base_url: ApiBaseUrl.describe('vLLM server with --enable-lora, ending in /v1'),
     adapter_name: template('Adapter name; placeholders {iteration}').default('rft-it{iteration}'),
   }),
 ]);
@@ -254,8 +272,7 @@ export const ServeSchema = z.discriminatedUnion('kind', [
  * chat request for one token with logprobs (vLLM serving a model trained on `rft verifier data`).
  */
 export const EvalVerifierSchema = z.strictObject({
-  base_url: z
-    .url()
+  base_url: ApiBaseUrl
     .nullable()
     .default(null)
     .describe("Endpoint ending in /v1 that serves the verifier (e.g. vLLM); null: the run's SIMULATED policy server, which also plays a SIMULATED verifier (policy.kind simulated only: demo and tests)"),

@@ -13,9 +13,11 @@ describe('rft CLI: recipe and schema', () => {
     expect(out.stdout).toContain('rft schema');
   });
 
-  it('recipe check prints the resolved paper recipe', () => {
+  it('recipe check prints the resolved paper recipe, and fails naming the task files it has not fetched yet', () => {
     const out = rft(['recipe', 'check', 'recipes/moatless-7b.yaml']);
-    expect(out.status).toBe(0);
+    expect(out.status).toBe(2);
+    expect(out.stderr).toMatch(/^rft: recipes\/moatless-7b\.yaml:\d+: tasks\.train\.path: task file not found: \S+\/runs\/tasks\/swe-gym-lite\.jsonl \(\.\.\/runs\/tasks\/swe-gym-lite\.jsonl resolved against the recipe's folder\)$/m);
+    expect(out.stderr).not.toContain('train-trl.sh');
     const resolved = parseYaml(out.stdout) as { sampling: { samples_per_task: number }; select: { cap: number } };
     expect(resolved.sampling.samples_per_task).toBe(30);
     expect(resolved.select.cap).toBe(2);

@@ -49,6 +49,44 @@ describe('recipe defaults', () => {
   });
 });
 
+describe('endpoints, lists given with --set, and sizes', () => {
+  const OPENAI = MINIMAL.replace('{kind: simulated, model: sim-base}', '{kind: openai, base_url: http://gpu1:8000/v1, model: m}');
+
+  it('a base_url without /v1 is refused with the fix: policy, eval.verifier and a LoRA server', () => {
+    expect(problemsOf(OPENAI.replace('http://gpu1:8000/v1', 'http://gpu1:8000'))).toEqual([
+      { field: 'policy.base_url', line: 4, override: null, message: 'must end in /v1 (the OpenAI-compatible API root), e.g. http://gpu1:8000/v1' },
+    ]);
+    expect(problemsOf(OPENAI.replace('http://gpu1:8000/v1', '[http://a:1/v1, http://b:2]'))).toMatchObject([{ field: 'policy.base_url.1', message: expect.stringContaining('e.g. http://b:2/v1') }]);
+    expect(problemsOf(MINIMAL + 'eval: {samples: 2, temperature: 1, verifier: {base_url: "http://v:9/", model: v}}\n')).toMatchObject([
+      { field: 'eval.verifier.base_url', line: 6, message: expect.stringContaining('e.g. http://v:9/v1') },
+    ]);
+    expect(problemsOf(MINIMAL + 'serve: {kind: lora, base_url: http://gpu1:8000}\n')).toMatchObject([{ field: 'serve.base_url', line: 6, message: expect.stringContaining('must end in /v1') }]);
+    expect(parseRecipe(OPENAI, 'r.yaml', ['policy.base_url=http://gpu1:8000/v1/']).recipe.policy.base_url).toEqual(['http://gpu1:8000/v1/']);
+  });
+
+  it('--set policy.base_url=a,b is a list of two URLs; a comma in a field that takes no list stays in the value', () => {
+    const two = parseRecipe(OPENAI, 'r.yaml', ['policy.base_url=http://a:8000/v1,http://b:8000/v1']);
+    expect(two.recipe.policy.base_url).toEqual(['http://a:8000/v1', 'http://b:8000/v1']);
+    expect(parseRecipe(OPENAI, 'r.yaml', ['tasks.train.repos=a/b,c/d']).recipe.tasks.train.repos).toEqual(['a/b', 'c/d']);
+    expect(parseRecipe(OPENAI, 'r.yaml', ['policy.model=a,b']).recipe.policy.model).toBe('a,b');
+    expect(problemsOf(OPENAI, ['policy.base_url=http://a:8000/v1,http://b:8000'])).toMatchObject([
+      { field: 'policy.base_url.1', override: '--set policy.base_url=http://a:8000/v1,http://b:8000', message: expect.stringContaining('must end in /v1') },
+    ]);
+    // Written in the file as one string, it is refused with the list to write instead.
+    expect(problemsOf(OPENAI.replace('http://gpu1:8000/v1', '"http://a:8000/v1,http://b:8000/v1"'))).toMatchObject([
+      { field: 'policy.base_url', line: 4, message: expect.stringContaining('write a list, [http://a:8000/v1, http://b:8000/v1]') },
+    ]);
+  });
+
+  it('sandbox.memory without a unit is refused with "give a unit", as a number, a string or a --set', () => {
+    expect(problemsOf(MINIMAL + 'sandbox: {memory: 8}\n')).toEqual([{ field: 'sandbox.memory', line: 6, override: null, message: 'give a unit: 8g (a bare number is bytes)' }]);
+    expect(problemsOf(MINIMAL + 'sandbox: {memory: "8"}\n')).toEqual([{ field: 'sandbox.memory', line: 6, override: null, message: 'give a unit: 8g (a bare number is bytes)' }]);
+    expect(problemsOf(MINIMAL, ['sandbox.memory=16'])).toMatchObject([{ field: 'sandbox.memory', override: '--set sandbox.memory=16', message: 'give a unit: 16g (a bare number is bytes)' }]);
+    expect(problemsOf(MINIMAL + 'sandbox: {memory: 8 gigs}\n')).toMatchObject([{ field: 'sandbox.memory', message: 'must be a size with a unit, such as 512m or 4g' }]);
+    for (const size of ['8g', '512m', '8GiB', '1.5g', '4096b']) expect(parseRecipe(MINIMAL + `sandbox: {memory: ${size}}\n`, 'r.yaml').recipe.sandbox.memory).toBe(size);
+  });
+});
+
 describe('bad recipes name the field and the line', () => {
   it('a wrong type', () => {
     const text = MINIMAL + 'select:\n  cap: two\n';
