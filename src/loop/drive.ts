@@ -35,10 +35,10 @@ export async function driveRun(options: DriveOptions): Promise<DriveResult> {
   const loaded = options.runDir ? loadRunRecipe(options.runDir, options.overrides ?? []) : loadRecipe(options.recipeFile!, options.overrides ?? []);
   const runsDir = options.runDir ? path.dirname(path.resolve(options.runDir)) : options.runsDir;
   // Before the run directory is made or locked: a machine that cannot run the recipe leaves no run behind.
-  // The endpoint is checked before a run's first calls only (on a resume it may be M_k's, started by rft
-  // later), and not while serve.kind command has rft start M_0 itself (runLoop serves iteration 0).
+  // The endpoint (M_0's, which rft never serves) is checked before a run's first calls only: a resumed
+  // run may have no work left for M_0, and its user may have stopped that server.
   const firstStart = !options.runDir && !existsSync(path.join(path.resolve(runsDir), loaded.recipe.name, RUN_FILES.meta));
-  await assertReady(loaded, { runsDir, checkEndpoint: firstStart && loaded.recipe.serve.kind !== 'command', warn: options.warn });
+  await assertReady(loaded, { runsDir, checkEndpoint: firstStart, warn: options.warn });
   const run = RunDir.open({ runsDir, loaded, allowRecipeChange: options.allowRecipeChange ?? false, warn: options.warn });
   const controller = new AbortController();
   let stopping = false;
