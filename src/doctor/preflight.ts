@@ -4,7 +4,9 @@ import { formatResult, runDoctor } from './run.js';
 /** The fast checks failed: the run would stop later (after sampling, at the trainer), so it does not start. */
 export class NotReadyError extends Error {
   constructor(readonly lines: string[]) {
-    super(`not starting: ${lines.length === 1 ? 'a check' : `${lines.length} checks`} failed (\`rft doctor <recipe>\` runs them all)\n${lines.join('\n')}`);
+    // The first failure leads (it is the line a log or a terminal shows first), the others follow.
+    const [first, ...rest] = lines.map((line) => line.replace(/^FAIL\s+/, ''));
+    super([`not starting: ${first}`, ...rest, `(${lines.length} check(s) failed; \`rft doctor <recipe>\` runs them all)`].join('\n'));
     this.name = 'NotReadyError';
   }
 }

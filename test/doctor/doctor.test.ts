@@ -133,8 +133,10 @@ describe('rft run checks before the first LLM call', () => {
       'finetune.command=node scripts/sim-train.mjs --dataset {dataset} --base {base_model} --iteration {iteration} --out {output_dir} --models-dir {run_dir}/sim-models',
     ]);
     expect(out.status).toBe(2);
-    expect(out.stderr).toMatch(/^rft: not starting: a check failed/m);
+    // The failing check is the first line, as a terminal or a log shows it.
+    expect(out.stderr).toMatch(/^rft: not starting: trainer command finetune\.command: .*script not found/m);
     expect(out.stderr).toContain(`script not found: ${path.resolve('recipes/scripts/sim-train.mjs')} (scripts/sim-train.mjs resolved against the recipe's folder)`);
+    expect(out.stderr).toContain('(1 check(s) failed; `rft doctor <recipe>` runs them all)');
     expect(out.stderr).not.toMatch(/\n\s+at .*:\d+:\d+\)/);
     expect(readdirSync(runsDir)).toEqual([]);
     expect(existsSync(path.join(runsDir, 'demo'))).toBe(false);
