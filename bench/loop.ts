@@ -14,6 +14,7 @@ import { OpenAiPolicy } from '../src/policy/client.js';
 import type { PolicyClient, PolicyRequest, PolicyResponse } from '../src/policy/types.js';
 import { LABEL, reapContainers } from '../src/sandbox/container.js';
 import { connectEngine } from '../src/sandbox/engine.js';
+import { PULLED_IMAGES_FILE, PulledImages } from '../src/sandbox/pulled-images.js';
 import type { Instance } from '../src/tasks/instance.js';
 import type { Verdict } from '../src/verify/verdict.js';
 import { runQueueDelayMs } from './lib/cpu.js';
@@ -98,6 +99,8 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
   const sim = await startSimChild(TASKS_FILE, config.latencyMs);
   const dir = mkdtempSync(path.join(tmpdir(), 'rft-bench-loop-'));
   const runName = `bench-loop-${process.pid}`;
+  // The bench pulls nothing (pullImages: false); the record is there because rollout takes one.
+  const pulledImages = PulledImages.open(path.join(dir, PULLED_IMAGES_FILE));
   let t0 = 0;
   const policy = new TimedPolicy(new OpenAiPolicy({ baseUrl: sim.url, model: 'sim-base', apiKey: null, timeoutMs: 600_000, maxRetries: 2 }), () => t0);
   const verifications: VerificationRun[] = [];
@@ -124,6 +127,8 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
       },
       {
         docker,
+        engineUrl: 'unix:///var/run/docker.sock',
+        pulledImages,
         policy,
         imageFor,
         specFor: specCache(),
@@ -161,6 +166,7 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
     });
     return { config, instances, summary, trajectories, wallMs, cpuMs, waitMs, calls: policy.calls, trajectorySpans, verifications, instanceSpans };
   } finally {
+    pulledImages.close();
     await sim.stop();
     await reapContainers(docker, { [LABEL.run]: runName }).catch(() => 0);
     rmSync(dir, { recursive: true, force: true });
