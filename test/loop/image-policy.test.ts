@@ -1,5 +1,4 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -24,14 +23,12 @@ const EVAL = 'minigym__iniform-201';
 const LOCAL = (id: string) => `sweb.eval.x86_64.${id}`;
 
 let docker: Docker;
-let dir: string;
 let registry: LocalRegistry;
 let pulledName: string;
 
 beforeAll(async () => {
   docker = await connectEngine();
-  dir = mkdtempSync(path.join(tmpdir(), 'rft-image-policy-'));
-  registry = await startLocalRegistry(dir);
+  registry = await startLocalRegistry();
   pulledName = `${registry.host}/rft-image-policy/${LOCAL(TRAIN)}:v1`;
   await tagImage(docker, LOCAL(TRAIN), pulledName);
   await pushImage(docker, pulledName);
@@ -41,7 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await docker?.getImage(pulledName).remove().catch(() => {});
   await registry?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('remove_after_use in the loop', () => {
