@@ -1,22 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
+import { freePort } from './ports.js';
 
 /** The folder of the CLI stand-ins' shims: put it first on PATH. */
 export const STANDIN_BIN = path.resolve(import.meta.dirname, '../standins/bin');
-
-/** A port free right now: bind port 0, read it, close (the CLI stand-in needs a port number). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 export interface StandinProcess {
   child: ChildProcess;

@@ -8,8 +8,8 @@ import { runLayout } from '../../src/loop/layout.js';
 import { runStatus } from '../../src/loop/status.js';
 import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { countLines } from '../../src/store/ledger.js';
-import { ROOT } from '../cli/helpers.js';
 import { MINIGYM_TASKS, minigymInstances } from '../helpers/minigym.js';
+import { simTrainerFinetune } from '../helpers/sim-trainer.js';
 
 /*
  * Nothing trained on nothing: a SIMULATED model with skill 0 never resolves a task, so selection
@@ -48,12 +48,7 @@ sandbox: {memory: 512m, pids: 256, test_timeout_s: 60, concurrency: 2}
 policy: {kind: openai, base_url: ${sim.url}, model: sim-zero, concurrency: 8, retries: 0}
 sampling: {samples_per_task: 2, instances_in_flight: 2}
 select: {cap: 2}
-finetune:
-  backend: command
-  command: "touch {run_dir}/TRAINER-STARTED-{iteration} && node ${path.join(ROOT, 'scripts/sim-train.mjs')} --dataset {dataset} --base {base_model} --iteration {iteration} --out {output_dir} --models-dir {run_dir}/sim-models"
-  base_model: sim-base
-  output_model_file: '{output_dir}/MODEL'
-${options.onEmpty ? `  on_empty: ${options.onEmpty}\n` : ''}`,
+${simTrainerFinetune({ before: 'touch {run_dir}/TRAINER-STARTED-{iteration} && ', onEmpty: options.onEmpty })}`,
   );
   return file;
 }

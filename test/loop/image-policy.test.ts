@@ -1,5 +1,4 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -9,9 +8,9 @@ import { connectEngine } from '../../src/sandbox/engine.js';
 import { imageExists, pushImage, removeImage, tagImage } from '../../src/sandbox/images.js';
 import { PULLED_IMAGES_FILE, PulledImageEventSchema } from '../../src/sandbox/pulled-images.js';
 import { readRecords } from '../../src/store/ledger.js';
-import { ROOT } from '../cli/helpers.js';
 import { MINIGYM_TASKS } from '../helpers/minigym.js';
 import { startLocalRegistry, type LocalRegistry } from '../helpers/registry.js';
+import { simTrainerFinetune } from '../helpers/sim-trainer.js';
 
 /*
  * The loop under `sandbox.image_policy: remove_after_use`: the train task's image comes from a
@@ -24,14 +23,12 @@ const EVAL = 'minigym__iniform-201';
 const LOCAL = (id: string) => `sweb.eval.x86_64.${id}`;
 
 let docker: Docker;
-let dir: string;
 let registry: LocalRegistry;
 let pulledName: string;
 
 beforeAll(async () => {
   docker = await connectEngine();
-  dir = mkdtempSync(path.join(tmpdir(), 'rft-image-policy-'));
-  registry = await startLocalRegistry(dir);
+  registry = await startLocalRegistry();
   pulledName = `${registry.host}/rft-image-policy/${LOCAL(TRAIN)}:v1`;
   await tagImage(docker, LOCAL(TRAIN), pulledName);
   await pushImage(docker, pulledName);
@@ -41,7 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await docker?.getImage(pulledName).remove().catch(() => {});
   await registry?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('remove_after_use in the loop', () => {
@@ -62,13 +58,7 @@ sandbox: {memory: 512m, pids: 256, test_timeout_s: 60, concurrency: 2, image_pol
 policy: {kind: simulated, model: sim-base, concurrency: 4}
 sampling: {samples_per_task: 2, instances_in_flight: 1}
 select: {cap: 2}
-finetune:
-  backend: command
-  command: "node ${path.join(ROOT, 'scripts/sim-train.mjs')} --dataset {dataset} --base {base_model} --iteration {iteration} --out {output_dir} --models-dir {run_dir}/sim-models"
-  base_model: sim-base
-  output_model_file: '{output_dir}/MODEL'
-  on_empty: carry_forward
-`,
+${simTrainerFinetune({ onEmpty: 'carry_forward' })}`,
     );
     expect(await imageExists(docker, pulledName)).toBe(false);
     const runs = mkdtempSync(path.join(tmpdir(), 'rft-image-policy-runs-'));

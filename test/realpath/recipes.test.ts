@@ -7,8 +7,9 @@ import { parse as parseYaml } from 'yaml';
 import { connectEngine } from '../../src/sandbox/engine.js';
 import { imageNameFor } from '../../src/tasks/image-name.js';
 import { MINIGYM_TASKS } from '../helpers/minigym.js';
+import { freePort } from '../helpers/ports.js';
 import { makeHubModel, MARKED_CHATML_TEMPLATE } from '../helpers/standin-hub.js';
-import { freePort, STANDIN_BIN, startVllmStandin, stopStandin, type StandinProcess } from '../helpers/vllm-standin.js';
+import { STANDIN_BIN, startVllmStandin, stopStandin, type StandinProcess } from '../helpers/vllm-standin.js';
 
 /**
  * Every shipped recipe, run end to end as a researcher runs it, with the real tools' stand-ins on

@@ -8,8 +8,9 @@ import { runLayout } from '../../src/loop/layout.js';
 import { readRecords } from '../../src/store/ledger.js';
 import { readTrajectories } from '../../src/store/trajectories.js';
 import { processStartTicks } from '../../src/store/lock.js';
-import { ROOT, rft } from '../cli/helpers.js';
+import { rft } from '../cli/helpers.js';
 import { MINIGYM_TASKS } from '../helpers/minigym.js';
+import { simTrainerFinetune } from '../helpers/sim-trainer.js';
 
 /**
  * Bad inputs of every kind: each is a clear error naming the place (file:line and field), exit
@@ -82,12 +83,7 @@ sampling:
   samples_per_task: 3
   temperature: 1.0
 select: {cap: 2}
-finetune:
-  backend: command
-  command: "node ${path.join(ROOT, 'scripts/sim-train.mjs')} --dataset {dataset} --base {base_model} --iteration {iteration} --out {output_dir} --models-dir {run_dir}/sim-models"
-  base_model: sim-base
-  output_model_file: '{output_dir}/MODEL'
-`;
+${simTrainerFinetune()}`;
   recipeFile = path.join(work, 'recipe.yaml');
   writeFileSync(recipeFile, recipeText);
   const first = rftHere(['run', recipeFile, '--runs-dir', runs]);

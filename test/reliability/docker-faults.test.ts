@@ -14,6 +14,7 @@ import { imageNameFor } from '../../src/tasks/image-name.js';
 import { isFinal, VerdictSchema, verdictKeyOf, type Verdict } from '../../src/verify/verdict.js';
 import { RFT_BIN, ROOT } from '../cli/helpers.js';
 import { MINIGYM_DIR, MINIGYM_TASKS, minigymInstances } from '../helpers/minigym.js';
+import { simTrainerFinetune } from '../helpers/sim-trainer.js';
 
 /**
  * Docker faults, on a SECOND dockerd that this file starts for itself (its own socket, data
@@ -200,12 +201,7 @@ sandbox: {memory: 512m, pids: 256, test_timeout_s: 60, concurrency: 2, docker: [
 policy: ${policyUrl ? `{kind: openai, base_url: ${policyUrl}, model: sim-base, concurrency: 8, retries: 0}` : '{kind: simulated, model: sim-base, concurrency: 8}'}
 sampling: {samples_per_task: 3, instances_in_flight: 1}
 select: {cap: 2}
-finetune:
-  backend: command
-  command: "node ${path.join(ROOT, 'scripts/sim-train.mjs')} --dataset {dataset} --base {base_model} --iteration {iteration} --out {output_dir} --models-dir {run_dir}/sim-models"
-  base_model: sim-base
-  output_model_file: '{output_dir}/MODEL'
-`,
+${simTrainerFinetune()}`,
   );
   return path.join(dir, 'recipe.yaml');
 }

@@ -12,8 +12,9 @@ import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
 import { PolicyInfraError, type PolicyRequest, type PolicyResponse } from '../../src/policy/types.js';
 import { readRecords } from '../../src/store/ledger.js';
 import { readTrajectories } from '../../src/store/trajectories.js';
-import { ROOT, rft } from '../cli/helpers.js';
+import { rft } from '../cli/helpers.js';
 import { MINIGYM_TASKS, minigymInstance, minigymInstances } from '../helpers/minigym.js';
+import { simTrainerFinetune } from '../helpers/sim-trainer.js';
 import { startRft } from '../loop/helpers.js';
 
 /**
@@ -230,12 +231,7 @@ sandbox: {memory: 512m, pids: 256, test_timeout_s: 60, concurrency: 2}
 policy: {kind: openai, base_url: ${front.url}, model: sim-base, concurrency: 6, retries: ${retries}, request_timeout_s: 2}
 sampling: {samples_per_task: 3, instances_in_flight: 2}
 select: {cap: 2}
-finetune:
-  backend: command
-  command: "node ${path.join(ROOT, 'scripts/sim-train.mjs')} --dataset {dataset} --base {base_model} --iteration {iteration} --out {output_dir} --models-dir {run_dir}/sim-models"
-  base_model: sim-base
-  output_model_file: '{output_dir}/MODEL'
-`,
+${simTrainerFinetune()}`,
   );
   return file;
 }

@@ -1,9 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -24,78 +21,19 @@ import {
   tagImage,
   type PullProgress,
 } from '../../src/sandbox/images.js';
+import { freePort } from '../helpers/ports.js';
+import { startLocalRegistry, type LocalRegistry } from '../helpers/registry.js';
 
 /*
  * Pull, ensure and remove against a registry of our own: Debian's docker-registry, started here
  * on 127.0.0.1 with a temporary storage directory. Nothing but 127.0.0.1 is ever contacted.
  */
 
-const REGISTRY_BIN = '/usr/bin/docker-registry';
 const BASE = 'rft-base:bookworm';
 const RUN = `image-pull-test-${process.pid}`;
 const BLOB_BYTES = 4 * 1024 * 1024;
 const USER = 'rft-test';
 const PASSWORD = 'not-a-real-secret';
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve, reject) => server.listen(0, '127.0.0.1', resolve).once('error', reject));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-interface Registry {
-  host: string;
-  child: ChildProcess;
-  logFile: string;
-}
-
-const started: ChildProcess[] = [];
-const killAll = (): void => {
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-};
-// Backstop: even if the worker dies without running afterAll, no registry outlives it.
-process.once('exit', killAll);
-
-async function startRegistry(dir: string, name: string, storage: string, auth?: { realm: string }): Promise<Registry> {
-  const port = await freePort();
-  const config = path.join(dir, `${name}.yml`);
-  const authBlock = auth ? `auth:\n  silly:\n    realm: ${auth.realm}\n    service: rft-test\n` : '';
-  await writeFile(
-    config,
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n` +
-      `${authBlock}http:\n  addr: 127.0.0.1:${port}\n  secret: rft-test-${process.pid}\n`,
-  );
-  const logFile = path.join(dir, `${name}.log`);
-  const fd = openSync(logFile, 'a');
-  const child = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  started.push(child);
-  const host = `127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    try {
-      const res = await fetch(`http://${host}/v2/`);
-      if (res.status === 200 || res.status === 401) return { host, child, logFile };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const log = await readFile(logFile, 'utf8').catch(() => '');
-  throw new Error(`docker-registry (${name}) did not answer on ${host}:\n${log.slice(-2000)}`);
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** A token endpoint for the registry's "silly" auth: a token only for the right basic credentials. */
 async function startRealm(): Promise<{ server: Server; url: string; seen: string[] }> {
@@ -176,8 +114,8 @@ describe('pull progress summaries (no engine)', () => {
 describe('images against a local registry (docker-registry on 127.0.0.1)', () => {
   let docker: Docker;
   let dir: string;
-  let open: Registry;
-  let locked: Registry;
+  let open: LocalRegistry;
+  let locked: LocalRegistry;
   let realm: Awaited<ReturnType<typeof startRealm>>;
   let baseName: string;
   let layeredName: string;
@@ -200,16 +138,13 @@ describe('images against a local registry (docker-registry on 127.0.0.1)', () =>
   });
 
   async function setUp(): Promise<void> {
-    if (!existsSync(REGISTRY_BIN)) {
-      throw new Error(`${REGISTRY_BIN} is missing: run \`bash scripts/setup-registry.sh\` (installs Debian's docker-registry)`);
-    }
-    docker = await connectEngine();
     dir = await mkdtemp(path.join(os.tmpdir(), 'rft-registry-'));
-    const storage = path.join(dir, 'storage');
-    open = await startRegistry(dir, 'open', storage);
+    // First, so that a missing registry binary is the error every test reports.
+    open = await startLocalRegistry({ dir, name: 'open' });
+    docker = await connectEngine();
     realm = await startRealm();
-    // Same storage, but every request needs a token from our realm: what an authenticated registry does.
-    locked = await startRegistry(dir, 'locked', storage, { realm: realm.url });
+    // Same folder, so the same storage, but every request needs a token from our realm: what an authenticated registry does.
+    locked = await startLocalRegistry({ dir, name: 'locked', auth: { realm: realm.url } });
 
     baseName = `${open.host}/rft-test/base:v1`;
     layeredName = `${open.host}/rft-test/layered:v1`;
@@ -239,7 +174,8 @@ describe('images against a local registry (docker-registry on 127.0.0.1)', () =>
         for (const image of leftovers) await docker.getImage(image.Id).remove({ force: true }).catch(() => {});
       }
     } finally {
-      for (const child of started) await stopProcess(child);
+      await open?.stop();
+      await locked?.stop();
       await new Promise<void>((resolve) => (realm ? realm.server.close(() => resolve()) : resolve()));
       if (dir) await rm(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,4 @@
 import { appendFileSync, mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -21,15 +20,13 @@ const BASE = 'rft-base:bookworm';
 const TAG = `pulled-images-test-${process.pid}`;
 
 let docker: Docker;
-let dir: string;
 let registry: LocalRegistry;
 let localName: string;
 let remoteName: string;
 
 beforeAll(async () => {
   docker = await connectEngine();
-  dir = mkdtempSync(path.join(tmpdir(), 'rft-pulled-'));
-  registry = await startLocalRegistry(dir);
+  registry = await startLocalRegistry();
   localName = `rft-pulled-test/local:${TAG}`;
   remoteName = `${registry.host}/rft-pulled-test/remote:v1`;
   const labels = { [LABEL.purpose]: 'pulled-images-test', 'rft.test-run': TAG };
@@ -43,7 +40,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const name of [localName, remoteName, `${registry?.host}/rft-pulled-test/none:v1`]) await docker?.getImage(name).remove({ force: true }).catch(() => {});
   await registry?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 function recordFile(): string {

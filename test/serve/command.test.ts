@@ -11,6 +11,7 @@ import { CommandModelServer, listModels, portAnswers, SERVER_STATE_FILE, serveDi
 import { ServeError } from '../../src/serve/errors.js';
 import { createModelServer, type CommandServeConfig, type ModelServer } from '../../src/serve/server.js';
 import { transpileSources } from '../finetune/build-js.js';
+import { freePort } from '../helpers/ports.js';
 
 const FIXTURE = path.resolve(import.meta.dirname, 'fixtures/fake-model-server.mjs');
 const started: ModelServer[] = [];
@@ -26,14 +27,6 @@ afterEach(async () => {
     }
   }
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function commandConfig(port: number, extra = '', overrides: Partial<CommandServeConfig> = {}): CommandServeConfig {
   const parsed = ServeSchema.parse({

@@ -11,7 +11,8 @@ import { emptySafetensors, writeFolderFiles } from '../../../src/policy/sim/stan
 import { servedAs } from '../../../src/policy/sim/standins/vllm.js';
 import { makeHubModel } from '../../helpers/standin-hub.js';
 import { minigymInstance, minigymInstances } from '../../helpers/minigym.js';
-import { freePort, runStandin, startVllmStandin, stopStandin, type StandinProcess } from '../../helpers/vllm-standin.js';
+import { runStandin, startVllmStandin, stopStandin, type StandinProcess } from '../../helpers/vllm-standin.js';
+import { freePort } from '../../helpers/ports.js';
 
 const HUB_ID = 'Qwen/Qwen2.5-Coder-7B-Instruct';
 const root = mkdtempSync(path.join(tmpdir(), 'rft-vllm-standin-'));
