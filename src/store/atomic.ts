@@ -27,9 +27,18 @@ export function writeFileAtomicWith(file: string, fill: (put: (data: Buffer) => 
   installTemp(fd, temp, file);
 }
 
-/** Writes all of `data` (writeSync may write less than asked). */
-function writeAll(fd: number, data: Buffer): void {
-  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);
+/**
+ * Writes all of `data`: a short write (a disk filling up writes what fits and returns the count)
+ * is continued, and the write after it throws (ENOSPC). A write of nothing is a failure too, never
+ * a loop. The caller undoes what did land (a temp file is removed, an append is cut back).
+ */
+export function writeAll(fd: number, data: Buffer, offset = 0, length = data.length - offset): void {
+  const end = offset + length;
+  for (let at = offset; at < end; ) {
+    const wrote = writeSync(fd, data, at, end - at);
+    if (wrote <= 0) throw Object.assign(new Error(`EIO: a write wrote 0 of ${end - at} bytes`), { code: 'EIO' });
+    at += wrote;
+  }
 }
 
 /** A new temp file beside `file` (same folder, so the rename that installs it is atomic). */
