@@ -5,7 +5,7 @@ import type { Trajectory } from '../agent/trajectory.js';
 import { compareRefs, trajectoryKey, type TrajectoryRef, type VerdictKeyOf } from '../select/pool.js';
 import { readTrajectoriesAt, scanPool, type LedgerLocation, type ScannedPool, type TrajectoryHead } from '../select/scan.js';
 import { selectTrajectories, type SelectionResult, type SelectOptionsInput } from '../select/select.js';
-import { fsyncDir, writeAll, writeFileAtomic } from '../store/atomic.js';
+import { fsyncDir, isWriteError, writeAll, writeFileAtomic, WriteFailedError } from '../store/atomic.js';
 import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
 import { buildExamples, emptyHistogram, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptionsInput } from './examples.js';
 import { buildManifest, type DatasetManifest, type IterationSelection } from './manifest.js';
@@ -97,7 +97,7 @@ export function writeDatasetStream(dir: string, input: StreamDatasetInput): Data
   } catch (err) {
     closeSync(fd);
     unlinkSync(temp);
-    throw err;
+    throw isWriteError(err) ? new WriteFailedError(target, err) : err;
   }
   closeSync(fd);
   // The same crash points as writeFileAtomic (crash-anywhere kills the emit step here).

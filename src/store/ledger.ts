@@ -2,7 +2,7 @@ import { closeSync, copyFileSync, existsSync, fstatSync, fsyncSync, ftruncateSyn
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { z } from 'zod';
-import { fsyncDir, writeAll } from './atomic.js';
+import { describeSystemError, fsyncDir, writeAll } from './atomic.js';
 import { CRASH_POINTS, crashArmed, crashPoint } from './crash-points.js';
 
 /**
@@ -230,7 +230,7 @@ export class AppendError extends Error {
     override readonly cause: unknown,
   ) {
     const code = (cause as NodeJS.ErrnoException | null)?.code;
-    const why = code === 'ENOSPC' ? 'ENOSPC: no space left on device' : (cause as Error | null)?.message ?? String(cause);
+    const why = describeSystemError(cause);
     super(
       `${file}: could not append ${bytes} bytes (${why}); ` +
         (cutBack
