@@ -19,6 +19,8 @@ import { RunLockedError } from '../store/lock.js';
 import { RecipeMismatchError } from '../store/run-dir.js';
 import { ShowError } from '../report/show.js';
 import { NotReadyError } from '../doctor/preflight.js';
+import { describeSystemError, WriteFailedError } from '../store/atomic.js';
+import { AppendError } from '../store/ledger.js';
 
 /** Errors that are the user's input or situation: printed plainly, no stack, exit code 2. */
 const USER_ERRORS = [
@@ -45,11 +47,23 @@ const USER_ERRORS = [
   FinetuneInterruptedError,
   ShowError,
   NotReadyError,
+  WriteFailedError,
+  AppendError,
 ];
+
+/** System errors that are the machine's situation, not a bug: a full disk or quota. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
 
 export function reportFailure(error: unknown): never {
   if (USER_ERRORS.some((kind) => error instanceof kind)) {
     console.error(`rft: ${(error as Error).message}`);
+    process.exit(2);
+  }
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code !== undefined && DISK_FULL.has(code)) {
+    // Writes of run state are atomic or cut back when they fail: nothing recorded is lost.
+    const where = (error as NodeJS.ErrnoException).path;
+    console.error(`rft: ${where ? `${where}: ` : ''}${describeSystemError(error)}: free space, then resume the run (nothing recorded is lost)`);
     process.exit(2);
   }
   console.error(error instanceof Error ? `rft: ${error.stack ?? error.message}` : `rft: ${String(error)}`);

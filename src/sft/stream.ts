@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { Trajectory } from '../agent/trajectory.js';
 import { compareRefs, trajectoryKey, type TrajectoryRef, type VerdictKeyOf } from '../select/pool.js';
 import { readTrajectoriesAt, scanPool, type LedgerLocation, type ScannedPool, type TrajectoryHead } from '../select/scan.js';
 import { selectTrajectories, type SelectionResult, type SelectOptionsInput } from '../select/select.js';
-import { fsyncDir, writeFileAtomic } from '../store/atomic.js';
+import { fsyncDir, isWriteError, writeAll, writeFileAtomic, WriteFailedError } from '../store/atomic.js';
 import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
 import { buildExamples, emptyHistogram, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptionsInput } from './examples.js';
 import { buildManifest, type DatasetManifest, type IterationSelection } from './manifest.js';
@@ -48,9 +48,11 @@ export function writeDatasetStream(dir: string, input: StreamDatasetInput): Data
   const flush = () => {
     if (pending === '') return;
     const chunk = Buffer.from(pending, 'utf8');
+    // All of it or a throw (a full disk cuts a write short): the manifest's sha256 and size
+    // describe only bytes that reached the file; on a throw the temp file is removed below.
+    writeAll(fd, chunk);
     hash.update(chunk);
     bytes += chunk.length;
-    writeSync(fd, chunk);
     pending = '';
   };
 
@@ -95,7 +97,7 @@ export function writeDatasetStream(dir: string, input: StreamDatasetInput): Data
   } catch (err) {
     closeSync(fd);
     unlinkSync(temp);
-    throw err;
+    throw isWriteError(err) ? new WriteFailedError(target, err) : err;
   }
   closeSync(fd);
   // The same crash points as writeFileAtomic (crash-anywhere kills the emit step here).

@@ -4,6 +4,37 @@ import path from 'node:path';
 import { CRASH_POINTS, crashPoint } from './crash-points.js';
 
 /**
+ * A write of run state that failed on the system's side (a full disk, an I/O error): nothing was
+ * replaced, no temp file is left. Printed plainly (its message says what to do), not as a stack.
+ */
+export class WriteFailedError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly file: string,
+    override readonly cause: unknown,
+  ) {
+    const code = (cause as NodeJS.ErrnoException | null)?.code;
+    super(`${file}: could not write it (${describeSystemError(cause)}); the old file, if any, is unchanged: free space and resume`);
+    this.name = 'WriteFailedError';
+    this.code = code;
+  }
+}
+
+/** ENOSPC, EIO, … as `CODE: what it means`, without the syscall details. */
+export function describeSystemError(cause: unknown): string {
+  const code = (cause as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC') return 'ENOSPC: no space left on device';
+  if (code === 'EDQUOT') return 'EDQUOT: disk quota exceeded';
+  return (cause as Error | null)?.message ?? String(cause);
+}
+
+/** A write or fsync the system failed (it has an errno code): not a read, a bug or a bad input. */
+export function isWriteError(err: unknown): err is NodeJS.ErrnoException {
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  return err instanceof Error && typeof code === 'string' && (syscall === 'write' || syscall === 'fsync');
+}
+
+/**
  * Replaces a file so that a reader (or a process killed mid-write) sees either the old
  * content or the new, never a mix: write a temp file beside it, fsync, rename, fsync the folder.
  */
@@ -22,14 +53,23 @@ export function writeFileAtomicWith(file: string, fill: (put: (data: Buffer) => 
     fsyncSync(fd);
   } catch (err) {
     abandonTemp(fd, temp);
-    throw err;
+    throw isWriteError(err) ? new WriteFailedError(file, err) : err;
   }
   installTemp(fd, temp, file);
 }
 
-/** Writes all of `data` (writeSync may write less than asked). */
-function writeAll(fd: number, data: Buffer): void {
-  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);
+/**
+ * Writes all of `data`: a short write (a disk filling up writes what fits and returns the count)
+ * is continued, and the write after it throws (ENOSPC). A write of nothing is a failure too, never
+ * a loop. The caller undoes what did land (a temp file is removed, an append is cut back).
+ */
+export function writeAll(fd: number, data: Buffer, offset = 0, length = data.length - offset): void {
+  const end = offset + length;
+  for (let at = offset; at < end; ) {
+    const wrote = writeSync(fd, data, at, end - at);
+    if (wrote <= 0) throw Object.assign(new Error(`EIO: a write wrote 0 of ${end - at} bytes`), { code: 'EIO', syscall: 'write' });
+    at += wrote;
+  }
 }
 
 /** A new temp file beside `file` (same folder, so the rename that installs it is atomic). */
@@ -82,7 +122,7 @@ export async function writeStreamAtomic(file: string, body: AsyncIterable<Buffer
     fsyncSync(fd);
   } catch (err) {
     abandonTemp(fd, temp);
-    throw err;
+    throw isWriteError(err) ? new WriteFailedError(file, err) : err;
   }
   installTemp(fd, temp, file);
 }

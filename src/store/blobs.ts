@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
-import { appendDurably, dropTornTail, LedgerCorruptError } from './ledger.js';
+import { AppendError, appendDurably, dropTornTail, LedgerCorruptError, ownedFd } from './ledger.js';
 
 /**
  * A content-addressed text store beside a ledger: each blob is one line holding a JSON string
@@ -77,6 +77,8 @@ export class BlobWriter {
   private pendingBytes = 0;
   private readonly known = new Map<string, readonly [number, number]>();
   private knownChars = 0;
+  /** Why appending stopped for good (a failed append that could not be cut back), or null. */
+  private broken: string | null = null;
 
   constructor(
     readonly file: string,
@@ -107,12 +109,22 @@ export class BlobWriter {
     return refs;
   }
 
-  /** Writes the blobs put since the last flush (and fsyncs them, unless bulk). */
+  /** Writes the blobs put since the last flush (and fsyncs them, unless bulk), all or none. */
   flush(): void {
     if (this.pendingBytes === 0) return;
+    if (this.broken !== null) throw new Error(`${this.file}: cannot append after a failed write that could not be undone (${this.broken})`);
     const size = fstatSync(this.fd).size;
     if (size !== this.end) throw new Error(`${this.file} changed under its writer (${size} bytes, expected ${this.end}): is another process writing this run?`);
-    this.fd = appendDurably(this.file, this.fd, Buffer.concat(this.pending, this.pendingBytes), this.fsyncEach);
+    this.fd = ownedFd(this.file, this.fd);
+    try {
+      appendDurably(this.file, this.fd, Buffer.concat(this.pending, this.pendingBytes), this.fsyncEach);
+    } catch (err) {
+      // Cut back (the file ends at `end` again): what was put is forgotten, the writer goes on.
+      // Not cut back: the file is truncated to `end` on the next open, so this writer stops.
+      if (err instanceof AppendError && !err.cutBack) this.broken = err.message;
+      this.discard();
+      throw err;
+    }
     this.end += this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;

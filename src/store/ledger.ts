@@ -1,8 +1,8 @@
-import { closeSync, copyFileSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { z } from 'zod';
-import { fsyncDir } from './atomic.js';
+import { describeSystemError, fsyncDir, writeAll } from './atomic.js';
 import { CRASH_POINTS, crashArmed, crashPoint } from './crash-points.js';
 
 /**
@@ -180,12 +180,30 @@ export class Ledger<T> {
     return { ledger, droppedTornBytes };
   }
 
-  /** Validates and appends one record; returns once it is on disk. */
+  /**
+   * Validates and appends one record; returns once it is on disk. If the append fails (a full
+   * disk) the file is left whole (see appendDurably) and this ledger may append again later.
+   */
   append(record: T): void {
-    if (this.fd === null) throw new Error(`ledger ${this.file} is closed`);
+    if (this.fd === null) throw new Error(`ledger ${this.file} is closed${this.broken ? ` (${this.broken})` : ''}`);
     const checked = this.schema.parse(record);
     const stored = this.encode ? this.encode(checked) : checked;
-    this.fd = appendDurably(this.file, this.fd, Buffer.from(`${JSON.stringify(stored)}\n`, 'utf8'), this.fsyncEach);
+    this.fd = ownedFd(this.file, this.fd);
+    try {
+      appendDurably(this.file, this.fd, Buffer.from(`${JSON.stringify(stored)}\n`, 'utf8'), this.fsyncEach);
+    } catch (err) {
+      // Not cut back: a torn line may end the file; never append after it (reopening cuts it).
+      if (err instanceof AppendError && !err.cutBack) this.closeBroken(err.message);
+      throw err;
+    }
+  }
+
+  private broken: string | null = null;
+
+  private closeBroken(reason: string): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    this.broken = reason;
   }
 
   close(): void {
@@ -198,29 +216,74 @@ export class Ledger<T> {
 }
 
 /**
- * Appends bytes to an open append-only file and fsyncs; returns the fd to use from now on (a new
- * one when the file was shared by a hard link and had to be given an inode of its own first).
+ * An append that failed (a full disk, an I/O error). `cutBack` says whether the file was cut back
+ * to where it ended before the append (it then holds whole lines only, and the same writer may
+ * append again once the cause is gone); when not, the writer is closed and the next open of the
+ * file cuts the torn line. `code` is the system error's (ENOSPC, EIO, …).
  */
-export function appendDurably(file: string, fd: number, bytes: Buffer, fsync = true): number {
-  if (fstatSync(fd).nlink > 1) {
-    // Shared with another run by a hard link (rft fork): write to a copy of our own.
-    closeSync(fd);
-    unshare(file);
-    fd = openSync(file, 'a', 0o644);
+export class AppendError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly file: string,
+    readonly bytes: number,
+    readonly cutBack: boolean,
+    override readonly cause: unknown,
+  ) {
+    const code = (cause as NodeJS.ErrnoException | null)?.code;
+    const why = describeSystemError(cause);
+    super(
+      `${file}: could not append ${bytes} bytes (${why}); ` +
+        (cutBack
+          ? 'the file was cut back to its last whole line: nothing recorded before is lost; free space and resume'
+          : 'the torn line is cut off when the file is next opened: nothing recorded before is lost; free space and resume'),
+    );
+    this.name = 'AppendError';
+    this.code = code;
   }
-  if (crashArmed(CRASH_POINTS.ledgerMidLine, file)) {
-    // Test-only fault injection (crash-points.ts): the bytes in two writes, killed between them.
-    const half = Math.floor(bytes.length / 2);
-    writeSync(fd, bytes, 0, half);
-    crashPoint(CRASH_POINTS.ledgerMidLine, file);
-    writeSync(fd, bytes, half);
-  } else {
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done);
+}
+
+/**
+ * The fd to append to `file` with: `fd` itself, or a new one when the file is shared with another
+ * run by a hard link (rft fork) and is first given an inode of its own (`fd` is then closed).
+ */
+export function ownedFd(file: string, fd: number): number {
+  if (fstatSync(fd).nlink <= 1) return fd;
+  unshare(file); // if this fails (a full disk), `fd` stays open and usable: the next append tries again
+  const own = openSync(file, 'a', 0o644);
+  closeSync(fd);
+  return own;
+}
+
+/**
+ * Appends bytes to an open append-only file (opened by ownedFd) and fsyncs: all of them, or none.
+ * A short write is continued; a write or fsync that fails cuts the file back to its size before
+ * the append (ftruncate, fsync) and throws an AppendError: a full disk never leaves a partial line
+ * for the next append to be glued onto.
+ */
+export function appendDurably(file: string, fd: number, bytes: Buffer, fsync = true): void {
+  const before = fstatSync(fd).size;
+  try {
+    if (crashArmed(CRASH_POINTS.ledgerMidLine, file)) {
+      // Test-only fault injection (crash-points.ts): the bytes in two writes, killed between them.
+      const half = Math.floor(bytes.length / 2);
+      writeAll(fd, bytes, 0, half);
+      crashPoint(CRASH_POINTS.ledgerMidLine, file);
+      writeAll(fd, bytes, half);
+    } else {
+      writeAll(fd, bytes);
+    }
+    crashPoint(CRASH_POINTS.ledgerBeforeFsync, file);
+    if (fsync) fsyncSync(fd);
+  } catch (err) {
+    let cutBack = true;
+    try {
+      ftruncateSync(fd, before);
+      fsyncSync(fd);
+    } catch {
+      cutBack = false;
+    }
+    throw new AppendError(file, bytes.length, cutBack, err);
   }
-  crashPoint(CRASH_POINTS.ledgerBeforeFsync, file);
-  if (fsync) fsyncSync(fd);
-  return fd;
 }
 
 /** Cuts a torn last line off an append-only file (unsharing it first); returns the bytes cut. */
