@@ -57,9 +57,10 @@ trainer_parse_args "$@"
 trainer_check_args
 trainer_continue_adapter
 trainer_check_train_on
-# Target data has weight-0 history wherever there is history; assistant data never has weight 0.
-if [ "$train_on" = assistant ] && grep -q '"weight":0' "$dataset"; then
-  die "--train-on assistant, but $dataset has weight-0 assistant messages (emit it with sft.train_on: assistant)"
+# Target data has weight-0 history wherever there is history; assistant data has weight 0 only on
+# invalid replies, each followed by the retry prompt answering it (rft writes keys sorted, content first).
+if [ "$train_on" = assistant ] && sed 's/"weight":0},{"content":"Your last reply was not a valid action:/(spared)/g' "$dataset" | grep -q '"weight":0'; then
+  die "--train-on assistant, but $dataset has weight-0 assistant messages that are not invalid replies (emit it with sft.train_on: assistant)"
 fi
 if grep -q '"prompt":\[' "$dataset"; then die "$dataset has prompt/completion lines (TRL's form); emit it with sft.backend: axolotl"; fi
 trainer_batch_split

@@ -12,7 +12,7 @@ import { STATE_MODULES } from './states/index.js';
 import { likelyFilesMessage } from './states/search.js';
 import type { AgentSettings, Handled, Memory, StateContext, StateName } from './states/state.js';
 import { boundedTokenCount } from './tokens.js';
-import type { LlmCall, Trajectory, TrajectoryStatus, Transition } from './trajectory.js';
+import { RETRY_PREFIX, type LlmCall, type Trajectory, type TrajectoryStatus, type Transition } from './trajectory.js';
 import { Workspace } from './workspace.js';
 
 export type { AgentSettings };
@@ -64,7 +64,6 @@ const QUOTED_REPLY_CHARS = 4_000;
 export const STORED_REPLY_CHARS = 2 * 1024 * 1024;
 const STORED_TOOL_CALLS = 8;
 
-const RETRY_PREFIX = 'Your last reply was not a valid action:';
 /** Files SearchCode's first message names. */
 const LIKELY_FILES = 10;
 

@@ -4,6 +4,13 @@ import { STATES } from './actions.js';
 
 export const StateNameSchema = z.enum(STATES);
 
+/**
+ * How every retry prompt begins (src/agent/run.ts). A retry call's messages replay each invalid
+ * reply of the visit as an assistant turn answered by such a prompt (user or tool message); the
+ * SFT stage finds the invalid replies of a line by it (src/sft/backends.ts) and never trains them.
+ */
+export const RETRY_PREFIX = 'Your last reply was not a valid action:';
+
 /** One LLM call: what was sent, what came back, and whether the answer was usable. */
 export const LlmCallSchema = z.object({
   state: StateNameSchema,

@@ -1,3 +1,4 @@
+import { RETRY_PREFIX } from '../agent/trajectory.js';
 import { SFT_BACKENDS } from '../recipe/schema.js';
 
 /**
@@ -19,6 +20,17 @@ import { SFT_BACKENDS } from '../recipe/schema.js';
  *   and skips a line whose turns do not alternate (user|observation, assistant|function).
  * - axolotl `type: chat_template`: `roles_to_train: [assistant]`, `train_on_eos: turn` by default;
  *   `message_field_training: weight` lets each message's `weight` decide (0 untrained, 1 trained).
+ *
+ * Invalid replies (a retry call replays each invalid reply of its visit as an assistant turn
+ * answered by a retry prompt) never carry loss, under either policy. OpenAI and axolotl read
+ * them with weight 0. TRL's assistant_only_loss and LLaMA-Factory without mask_history train
+ * every assistant turn of a line and neither can mask one message (LLaMA-Factory v0.9.5's
+ * supervised processor has only train_on_prompt and mask_history; TRL never reads `weight`), so
+ * under `assistant` the line they get leaves each invalid reply and its retry prompt out: what
+ * remains is, token for token, the prompt of the visit's first attempt (the history before the
+ * pairs is unchanged and the pairs are always the prompt's tail), followed by the valid answer
+ * the model gave that visit. Under `target` they keep the pairs as untrained context (TRL's
+ * prompt, LLaMA-Factory's masked history), as OpenAI and axolotl do.
  */
 
 export type SftBackend = (typeof SFT_BACKENDS)[number];
@@ -73,24 +85,57 @@ export interface CanonicalLine {
   tools?: unknown[];
 }
 
-/**
- * The training targets of a line: the assistant messages of weight 1 when some assistant message
- * has weight 0 (a line written for train_on target: each call's completion), else the last message.
- */
-export function targetsOf(messages: readonly LineMessage[]): number[] {
-  const assistants = messages.flatMap((m, i) => (m.role === 'assistant' ? [i] : []));
-  if (assistants.some((i) => messages[i]!.weight === 0)) return assistants.filter((i) => messages[i]!.weight !== 0);
-  return [messages.length - 1];
+/** A retry prompt: the user or tool message that tells the model its last reply was not a valid action. */
+export function isRetryPrompt(message: LineMessage | undefined): boolean {
+  return (message?.role === 'user' || message?.role === 'tool') && typeof message.content === 'string' && message.content.startsWith(RETRY_PREFIX);
 }
 
-/** The messages that carry loss under a policy: every assistant message, or the targets. */
+/** The invalid replies of a line: assistant messages answered by a retry prompt (the next message). */
+export function invalidReplies(messages: readonly LineMessage[]): number[] {
+  return messages.flatMap((m, i) => (m.role === 'assistant' && isRetryPrompt(messages[i + 1]) ? [i] : []));
+}
+
+/** The line without its invalid replies and the retry prompts answering them. */
+export function withoutInvalidReplies(messages: readonly LineMessage[]): LineMessage[] {
+  const out = new Set(invalidReplies(messages).flatMap((i) => [i, i + 1]));
+  return messages.filter((_, i) => !out.has(i));
+}
+
+/** The valid assistant messages of a line (invalid replies excluded). */
+function validAssistants(messages: readonly LineMessage[]): number[] {
+  const invalid = new Set(invalidReplies(messages));
+  return messages.flatMap((m, i) => (m.role === 'assistant' && !invalid.has(i) ? [i] : []));
+}
+
+/**
+ * The training targets of a line: each call's completion, i.e. the valid assistant messages that
+ * end the line or are followed by the next call's system prompt (a call-unit line: its last
+ * message). Read from the layout, not from the weights: an invalid reply has weight 0 under both
+ * policies, and a trajectory line whose calls replay no history has no weight 0 to tell the
+ * policies apart.
+ */
+export function targetsOf(messages: readonly LineMessage[]): number[] {
+  const last = messages.length - 1;
+  const ends = validAssistants(messages).filter((i) => i === last || messages[i + 1]!.role === 'system');
+  return ends.includes(last) ? ends : [...ends, last];
+}
+
+/** The messages that carry loss under a policy: every valid assistant message, or the targets. */
 export function policyMessages(messages: readonly LineMessage[], trainOn: TrainOn): number[] {
-  return trainOn === 'assistant' ? messages.flatMap((m, i) => (m.role === 'assistant' ? [i] : [])) : targetsOf(messages);
+  return trainOn === 'assistant' ? validAssistants(messages) : targetsOf(messages);
+}
+
+/** Whether a trainer so set trains every assistant turn of a line with no way to spare one (see the facts above). */
+export function trainsEveryAssistantTurn(settings: TrainerSettings): boolean {
+  if (settings.backend === 'trl') return settings.form === 'messages' && settings.assistant_only_loss;
+  if (settings.backend === 'llamafactory') return !settings.mask_history;
+  return false;
 }
 
 /**
  * Sets the weights of a policy (target: the targets 1, other assistant messages 0; assistant:
- * every assistant message 1) and the arguments' type. Returns new messages.
+ * every valid assistant message 1; an invalid reply 0 under both) and the arguments' type.
+ * Returns new messages.
  */
 export function applyPolicy(messages: readonly LineMessage[], trainOn: TrainOn, args: ToolArguments): LineMessage[] {
   const trained = new Set(policyMessages(messages, trainOn));
@@ -115,7 +160,8 @@ function convertArguments(value: unknown, to: ToolArguments): unknown {
 
 /** The record written for a backend: `{messages, tools?}`, or TRL's `{prompt, completion, tools?}`. */
 export function shapeLine(line: CanonicalLine, backend: SftBackend, trainOn: TrainOn, args: ToolArguments = defaultToolArguments(backend)): Record<string, unknown> {
-  const messages = applyPolicy(line.messages, trainOn, args);
+  const kept = trainsEveryAssistantTurn(trainerSettings(backend, trainOn)) ? withoutInvalidReplies(line.messages) : line.messages;
+  const messages = applyPolicy(kept, trainOn, args);
   const tools = line.tools && line.tools.length > 0 ? { tools: line.tools } : {};
   if (trainerSettings(backend, trainOn).form === 'prompt_completion') {
     if (policyMessages(line.messages, trainOn).length > 1) throw new Error('the prompt-completion form trains one completion; this line has several targets (unit trajectory)');

@@ -63,5 +63,6 @@ export function checkDatasetFile(request: SftCheckRequest): CheckReport {
     backends,
     max_length: request.max_length ?? manifest.max_tokens ?? 10240,
     train_on: request.train_on ?? manifest.train_on ?? 'assistant',
+    invalid_left_out: manifest.example_counts?.invalid_replies_left_out ?? null,
   });
 }

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { ALL_BACKENDS, canonicalOf, POLICIES, policyMessages, readAs, shapeLine, trainerSettings, type LineMessage, type SftBackend, type TrainOn } from './backends.js';
+import { ALL_BACKENDS, canonicalOf, invalidReplies, POLICIES, policyMessages, readAs, shapeLine, trainerSettings, type LineMessage, type Reading, type SftBackend, type TrainOn } from './backends.js';
 import type { ExampleTokenizer, TokenizerInfo } from './tokenizer.js';
 
 /**
@@ -9,7 +9,8 @@ import type { ExampleTokenizer, TokenizerInfo } from './tokenizer.js';
  * for it (src/sft/backends.ts), whether it would be skipped or truncated. Separately, the file as
  * written is read by each requested backend with the settings of the policy it was written for:
  * lines that backend would skip, truncate or reject (OpenAI's format rules) are errors with their
- * line numbers. Pure apart from reading the file line by line.
+ * line numbers, and so is an invalid reply (an assistant message answered by a retry prompt) that
+ * would carry loss. Pure apart from reading the file line by line.
  */
 
 export interface CheckOptions {
@@ -20,6 +21,8 @@ export interface CheckOptions {
   max_length: number;
   /** The policy the file was written for (its manifest's train_on). */
   train_on: TrainOn;
+  /** Invalid replies left out of the lines when they were written (the manifest's count), when known. */
+  invalid_left_out?: number | null;
 }
 
 export interface CheckRow {
@@ -32,6 +35,8 @@ export interface CheckRow {
   trained_tokens: number;
   /** All tokens of those lines. */
   total_tokens: number;
+  /** Invalid replies that would carry loss in the lines read (0 when rft shaped them). */
+  invalid_trained: number;
 }
 
 export interface CheckProblem {
@@ -45,10 +50,14 @@ export interface CheckReport {
   lines: number;
   max_length: number;
   train_on: TrainOn;
+  /** Invalid replies in the file: assistant messages answered by a retry prompt. */
+  invalid_replies: number;
+  /** Invalid replies left out of the lines when written (manifest), null when unknown. */
+  invalid_left_out: number | null;
   /** Every backend × policy, the data shaped for it. */
   rows: CheckRow[];
   /** The file as written, per requested backend. */
-  as_written: Array<{ backend: SftBackend; examples: number; trained_tokens: number; skipped: number; truncated: number }>;
+  as_written: Array<{ backend: SftBackend; examples: number; trained_tokens: number; skipped: number; truncated: number; invalid_trained: number }>;
   errors: CheckProblem[];
   lengths: { min: number | null; max: number | null; over_max_length: number };
 }
@@ -106,8 +115,8 @@ const MAX_ERRORS_PER_BACKEND = 50;
 
 export function checkLines(lines: Iterable<string>, options: CheckOptions): CheckReport {
   const rows = new Map<string, CheckRow>();
-  for (const backend of ALL_BACKENDS) for (const train_on of POLICIES) rows.set(`${backend}/${train_on}`, { backend, train_on, examples: 0, skipped: 0, truncated: 0, trained_tokens: 0, total_tokens: 0 });
-  const asWritten = new Map(options.backends.map((b) => [b, { backend: b, examples: 0, trained_tokens: 0, skipped: 0, truncated: 0 }]));
+  for (const backend of ALL_BACKENDS) for (const train_on of POLICIES) rows.set(`${backend}/${train_on}`, { backend, train_on, examples: 0, skipped: 0, truncated: 0, trained_tokens: 0, total_tokens: 0, invalid_trained: 0 });
+  const asWritten = new Map(options.backends.map((b) => [b, { backend: b, examples: 0, trained_tokens: 0, skipped: 0, truncated: 0, invalid_trained: 0 }]));
   const errors: CheckProblem[] = [];
   const errorCount = new Map<string, number>();
   const report = (problem: CheckProblem) => {
@@ -120,6 +129,7 @@ export function checkLines(lines: Iterable<string>, options: CheckOptions): Chec
   let min: number | null = null;
   let max: number | null = null;
   let over = 0;
+  let invalidCount = 0;
 
   let lineNo = 0;
   for (const text of lines) {
@@ -144,6 +154,7 @@ export function checkLines(lines: Iterable<string>, options: CheckOptions): Chec
       continue;
     }
     const tools = found.line.tools;
+    invalidCount += invalidReplies(messages).length;
     // Tokens of the line as a Hugging Face template renders it: arguments as objects, as the HF shapes carry them.
     const counted = options.tokenizer.count(shapeMessages(messages), tools);
     min = min === null ? counted.total : Math.min(min, counted.total);
@@ -159,6 +170,7 @@ export function checkLines(lines: Iterable<string>, options: CheckOptions): Chec
         continue;
       }
       row.examples += 1;
+      row.invalid_trained += invalidTrained(shaped, reading).length;
       if (truncated) {
         row.truncated += 1;
         continue;
@@ -177,6 +189,9 @@ export function checkLines(lines: Iterable<string>, options: CheckOptions): Chec
         continue;
       }
       stats.examples += 1;
+      const wrong = invalidTrained(record, reading);
+      stats.invalid_trained += wrong.length;
+      if (wrong.length > 0) report({ line: lineNo, backend, message: `trains the invalid replies at messages ${wrong.join(',')}` });
       if (truncated) {
         stats.truncated += 1;
         report({ line: lineNo, backend, message: `${counted.total} tokens > max length ${options.max_length}: the trainer cuts the end, the training target` });
@@ -199,6 +214,8 @@ export function checkLines(lines: Iterable<string>, options: CheckOptions): Chec
     lines: count,
     max_length: options.max_length,
     train_on: options.train_on,
+    invalid_replies: invalidCount,
+    invalid_left_out: options.invalid_left_out ?? null,
     rows: [...rows.values()],
     as_written: [...asWritten.values()],
     errors,
@@ -230,6 +247,14 @@ function parseArguments(value: unknown): unknown {
   }
 }
 
+/** The invalid replies of a record that its reading puts loss on. */
+function invalidTrained(record: Record<string, unknown>, reading: Reading): number[] {
+  const found = canonicalOf(record);
+  if (!found || reading.skipped !== null) return [];
+  const invalid = invalidReplies(found.line.messages);
+  return reading.trained === 'all' ? invalid : invalid.filter((i) => (reading.trained as number[]).includes(i));
+}
+
 function sameList(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -241,15 +266,18 @@ export function formatCheckReport(report: CheckReport, file: string): string {
   out.push(`${file}: ${report.lines} lines; tokenizer ${t.name} (${t.kind}${t.kind === 'huggingface' ? `, chat template ${t.generation_markers ? 'marks' : 'does not mark'} assistant spans with {% generation %}` : ''})`);
   out.push(`max length ${report.max_length}; example length ${report.lengths.min ?? '-'}..${report.lengths.max ?? '-'} tokens, ${report.lengths.over_max_length} over the max length; written for train_on ${report.train_on}`);
   out.push('');
-  const header = ['backend', 'train_on', 'examples', 'skipped', 'truncated', 'trained tokens', 'all tokens'];
-  const rows = report.rows.map((r) => [r.backend, r.train_on, r.examples, r.skipped, r.truncated, r.trained_tokens, r.total_tokens].map(String));
+  const header = ['backend', 'train_on', 'examples', 'skipped', 'truncated', 'trained tokens', 'all tokens', 'invalid trained'];
+  const rows = report.rows.map((r) => [r.backend, r.train_on, r.examples, r.skipped, r.truncated, r.trained_tokens, r.total_tokens, r.invalid_trained].map(String));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   out.push(fmt(header));
   for (const r of rows) out.push(fmt(r));
   out.push('');
+  const invalidTrainedMost = Math.max(0, ...report.as_written.map((w) => w.invalid_trained));
+  const leftOut = report.invalid_left_out ? `; ${report.invalid_left_out} more left out of the lines when written (manifest.json), with their retry prompts` : '';
+  out.push(`invalid replies (each answered by a retry prompt): ${report.invalid_replies}, not trained: ${report.invalid_replies - invalidTrainedMost}${leftOut}`);
   for (const w of report.as_written) {
-    out.push(`as written, read by ${w.backend}: ${w.examples} examples, ${w.trained_tokens} trained tokens, ${w.skipped} skipped, ${w.truncated} truncated`);
+    out.push(`as written, read by ${w.backend}: ${w.examples} examples, ${w.trained_tokens} trained tokens, ${w.skipped} skipped, ${w.truncated} truncated, ${w.invalid_trained} invalid replies trained`);
   }
   if (report.errors.length === 0) out.push('no problems found');
   else {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { StateNameSchema, type LlmCall, type Trajectory } from '../agent/trajectory.js';
+import { RETRY_PREFIX, StateNameSchema, type LlmCall, type Trajectory } from '../agent/trajectory.js';
 import { ToolSpecSchema, type ChatMessage, type ToolSpec } from '../policy/types.js';
 import { SftSchema } from '../recipe/schema.js';
-import { applyPolicy, policyMessages, shapeLine, trainerSettings, type LineMessage } from './backends.js';
+import { invalidReplies, policyMessages, shapeLine, trainerSettings, type LineMessage } from './backends.js';
 import { exampleTokenizer, isTiktokenEncoding, type ExampleTokenizer } from './tokenizer.js';
 import { compareRefs, trajectoryKey, type PoolEntry, type TrajectoryRef } from '../select/pool.js';
 import { toolForState } from '../agent/actions.js';
@@ -19,10 +19,13 @@ import { toolForState } from '../agent/actions.js';
  *   content, and a column that is always a string keeps Hugging Face `datasets` (Arrow) from
  *   seeing a mix of string, null and missing. `tool_calls` is kept as recorded.
  * - Every assistant message carries `weight` (OpenAI's per-message training switch, 0 or 1), set
- *   by `sft.train_on`: `assistant` (SWE-Gym's choice) weights every assistant turn 1, replayed
- *   history included; `target` weights only the call's completion 1. Trainers that do not read
- *   `weight` are told the same policy another way (src/sft/backends.ts): TRL gets the
- *   prompt-completion form for `target`, LLaMA-Factory `mask_history`, axolotl reads `weight`.
+ *   by `sft.train_on`: `assistant` (SWE-Gym's choice) weights every valid assistant turn 1,
+ *   replayed history included; `target` weights only the call's completion 1. An invalid reply a
+ *   retry call replays (with the retry prompt answering it) is weight 0 under both. Trainers that
+ *   do not read `weight` are told the same policy another way (src/sft/backends.ts): TRL gets the
+ *   prompt-completion form for `target`, LLaMA-Factory `mask_history`, axolotl reads `weight`;
+ *   under `assistant`, TRL and LLaMA-Factory get the line without the invalid replies and their
+ *   retry prompts, as they cannot spare one assistant turn.
  * - `tool_calls[].function.arguments` is a JSON string for OpenAI and an object for Hugging Face
  *   chat templates (`sft.tool_arguments`, by backend), which render it with `tojson`.
  */
@@ -121,8 +124,9 @@ export interface SftExample {
 
 /**
  * Why a candidate is not an example:
- * - invalid_call: the call's answer was not a valid action — never a training target (the retry
- *   call after it carries the invalid answer as weight-0 context; its target is the corrected one);
+ * - invalid_call: the call's answer was not a valid action — never trained (the retry call after
+ *   it carries the invalid answer as weight-0 context, or for TRL and LLaMA-Factory under
+ *   `assistant` leaves it out; its target is the corrected one);
  * - over_max_tokens: the example is longer than `max_tokens`.
  */
 export const ExampleDropReasonSchema = z.enum(['invalid_call', 'over_max_tokens']);
@@ -169,6 +173,9 @@ export const ExampleCountsSchema = z.object({
   tokens_mean: z.number().nonnegative().nullable().describe('Mean tokens per example; null without examples'),
   tokens_max: count().nullable().describe('Most tokens of one example; null without examples'),
   trained_tokens_total: count().describe('Sum of the tokens that carry loss (train_on) over the examples'),
+  // Defaults: manifests written before these were counted.
+  invalid_replies: count().default(0).describe('Invalid replies a retry call replays in the examples (each with the retry prompt answering it): never trained'),
+  invalid_replies_left_out: count().default(0).describe('Of them, left out of the lines: TRL and LLaMA-Factory under train_on assistant cannot spare one assistant turn'),
   length_histogram: z.array(count()).length(LENGTH_BUCKETS.length + 1).describe('Examples per length bucket: ≤ each LENGTH_BUCKETS bound, then above the last'),
 });
 export type ExampleCounts = z.infer<typeof ExampleCountsSchema>;
@@ -201,6 +208,9 @@ export interface ExamplesResult {
  * order of first use. Its tokens are the sum of the valid calls' per_call counts: exact for this
  * layout under the per-message count used at write time, and an upper bound for any layout that
  * merged shared prefixes.
+ *
+ * A recorded count covers the call's messages as sent: for a line that leaves invalid replies
+ * out (TRL, LLaMA-Factory under `assistant`) it is an upper bound.
  *
  * Examples above `max_tokens` are dropped and reported. The trajectories' token encoding must be
  * the recipe's `tokenizer` (recounting is not done here), else this throws.
@@ -237,18 +247,25 @@ function examplesWith(trajectories: readonly Trajectory[], optionsInput: Example
   const dropped: DroppedExample[] = [];
   let calls = 0;
   let candidates = 0;
+  let invalidReplyCount = 0;
+  let invalidLeftOut = 0;
   const seen = new Set<string>();
 
   /** An example, or null when over max_tokens (then reported as dropped). */
   const consider = (source: ExampleSource, messages: TrainingMessage[], tools: ToolSpec[], recordedTokens: number): SftExample | null => {
     const line = makeLine(messages, tools, options);
-    const counted = tokenizer.count(applyPolicy(messages as LineMessage[], options.train_on, toolArgumentsOf(options)), tools);
+    // Counted as written for the backend: policy weights set, invalid replies left out where it cannot spare them.
+    const written = lineMessages(line) as LineMessage[];
+    const counted = tokenizer.count(written, tools);
     const tokens = recorded ? recordedTokens : counted.total;
     if (tokens > options.max_tokens) {
       dropped.push({ source, reason: 'over_max_tokens', tokens });
       return null;
     }
-    const trained = policyMessages(messages as LineMessage[], options.train_on).reduce((sum, i) => sum + counted.spans[i]!, 0);
+    const trained = policyMessages(written, options.train_on).reduce((sum, i) => sum + counted.spans[i]!, 0);
+    const replayed = invalidReplies(messages as LineMessage[]).length;
+    invalidReplyCount += replayed;
+    invalidLeftOut += replayed - invalidReplies(written).length;
     return { source, tokens, trained_tokens: trained, line };
   };
 
@@ -270,7 +287,7 @@ function examplesWith(trajectories: readonly Trajectory[], optionsInput: Example
       for (const { call, index, tokens } of valid) {
         candidates += 1;
         const tool = trajectory.protocol === 'tools' ? toolForState(call.state) : null;
-        const example = consider(sourceOf(trajectory, index, call), callMessages(call, trajectory), tool ? [tool] : [], tokens);
+        const example = consider(sourceOf(trajectory, index, call), callMessages(call, index, trajectory), tool ? [tool] : [], tokens);
         if (example) examples.push(example);
       }
     } else if (valid.length > 0) {
@@ -283,7 +300,7 @@ function examplesWith(trajectories: readonly Trajectory[], optionsInput: Example
         }
       }
       const tokens = valid.reduce((sum, v) => sum + v.tokens, 0);
-      const example = consider(sourceOf(trajectory, null, null), valid.flatMap(({ call }) => callMessages(call, trajectory)), [...tools.values()], tokens);
+      const example = consider(sourceOf(trajectory, null, null), valid.flatMap(({ call, index }) => callMessages(call, index, trajectory)), [...tools.values()], tokens);
       if (example) examples.push(example);
     }
   }
@@ -309,6 +326,8 @@ function examplesWith(trajectories: readonly Trajectory[], optionsInput: Example
     tokens_mean: tokens.length === 0 ? null : total / tokens.length,
     tokens_max: tokens.length === 0 ? null : Math.max(...tokens),
     trained_tokens_total: examples.reduce((sum, e) => sum + e.trained_tokens, 0),
+    invalid_replies: invalidReplyCount,
+    invalid_replies_left_out: invalidLeftOut,
     length_histogram: histogram,
   });
   return { options, examples, dropped, counts };
@@ -392,12 +411,26 @@ function checkTokens(trajectory: Trajectory, encoding: string | null): void {
   }
 }
 
-/** A call as training messages: its prompt as context (assistant turns weight 0), its completion the target. */
-function callMessages(call: LlmCall, trajectory: Trajectory): TrainingMessage[] {
+/**
+ * A call as training messages: its prompt as context (assistant turns weight 0), its completion
+ * the target. A retry call's prompt ends with the visit's invalid replies, each answered by a
+ * retry prompt; the backends find them by that prompt (src/sft/backends.ts), so their number must
+ * be the record's (the calls just before this one that it retries), else the line is refused.
+ */
+function callMessages(call: LlmCall, index: number, trajectory: Trajectory): TrainingMessage[] {
   if (call.completion.role !== 'assistant') {
     throw new Error(`trajectory ${describe(trajectory)}: a completion must be an assistant message, not ${call.completion.role}`);
   }
-  return [...call.messages.map((m) => trainingMessage(m, 0)), trainingMessage(call.completion, 1)];
+  const messages = [...call.messages.map((m) => trainingMessage(m, 0)), trainingMessage(call.completion, 1)];
+  let retried = 0;
+  for (let j = index; j > 0 && trajectory.calls[j]!.retry && trajectory.calls[j - 1]!.invalid !== null; j -= 1) retried += 1;
+  const found = invalidReplies(messages as LineMessage[]).length;
+  if (found !== retried) {
+    throw new Error(
+      `trajectory ${describe(trajectory)}, call ${index}: its prompt holds ${found} replies answered by a retry prompt ("${RETRY_PREFIX} …"), but it retries ${retried} invalid call(s) before it`,
+    );
+  }
+  return messages;
 }
 
 /** Rebuilds a message with only the fields of the training format (content made a string). */

@@ -124,6 +124,8 @@ function emptyCounts(): ExampleCounts {
     tokens_mean: null,
     tokens_max: null,
     trained_tokens_total: 0,
+    invalid_replies: 0,
+    invalid_replies_left_out: 0,
     length_histogram: emptyHistogram(),
   };
 }
@@ -140,6 +142,8 @@ function addCounts(into: ExampleCounts, part: ExampleCounts): void {
   into.trajectories_with_examples += part.trajectories_with_examples;
   into.tokens_total += part.tokens_total;
   into.trained_tokens_total += part.trained_tokens_total;
+  into.invalid_replies += part.invalid_replies;
+  into.invalid_replies_left_out += part.invalid_replies_left_out;
   part.length_histogram.forEach((n, i) => (into.length_histogram[i]! += n));
   if (part.tokens_max !== null) into.tokens_max = into.tokens_max === null ? part.tokens_max : Math.max(into.tokens_max, part.tokens_max);
 }

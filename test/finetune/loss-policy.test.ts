@@ -134,3 +134,34 @@ describe('what a trainer does without being told (why the flags matter)', () => 
     expect(trainedBy(shapeLine(twoSystems, 'llamafactory', 'assistant'), trainerSettings('llamafactory', 'assistant'))).toMatch(/system message at position/);
   });
 });
+
+describe.each(POLICIES)('train_on %s: a line that retried (an invalid reply answered by a retry prompt) goes through every wrapper without loss on the invalid reply', (trainOn) => {
+  // LINE's target preceded by an invalid tool call and the tool message telling the model so.
+  const retried: CanonicalLine = {
+    ...LINE,
+    messages: [
+      ...LINE.messages.slice(0, 4),
+      { role: 'assistant', content: '', weight: 0, tool_calls: [{ id: 'c2', type: 'function', function: { name: 'Search', arguments: '{"bogus":1}' } }] },
+      { role: 'tool', content: 'Your last reply was not a valid action: unknown field bogus. Reply again with a valid Search action.', tool_call_id: 'c2' },
+      LINE.messages[4]!,
+    ],
+  };
+  const expected = trainOn === 'assistant' ? ['{"query":"x"}', '{"action":"finish"}'] : ['{"action":"finish"}'];
+
+  it.each(['trl', 'llamafactory', 'axolotl'] as const)('%s', (backend) => {
+    const record = shapeLine(retried, backend, trainOn);
+    const text = serializeLine(SftLineSchema.parse(record));
+    const { result } = runWrapper(backend, trainOn, [text]);
+    expect(result.status, result.stderr).toBe(0);
+    const trained = trainedBy(record, trainerSettings(backend, trainOn));
+    expect(Array.isArray(trained)).toBe(true);
+    const messages = [...((record.messages ?? record.prompt) as CanonicalLine['messages']), ...((record.completion ?? []) as CanonicalLine['messages'])];
+    const said = (i: number) => {
+      const m = messages[i]!;
+      const args = m.tool_calls?.[0]?.function.arguments;
+      return args === undefined ? m.content : typeof args === 'string' ? args : JSON.stringify(args);
+    };
+    expect((trained as number[]).map(said)).toEqual(expected);
+    expect(JSON.stringify(record).includes('bogus')).toBe(!(trainOn === 'assistant' && backend !== 'axolotl'));
+  });
+});

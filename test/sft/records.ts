@@ -16,6 +16,8 @@ export interface CallSpec {
   invalid?: string;
   /** Its tokens.per_call entry (at least 10: 10 of them are the completion). */
   tokens?: number;
+  /** Its prompt replays an earlier valid action of the state (an assistant turn and the message answering it), before any retry. */
+  history?: boolean;
 }
 
 export interface TrajectorySpec {
@@ -46,9 +48,11 @@ export function makeTrajectory(spec: TrajectorySpec): Trajectory {
   let retry: ChatMessage[] = [];
   const records = calls.map((c, i) => {
     const structured = c.state !== 'EditCode';
+    const replayed: ChatMessage[] = c.history ? [{ role: 'assistant', content: `{"earlier":${i}}` }, { role: 'user', content: `What the earlier action of call ${i} found` }] : [];
     const messages: ChatMessage[] = [
       { role: 'system', content: `Workflow step: ${c.state}` },
       { role: 'user', content: `Issue of ${spec.instance_id}, sample ${sample}, call ${i}` },
+      ...replayed,
       ...retry,
     ];
     const completion: ChatMessage =
@@ -72,7 +76,7 @@ export function makeTrajectory(spec: TrajectorySpec): Trajectory {
       completion,
       usage: { prompt_tokens: perCall[i]! - 10, completion_tokens: 10 },
       invalid: c.invalid ?? null,
-      retry: messages.length > 2,
+      retry: messages.length > 2 + replayed.length,
       latency_ms: 5,
     };
   });

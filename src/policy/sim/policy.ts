@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ACTIONS, STATES, type StateName, type StructuredState } from '../../agent/actions.js';
+import { RETRY_PREFIX } from '../../agent/trajectory.js';
 import type { Instance } from '../../tasks/instance.js';
 import { canonicalJson } from '../../util/canonical.js';
 import { skillFor, type SimModel } from './model.js';
@@ -98,8 +99,6 @@ export const SIM_RATES = {
  * calibrated success target is divided by this estimate of surviving the noise, per unit of noise.
  */
 const NOISE_LOSS = 0.04;
-
-const RETRY_PREFIX = 'Your last reply was not a valid action:';
 
 interface Task {
   instance: Instance;
