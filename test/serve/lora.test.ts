@@ -86,7 +86,7 @@ describe('lora model server', () => {
   it('keeps an adapter already loaded from the same path and reloads one loaded from another path', async () => {
     vllm = new VllmStandin();
     const base = await vllm.start();
-    const server = loraServer(base, 'policy-{iteration}');
+    const server = loraServer(`${base}/v1`, 'policy-{iteration}');
     await server.serve('/a/adapter', 2);
     await server.serve('/a/adapter', 2);
     expect(vllm.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
@@ -111,7 +111,7 @@ describe('lora model server', () => {
   it('says how to enable runtime LoRA loading when the route is missing', async () => {
     vllm = new VllmStandin(false);
     const base = await vllm.start();
-    await expect(loraServer(base).serve('/a', 0)).rejects.toThrow(/HTTP 404.*VLLM_ALLOW_RUNTIME_LORA_UPDATING=True/);
+    await expect(loraServer(`${base}/v1`).serve('/a', 0)).rejects.toThrow(/HTTP 404.*VLLM_ALLOW_RUNTIME_LORA_UPDATING=True/);
   });
 });
 
