@@ -11,6 +11,7 @@ import { readCarriedForward } from './carry-forward.js';
 import { EXCLUDED_FILE, readExclusions, type Exclusion } from '../verify/preflight.js';
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
+import { readStops, type StopRecord } from './stops.js';
 import { formatTable, summarizeRun, type IterationRow } from './summary.js';
 
 /**
@@ -38,6 +39,8 @@ export interface RunStatus {
   excluded: Exclusion[];
   /** The live rft process driving the run now (from its lock), or null: nothing runs. */
   driver: LockInfo | null;
+  /** What the user's stops (Ctrl-C) cost: trajectories ended unrecorded and their LLM calls (stops.jsonl). */
+  stops: StopRecord[];
 }
 
 /**
@@ -99,5 +102,5 @@ export function runStatus(runDir: string): RunStatus {
   const rows = summarizeRun(runDir, recipe.iterations, recipe.select.cap, models);
   const excluded = readExclusions(path.join(runDir, EXCLUDED_FILE));
   const complete = phases.every((p) => p.status === 'done' || p.status === 'skipped');
-  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete, excluded, driver };
+  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete, excluded, driver, stops: readStops(runDir) };
 }
