@@ -55,6 +55,8 @@ export interface RolloutResources {
   removeImagesAfterUse: boolean;
   /** The run's record of the images it pulled (run dir, pulled-images.jsonl). */
   pulledImages: PulledImages;
+  /** Harness failures allowed on one patch before the last is final (sandbox.max_error_attempts); unset: no limit. */
+  maxErrorAttempts?: number;
   /** Set when the user asked to stop: no new work starts. */
   stopping: () => boolean;
   progress?: (event: RolloutEvent) => void;
@@ -123,6 +125,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
     ...(res.engines ? { engines: res.engines } : {}),
     specFor: res.specFor,
     known: [...readRecords(plan.verdictsFile, VerdictSchema)],
+    ...(res.maxErrorAttempts !== undefined ? { maxErrorAttempts: res.maxErrorAttempts } : {}),
     onVerdict: (verdict, log) => {
       // The log first: a verdict on disk always has its log beside it (rft show, trajectory pages).
       if (log !== '') saveVerifyLog(runLayout.verifyLog(plan.verdictsFile, verdict.instance_id, verdict.patch_hash), log);
@@ -183,6 +186,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   const verifyReasons = new Set<string>();
   const verifyOne = async (instance: Instance, patch: string): Promise<void> => {
     const verdict = await verifier.verify(instance, patch);
+    if (verdict.outcome === 'repeated_error') res.warn?.(`${instance.instance_id}: a verification failed for the harness's reasons once too often: recorded as final (${verdict.reason})`);
     if (isFinal(verdict.outcome)) {
       pendingVerifications -= 1;
       return;

@@ -211,6 +211,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         pullImages: true,
         ...(engines ? { engines } : {}),
         removeImagesAfterUse: recipe.sandbox.image_policy === 'remove_after_use',
+        maxErrorAttempts: recipe.sandbox.max_error_attempts,
         stopping: options.stopping,
         warn: options.warn,
         log,

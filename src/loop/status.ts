@@ -63,8 +63,10 @@ export function runStatus(runDir: string): RunStatus {
     let trajectories = 0;
     for (const _ of readTrajectoryHeads(trajectoriesFile)) trajectories += 1;
     let finalVerdicts = 0;
+    let repeatedErrors = 0;
     readVerdictsStreaming(verdictsFile, (v) => {
       if (v.outcome !== 'error') finalVerdicts += 1;
+      if (v.outcome === 'repeated_error') repeatedErrors += 1;
     });
     const torn = [trajectoriesFile, verdictsFile].flatMap((file) => {
       const { validBytes, totalBytes } = wholeLinesEnd(file);
@@ -74,7 +76,7 @@ export function runStatus(runDir: string): RunStatus {
     phases.push({
       phase,
       status: recorded === 'done' && torn.length === 0 ? 'done' : trajectories > 0 || recorded !== undefined ? begun : 'pending',
-      detail: [`${trajectories} trajectories, ${finalVerdicts} verdicts`, ...torn].join('; '),
+      detail: [`${trajectories} trajectories, ${finalVerdicts} verdicts${repeatedErrors > 0 ? ` (${repeatedErrors} final after repeated harness errors, counted unresolved)` : ''}`, ...torn].join('; '),
     });
   };
   if (recipe.tasks.eval && recipe.eval.zero_shot) rollout('eval/m0', path.join(runLayout.evalDir(runDir, 0), 'trajectories.jsonl'), path.join(runLayout.evalDir(runDir, 0), 'verdicts.jsonl'));
