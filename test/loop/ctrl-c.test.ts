@@ -16,7 +16,8 @@ import { startRft, waitFor, writeLoopRecipe } from './helpers.js';
  * uninterrupted one.
  */
 
-const NAME = 'loop-test';
+/** Its own run name: containers are labelled by it, and other loop tests count theirs by name. */
+const NAME = 'ctrl-c-test';
 /** Each completion takes this long: trajectories are mid-way when the signal comes. */
 const LATENCY_MS = 250;
 /** The loop recipe's policy.concurrency: at most this many calls are in flight when the signal comes. */
@@ -49,7 +50,7 @@ describe('Ctrl-C: in-flight trajectories stop at their next call, resume pays on
   it('an uninterrupted run: the calls sampling iteration 0 costs', async () => {
     const runs = mkdtempSync(path.join(tmpdir(), 'rft-ctrlc-a-'));
     const server = await sim(runs);
-    const run = startRft(['run', writeLoopRecipe(server.url), '--runs-dir', runs, ...SETS]);
+    const run = startRft(['run', writeLoopRecipe(server.url, { name: NAME }), '--runs-dir', runs, ...SETS]);
     const result = await run.done;
     expect(result.code, result.stderr).toBe(0);
     uninterruptedCalls = baseCalls(server);
@@ -62,7 +63,7 @@ describe('Ctrl-C: in-flight trajectories stop at their next call, resume pays on
     const runs = mkdtempSync(path.join(tmpdir(), 'rft-ctrlc-b-'));
     const server = await sim(runs);
     const runDir = path.join(runs, NAME);
-    const recipe = writeLoopRecipe(server.url);
+    const recipe = writeLoopRecipe(server.url, { name: NAME });
     const run = startRft(['run', recipe, '--runs-dir', runs, ...SETS]);
     // Mid-iteration: some calls answered, every trajectory of the first instances still running.
     await waitFor(() => baseCalls(server) >= 12, run, 'a dozen completions');
