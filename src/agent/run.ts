@@ -1,5 +1,5 @@
 import { deriveSeed } from '../policy/seed.js';
-import { PolicyContextLengthError, PolicyInfraError, type ChatMessage, type PolicyClient, type PolicyResponse } from '../policy/types.js';
+import { PolicyContextLengthError, PolicyInfraError, PolicyStoppedError, type ChatMessage, type PolicyClient, type PolicyResponse } from '../policy/types.js';
 import type { Instance } from '../tasks/instance.js';
 import { wellFormed } from '../util/byte-text.js';
 import { toolForState } from './actions.js';
@@ -38,6 +38,22 @@ export interface RunTrajectoryInput {
   encoding?: 'cl100k_base' | 'o200k_base';
   /** Told of every step as it happens (the `rft agent run` printout). */
   onStep?: (step: StepEvent) => void;
+  /** The user asked to stop: no further LLM call is made and the run throws TrajectoryStoppedError. */
+  stopping?: () => boolean;
+}
+
+/**
+ * A trajectory ended by the user's stop at an LLM call boundary: not a sample (cut short, it
+ * says nothing of the model), so it is not recorded; what its calls cost is kept.
+ */
+export class TrajectoryStoppedError extends Error {
+  constructor(
+    readonly llmCalls: number,
+    readonly usage: { prompt_tokens: number; completion_tokens: number },
+  ) {
+    super(`stopped by the user after ${llmCalls} LLM calls`);
+    this.name = 'TrajectoryStoppedError';
+  }
 }
 
 export interface StepEvent {
@@ -125,6 +141,12 @@ class Driver {
       try {
         outcome = await this.visit(state);
       } catch (err) {
+        if (err instanceof PolicyStoppedError) {
+          throw new TrajectoryStoppedError(this.calls.length, {
+            prompt_tokens: sum(this.calls.map((c) => c.usage.prompt_tokens)),
+            completion_tokens: sum(this.calls.map((c) => c.usage.completion_tokens)),
+          });
+        }
         if (err instanceof PolicyInfraError) {
           status = { status: 'error', fault: 'infrastructure', reason: err.message };
           break;
@@ -203,6 +225,8 @@ class Driver {
 
   private async ask(state: StateName, prompt: ChatMessage[], retry: boolean): Promise<PolicyResponse> {
     const { agent, sampling, policy } = this.input;
+    // A call boundary: after a stop no call starts (the one in flight, if any, has ended).
+    if (this.input.stopping?.()) throw new PolicyStoppedError();
     // Code from a file that is not UTF-8 holds escaped bytes (util/byte-text.ts): the model, and
     // the record the training data is made from, see U+FFFD there instead.
     const messages = prompt.map((m) => {

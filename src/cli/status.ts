@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { runStatus } from '../loop/status.js';
+import { stopsSummary } from '../loop/stops.js';
 
 interface StatusArgs {
   'run-dir': string;
@@ -16,7 +17,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
   handler: (args) => {
     const status = runStatus(args['run-dir']);
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ run: status.name, complete: status.complete, driver: status.driver, phases: status.phases, rows: status.rows, excluded: status.excluded }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ run: status.name, complete: status.complete, driver: status.driver, phases: status.phases, rows: status.rows, excluded: status.excluded, stops: status.stops }, null, 2)}\n`);
       return;
     }
     const width = Math.max(...status.phases.map((p) => p.phase.length));
@@ -29,6 +30,8 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
     for (const p of status.phases) process.stdout.write(`  ${p.phase.padEnd(width)}  ${p.status.padEnd(7)}  ${p.detail}\n`);
     process.stdout.write(`\n${status.excluded.length} instance(s) left out before sampling\n`);
     for (const e of status.excluded) process.stdout.write(`  ${e.instance_id}: ${e.reason}\n`);
+    const stops = stopsSummary(status.stops);
+    if (stops) process.stdout.write(`${stops}\n`);
     process.stdout.write(`\n${status.table}\n`);
   },
 };

@@ -27,9 +27,10 @@ export interface DriveResult extends LoopResult {
 
 /**
  * Opens (or creates) the run directory under its lock and drives the loop. The first Ctrl-C stops
- * starting new work and waits for nothing long (a fine-tune keeps running and is re-attached to on
- * resume); a second one exits at once. Either way every record already written stays, and the run
- * continues with `rft resume`.
+ * starting new work and waits for nothing long: no LLM call starts, trajectories in flight end at
+ * their next call unrecorded (their cost goes to stops.jsonl), verifications already running end,
+ * a fine-tune keeps running and is re-attached to on resume. A second one exits at once. Either
+ * way every record already written stays, and the run continues with `rft resume`.
  */
 export async function driveRun(options: DriveOptions): Promise<DriveResult> {
   const loaded = options.runDir ? loadRunRecipe(options.runDir, options.overrides ?? []) : loadRecipe(options.recipeFile!, options.overrides ?? []);
@@ -49,7 +50,7 @@ export async function driveRun(options: DriveOptions): Promise<DriveResult> {
       process.exit(130);
     }
     stopping = true;
-    options.warn(`${signal}: stopping after the work in flight (press Ctrl-C again to quit now)`);
+    options.warn(`${signal}: stopping: no new LLM call starts, trajectories in flight end unrecorded at their next call (press Ctrl-C again to quit now)`);
     controller.abort(new Error(`stopped by ${signal}`));
   };
   process.on('SIGINT', onSignal);

@@ -8,13 +8,15 @@ import path from 'node:path';
  *   iter-<k>/trajectories.jsonl     sampled trajectories of iteration k (append-only; message texts
  *                                   refer into trajectories.blobs.jsonl, see src/store/trajectories.ts)
  *   iter-<k>/trajectories.blobs.jsonl  each distinct message text (chunk) once (append-only)
- *   iter-<k>/verdicts.jsonl         verdicts of their patches (append-only; `error` ones are retried)
+ *   iter-<k>/verdicts.jsonl         verdicts of their patches (append-only; `error` ones are retried, up to
+ *                                   sandbox.max_error_attempts: the last is recorded as final `repeated_error`)
  *   iter-<k>/datasets/cap-<c>/      train.jsonl + manifest.json (c = 1, 2, … or none)
  *   iter-<k>/finetune/              finetune.json (the job record) + the trainer's output and logs, or
  *                                   carried-forward.json when the iteration trained nothing (carry-forward.ts)
  *   eval/m<m>/trajectories.jsonl    evaluation of model m (m = 0 is the base model) + verdicts.jsonl
  *   <ledger dir>/verify-logs/       the test log of each verification (one file per instance and patch; rft show)
  *   pulled-images.jsonl             images this run pulled, for remove_after_use (src/sandbox/pulled-images.ts)
+ *   stops.jsonl                     what each Ctrl-C cost: trajectories ended unrecorded, their calls (src/loop/stops.ts)
  *   sim-models/                     models written by the SIMULATED trainer (demo and tests only)
  */
 export const runLayout = {

@@ -1,5 +1,5 @@
 import type { LimitFunction } from 'p-limit';
-import type { PolicyClient, PolicyRequest, PolicyResponse } from '../policy/types.js';
+import { PolicyStoppedError, type PolicyClient, type PolicyRequest, type PolicyResponse } from '../policy/types.js';
 
 /** A policy whose calls wait for a slot (`gate`: a limit, a scheduler) before reaching the inner one. */
 abstract class GatedPolicy implements PolicyClient {
@@ -94,13 +94,17 @@ export class ProgressScheduler {
   }
 }
 
-/** One trajectory's view of a shared policy: its calls are scheduled by how far it has come. */
+/**
+ * One trajectory's view of a shared policy: its calls are scheduled by how far it has come. A
+ * call that was waiting for a slot when the user asked to stop is not sent (PolicyStoppedError).
+ */
 export class ScheduledPolicy extends GatedPolicy {
   private calls = 0;
 
   constructor(
     inner: PolicyClient,
     private readonly scheduler: ProgressScheduler,
+    private readonly stopping: () => boolean = () => false,
   ) {
     super(inner);
   }
@@ -108,6 +112,6 @@ export class ScheduledPolicy extends GatedPolicy {
   protected gate(call: () => Promise<PolicyResponse>): Promise<PolicyResponse> {
     const progress = this.calls;
     this.calls += 1;
-    return this.scheduler.run(progress, call);
+    return this.scheduler.run(progress, () => (this.stopping() ? Promise.reject(new PolicyStoppedError()) : call()));
   }
 }

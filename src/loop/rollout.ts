@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import pLimit from 'p-limit';
 import { prepareInstance } from '../agent/instance-workspace.js';
 import type { Trajectory } from '../agent/trajectory.js';
-import { runTrajectory, type AgentSettings } from '../agent/run.js';
+import { runTrajectory, TrajectoryStoppedError, type AgentSettings } from '../agent/run.js';
 import { deriveSeed } from '../policy/seed.js';
 import type { PolicyClient } from '../policy/types.js';
 import { LABEL } from '../sandbox/container.js';
@@ -55,6 +55,8 @@ export interface RolloutResources {
   removeImagesAfterUse: boolean;
   /** The run's record of the images it pulled (run dir, pulled-images.jsonl). */
   pulledImages: PulledImages;
+  /** Harness failures allowed on one patch before the last is final (sandbox.max_error_attempts); unset: no limit. */
+  maxErrorAttempts?: number;
   /** Set when the user asked to stop: no new work starts. */
   stopping: () => boolean;
   progress?: (event: RolloutEvent) => void;
@@ -84,6 +86,11 @@ export interface RolloutSummary {
   verifyErrors: number;
   /** Every sample is recorded and every recorded patch has a final verdict. */
   complete: boolean;
+  /**
+   * Trajectories the user's stop ended at an LLM call boundary, unrecorded (resume runs them
+   * again from the start), and what their calls cost: the price of the stop.
+   */
+  abandoned: { trajectories: number; llm_calls: number; tokens: { prompt: number; completion: number } };
 }
 
 /** Distinct reasons of infrastructure errors told per rollout; the rest are only counted. */
@@ -118,6 +125,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
     ...(res.engines ? { engines: res.engines } : {}),
     specFor: res.specFor,
     known: [...readRecords(plan.verdictsFile, VerdictSchema)],
+    ...(res.maxErrorAttempts !== undefined ? { maxErrorAttempts: res.maxErrorAttempts } : {}),
     onVerdict: (verdict, log) => {
       // The log first: a verdict on disk always has its log beside it (rft show, trajectory pages).
       if (log !== '') saveVerifyLog(runLayout.verifyLog(plan.verdictsFile, verdict.instance_id, verdict.patch_hash), log);
@@ -160,6 +168,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   const imageLimit = pLimit(2 * res.instancesInFlight);
   let infraErrors = 0;
   let verifyErrors = 0;
+  const abandoned: RolloutSummary['abandoned'] = { trajectories: 0, llm_calls: 0, tokens: { prompt: 0, completion: 0 } };
   // Why samples failed is not recorded (they are not data): say it, once per distinct reason.
   const infraReasons = new Set<string>();
   const tellInfraError = (instanceId: string, sampleIndex: number, reason: string): void => {
@@ -177,6 +186,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   const verifyReasons = new Set<string>();
   const verifyOne = async (instance: Instance, patch: string): Promise<void> => {
     const verdict = await verifier.verify(instance, patch);
+    if (verdict.outcome === 'repeated_error') res.warn?.(`${instance.instance_id}: a verification failed for the harness's reasons once too often: recorded as final (${verdict.reason})`);
     if (isFinal(verdict.outcome)) {
       pendingVerifications -= 1;
       return;
@@ -220,30 +230,43 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
         await Promise.all(
           missing.map(async (sampleIndex) => {
             if (res.stopping()) return;
-            const trajectory = await runTrajectory({
-              ids: { run: plan.runName, iteration: plan.iteration, instance_id: instance.instance_id, sample_index: sampleIndex },
-              seed: sampleSeed(plan.runSeed, plan.phase, instance.instance_id, sampleIndex),
-              instance,
-              ...prepared,
-              policy: new ScheduledPolicy(res.policy, scheduler),
-              agent: plan.agent,
-              sampling: plan.sampling,
-              encoding: plan.encoding,
-            });
+            let trajectory: Trajectory;
+            try {
+              trajectory = await runTrajectory({
+                ids: { run: plan.runName, iteration: plan.iteration, instance_id: instance.instance_id, sample_index: sampleIndex },
+                seed: sampleSeed(plan.runSeed, plan.phase, instance.instance_id, sampleIndex),
+                instance,
+                ...prepared,
+                policy: new ScheduledPolicy(res.policy, scheduler, res.stopping),
+                agent: plan.agent,
+                sampling: plan.sampling,
+                encoding: plan.encoding,
+                stopping: res.stopping,
+              });
+            } catch (err) {
+              // Stopped at a call boundary: nothing recorded, its cost counted (see RolloutSummary).
+              if (!(err instanceof TrajectoryStoppedError)) throw err;
+              abandoned.trajectories += 1;
+              abandoned.llm_calls += err.llmCalls;
+              abandoned.tokens.prompt += err.usage.prompt_tokens;
+              abandoned.tokens.completion += err.usage.completion_tokens;
+              return;
+            }
             if (trajectory.outcome.status === 'error' && trajectory.outcome.fault === 'infrastructure') {
               infraErrors += 1;
               tellInfraError(instance.instance_id, sampleIndex, trajectory.outcome.reason);
               res.progress?.({ kind: 'infra_error', instance_id: instance.instance_id, sample_index: sampleIndex, reason: trajectory.outcome.reason });
               return;
             }
-            if (res.stopping()) return;
+            // A trajectory that ended whole is a sample, even after a stop (its calls are paid):
+            // it is recorded, and after a stop its patch is left for the resume to verify.
             trajectoryLedger.append(trajectory);
             recorded += 1;
             done.add(sampleKey(instance.instance_id, sampleIndex));
             res.progress?.({ kind: 'trajectory', trajectory });
             if (verifier.cached(instance, trajectory.patch) === undefined) {
               pendingVerifications += 1;
-              verifications.push(verifyOne(instance, trajectory.patch));
+              if (!res.stopping()) verifications.push(verifyOne(instance, trajectory.patch));
             }
           }),
         );
@@ -278,7 +301,7 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
   }
   const complete =
     !res.stopping() && plan.instances.every((i) => range(plan.samplesPerInstance).every((s) => done.has(sampleKey(i.instance_id, s)))) && pendingVerifications === 0;
-  return { recorded, infraErrors, verifyErrors, complete };
+  return { recorded, infraErrors, verifyErrors, complete, abandoned };
 }
 
 /** Socket errors of the engine's connection mean little to a reader: say what they mean. */

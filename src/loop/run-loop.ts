@@ -33,6 +33,7 @@ import { runLayout } from './layout.js';
 import { readCarriedForward, recordCarriedForward } from './carry-forward.js';
 import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
 import { finetuneMetrics, MetricsLog, rolloutMetrics, selectMetrics } from './metrics.js';
+import { recordStop } from './stops.js';
 import { PhaseProgress } from './progress.js';
 import { rollout, type RolloutEvent, type RolloutSummary } from './rollout.js';
 import { formatTable, summarizeRun, type IterationRow } from './summary.js';
@@ -210,6 +211,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         pullImages: true,
         ...(engines ? { engines } : {}),
         removeImagesAfterUse: recipe.sandbox.image_policy === 'remove_after_use',
+        maxErrorAttempts: recipe.sandbox.max_error_attempts,
         stopping: options.stopping,
         warn: options.warn,
         log,
@@ -224,6 +226,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
       },
     );
     progress.finish();
+    if (summary.abandoned.trajectories > 0) recordStop(run.dir, { phase: seedPhase, stopped_at: new Date().toISOString(), ...summary.abandoned }, options.warn);
     if (summary.complete) {
       const kind = seedPhase.startsWith('eval') ? 'eval' : 'sample';
       const heads = (function* () {

@@ -11,6 +11,7 @@ import { readCarriedForward } from './carry-forward.js';
 import { EXCLUDED_FILE, readExclusions, type Exclusion } from '../verify/preflight.js';
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
+import { readStops, type StopRecord } from './stops.js';
 import { formatTable, summarizeRun, type IterationRow } from './summary.js';
 
 /**
@@ -38,6 +39,8 @@ export interface RunStatus {
   excluded: Exclusion[];
   /** The live rft process driving the run now (from its lock), or null: nothing runs. */
   driver: LockInfo | null;
+  /** What the user's stops (Ctrl-C) cost: trajectories ended unrecorded and their LLM calls (stops.jsonl). */
+  stops: StopRecord[];
 }
 
 /**
@@ -60,8 +63,10 @@ export function runStatus(runDir: string): RunStatus {
     let trajectories = 0;
     for (const _ of readTrajectoryHeads(trajectoriesFile)) trajectories += 1;
     let finalVerdicts = 0;
+    let repeatedErrors = 0;
     readVerdictsStreaming(verdictsFile, (v) => {
       if (v.outcome !== 'error') finalVerdicts += 1;
+      if (v.outcome === 'repeated_error') repeatedErrors += 1;
     });
     const torn = [trajectoriesFile, verdictsFile].flatMap((file) => {
       const { validBytes, totalBytes } = wholeLinesEnd(file);
@@ -71,7 +76,7 @@ export function runStatus(runDir: string): RunStatus {
     phases.push({
       phase,
       status: recorded === 'done' && torn.length === 0 ? 'done' : trajectories > 0 || recorded !== undefined ? begun : 'pending',
-      detail: [`${trajectories} trajectories, ${finalVerdicts} verdicts`, ...torn].join('; '),
+      detail: [`${trajectories} trajectories, ${finalVerdicts} verdicts${repeatedErrors > 0 ? ` (${repeatedErrors} final after repeated harness errors, counted unresolved)` : ''}`, ...torn].join('; '),
     });
   };
   if (recipe.tasks.eval && recipe.eval.zero_shot) rollout('eval/m0', path.join(runLayout.evalDir(runDir, 0), 'trajectories.jsonl'), path.join(runLayout.evalDir(runDir, 0), 'verdicts.jsonl'));
@@ -99,5 +104,5 @@ export function runStatus(runDir: string): RunStatus {
   const rows = summarizeRun(runDir, recipe.iterations, recipe.select.cap, models);
   const excluded = readExclusions(path.join(runDir, EXCLUDED_FILE));
   const complete = phases.every((p) => p.status === 'done' || p.status === 'skipped');
-  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete, excluded, driver };
+  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete, excluded, driver, stops: readStops(runDir) };
 }

@@ -143,7 +143,8 @@ export function writeVerifierDataset(pools: readonly VerifierPool[], outDir: str
     counts.trajectory_records += scanned.lines;
     counts.infrastructure_records += scanned.infrastructure_records;
     for (const entry of scanned.candidates) {
-      if (entry.verdict === null || !isFinal(entry.verdict)) {
+      // repeated_error: the harness never graded the patch, so it is as unverified as an `error`.
+      if (entry.verdict === null || !isFinal(entry.verdict) || entry.verdict === 'repeated_error') {
         counts.unverified += 1;
         continue;
       }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { readRecords } from '../store/ledger.js';
-import { isFinal } from '../verify/verdict.js';
+import { isFinal, saysNothingOfPatch } from '../verify/verdict.js';
 import { scanCandidates } from './pool.js';
 import { bestAtK, scalingCurve, type InstanceCandidates, type ScalingPoint } from './scaling.js';
 import { ScoreRecordSchema, scoreKey, type ScoreRecord } from './scores.js';
@@ -38,8 +38,8 @@ export function readEvalPool(evalDir: string): EvalPool {
   let unverified = 0;
   let unscored = 0;
   for (const c of scanned.candidates) {
-    // No verdict yet, only `error`, or `invalid_task` (the task is broken, not the candidate): not data.
-    if (c.verdict === null || !isFinal(c.verdict) || c.verdict === 'invalid_task') {
+    // No verdict yet, only `error`, `invalid_task` or `repeated_error` (the task or harness is broken, not the candidate): not data.
+    if (c.verdict === null || !isFinal(c.verdict) || saysNothingOfPatch(c.verdict)) {
       unverified += 1;
       continue;
     }

@@ -52,6 +52,14 @@ export interface PolicyClient {
   complete(request: PolicyRequest): Promise<PolicyResponse>;
 }
 
+/** The user asked to stop (Ctrl-C): a call not yet sent is not sent, and its trajectory ends unrecorded. */
+export class PolicyStoppedError extends Error {
+  constructor() {
+    super('stopped by the user before this LLM call');
+    this.name = 'PolicyStoppedError';
+  }
+}
+
 /**
  * The endpoint failed (after retries): not the model's answer, so never a failed trajectory in
  * the data; the sample is retried on resume.

@@ -86,6 +86,9 @@ export const SandboxSchema = z.strictObject({
   test_timeout_s: positiveInt().default(1800).describe('Wall-clock limit of one test run (SWE-bench uses 1800 s)'),
   python_env: PythonEnvSetting.default('auto'),
   concurrency: positiveInt().default(4).describe('Containers at once across all engines'),
+  max_error_attempts: positiveInt()
+    .default(3)
+    .describe("Harness failures (`error` verdicts, across resumes) on one patch before the last is recorded as final (`repeated_error`), so the iteration completes"),
 });
 
 const STATE_NAMES = ['SearchCode', 'IdentifyCode', 'DecideRelevance', 'PlanToCode', 'ClarifyCodeChange', 'EditCode'] as const;

@@ -58,6 +58,9 @@ export const RolloutStatsSchema = z.object({
   verdict_records: Count.describe('Lines of verdicts.jsonl'),
   verdict_errors: Count.describe('Verdict records with outcome `error` (the harness failed; retried on resume)'),
   verdict_error_rate: Rate.describe('verdict_errors / verdict_records'),
+  repeated_errors: Count.default(0).describe(
+    'Samples whose patch has verdict `repeated_error` (the harness failed on it sandbox.max_error_attempts times): final, counted as unresolved, not the model\'s failure',
+  ),
 });
 export type RolloutStats = z.infer<typeof RolloutStatsSchema>;
 
@@ -280,6 +283,7 @@ function rolloutStats(kind: 'train' | 'eval', modelIndex: number, folder: string
     verdict_records: ledgers.verdictRecords,
     verdict_errors: verdictErrors,
     verdict_error_rate: ratio(verdictErrors, ledgers.verdictRecords),
+    repeated_errors: pool.filter((e) => e.verdict === 'repeated_error').length,
   };
 }
 

@@ -244,13 +244,14 @@ export function ratesTable(data: ReportData): Table {
       `${r.empty_patch} (${pct(r.empty_patch_rate)})`,
       `${r.model_errors} (${pct(r.model_error_rate)})`,
       `${r.verdict_errors}/${r.verdict_records} (${pct(r.verdict_error_rate)})`,
+      String(r.repeated_errors),
       String(r.infrastructure_records),
       String(r.unverified),
     ]),
   );
   return table(
     'rates',
-    'Empty patches and errors per rollout. Model errors: trajectories that ended in an error blamed on the model (limits, retries exhausted), over the samples. Verdict errors: verdict records of outcome `error` (the harness failed; retried), over all verdict records. Infrastructure records: trajectory records of endpoint failures (not data; retried).',
+    'Empty patches and errors per rollout. Model errors: trajectories that ended in an error blamed on the model (limits, retries exhausted), over the samples. Verdict errors: verdict records of outcome `error` (the harness failed; retried), over all verdict records. Final after repeated errors: samples whose patch the harness failed on sandbox.max_error_attempts times, recorded as final (`repeated_error`) and counted as unresolved. Infrastructure records: trajectory records of endpoint failures (not data; retried).',
     [
       ['run', L],
       ['rollout', L],
@@ -258,6 +259,7 @@ export function ratesTable(data: ReportData): Table {
       ['empty patch', R],
       ['model errors', R],
       ['verdict errors', R],
+      ['final after repeated errors', R],
       ['infrastructure records', R],
       ['without final verdict', R],
     ],

@@ -28,7 +28,20 @@ const count = () => z.number().int().nonnegative();
 /** Counts in and out of each stage. in = not_resolved + not_finished + successes, and so on down. */
 export const SelectionCountsSchema = z.object({
   in: count().describe('Pool entries (infrastructure errors never enter a pool)'),
-  verdicts: z.record(z.enum([...OutcomeSchema.options, 'missing']), count()).describe('Pool entries by verdict; missing = no verdict recorded'),
+  verdicts: z
+    .object({
+      resolved: count(),
+      unresolved: count(),
+      empty_patch: count(),
+      apply_failed: count(),
+      timeout: count(),
+      invalid_task: count(),
+      error: count(),
+      // Written only when there are some: manifests written before this outcome existed read as they are.
+      repeated_error: count().optional(),
+      missing: count(),
+    })
+    .describe('Pool entries by verdict; missing = no verdict recorded'),
   resolved: count().describe('Verdict resolved'),
   finished: count().describe('Outcome finished'),
   not_resolved: count(),
@@ -150,8 +163,10 @@ export function selectTrajectories(pool: readonly PoolEntry[], optionsInput: Sel
 function selectionCounts(entries: readonly PoolEntry[], kept: readonly PoolEntry[], dropped: readonly DroppedEntry[], requireFinished: boolean): SelectionCounts {
   const reasons = Object.fromEntries(DropReasonSchema.options.map((r) => [r, 0])) as Record<DropReason, number>;
   for (const d of dropped) reasons[d.reason] += 1;
-  const verdicts = Object.fromEntries([...OutcomeSchema.options, 'missing'].map((v) => [v, 0])) as SelectionCounts['verdicts'];
-  for (const e of entries) verdicts[e.verdict ?? 'missing'] += 1;
+  const tally = Object.fromEntries([...OutcomeSchema.options, 'missing'].map((v) => [v, 0])) as Required<SelectionCounts['verdicts']>;
+  for (const e of entries) tally[e.verdict ?? 'missing'] += 1;
+  const { repeated_error: repeatedErrors, ...always } = tally;
+  const verdicts: SelectionCounts['verdicts'] = repeatedErrors > 0 ? { ...always, repeated_error: repeatedErrors } : always;
   const successes = entries.filter(successTest(requireFinished));
   const resolvedFinished = entries.filter((e) => e.verdict === 'resolved' && e.outcome_status === 'finished').length;
   return SelectionCountsSchema.parse({

@@ -157,8 +157,12 @@ export function buildManifest(input: ManifestInput, file: DatasetFileInfo): Data
   if (examples.counts.examples !== file.lines) throw new Error(`the file has ${file.lines} lines for ${examples.counts.examples} examples`);
 
   const sum = (pick: (c: SelectionResult['counts']) => number) => selections.reduce((total, s) => total + pick(s.selection.counts), 0);
+  // repeated_error only when there are some (see SelectionCountsSchema): older manifests stay as they were.
   const verdicts = Object.fromEntries(
-    [...OutcomeSchema.options, 'missing' as const].map((v) => [v, sum((c) => c.verdicts[v])]),
+    [...OutcomeSchema.options, 'missing' as const].flatMap((v) => {
+      const n = sum((c) => c.verdicts[v] ?? 0);
+      return v === 'repeated_error' && n === 0 ? [] : [[v, n]];
+    }),
   ) as DatasetManifest['verdicts'];
   const e = examples.counts;
   const perIteration = [...selections]

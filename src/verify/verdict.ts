@@ -13,8 +13,12 @@ import { TestStatusMapSchema } from './pytest-log.js';
  *   repository). Final, and not the model's failure.
  * - error: the harness failed (image missing, engine down, the harness's own deadline). Not the
  *   model's fault: not cached as a result, retried on resume.
+ * - repeated_error: the harness failed on this patch and spec as often as sandbox.max_error_attempts
+ *   allows (a runner that always crashes, a conda env with another name): final, so the iteration
+ *   completes; not the model's failure, and never a success (counted as unresolved in rates). A
+ *   distinct outcome rather than a flag on `error`, so older ledgers read exactly as before.
  */
-export const OutcomeSchema = z.enum(['resolved', 'unresolved', 'empty_patch', 'apply_failed', 'timeout', 'invalid_task', 'error']);
+export const OutcomeSchema = z.enum(['resolved', 'unresolved', 'empty_patch', 'apply_failed', 'timeout', 'invalid_task', 'error', 'repeated_error']);
 export type Outcome = z.infer<typeof OutcomeSchema>;
 
 /** Which of the three application attempts succeeded (design §4.3), in the order they are tried. */
@@ -28,7 +32,7 @@ const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex dige
 
 const RAN_TESTS = new Set<Outcome>(['resolved', 'unresolved']);
 const NEVER_APPLIED = new Set<Outcome>(['empty_patch', 'apply_failed']);
-const NEEDS_REASON = new Set<Outcome>(['apply_failed', 'timeout', 'invalid_task', 'error']);
+const NEEDS_REASON = new Set<Outcome>(['apply_failed', 'timeout', 'invalid_task', 'error', 'repeated_error']);
 
 export const VerdictSchema = z
   .object({
@@ -83,9 +87,19 @@ export function verdictKeyOf(verdict: Pick<Verdict, 'instance_id' | 'patch_hash'
   return verdictKey(verdict.instance_id, verdict.patch_hash, verdict.spec_hash);
 }
 
-/** Did the model fail? `error` is the harness's failure and `resolved` is a success. */
+/** Did the model fail? `error` and `repeated_error` are the harness's failures and `resolved` is a success. */
 export function isModelFailure(outcome: Outcome): boolean {
-  return outcome !== 'resolved' && outcome !== 'error' && outcome !== 'invalid_task';
+  return outcome !== 'resolved' && outcome !== 'error' && outcome !== 'repeated_error' && outcome !== 'invalid_task';
+}
+
+/** A final verdict that says nothing of the patch (the task or the harness is broken): not data for a verifier. */
+export function saysNothingOfPatch(outcome: Outcome): boolean {
+  return outcome === 'invalid_task' || outcome === 'repeated_error';
+}
+
+/** The final record of the last of `attempts` harness failures on one patch and spec. */
+export function repeatedError(last: Verdict, attempts: number, now: Date = new Date()): Verdict {
+  return { ...last, outcome: 'repeated_error', reason: `the harness failed ${attempts} times on this patch (sandbox.max_error_attempts): ${last.reason ?? 'no reason given'}`, created_at: now.toISOString() };
 }
 
 /** A verdict that settles the question; `error` verdicts are retried on resume instead of reused. */

@@ -4,7 +4,7 @@ import type { Instance } from '../tasks/instance.js';
 import { normalizePatch, patchHash } from './patch.js';
 import { verifyPatch, type VerifyContext } from './run.js';
 import { specHash, type EvalSpec } from './spec.js';
-import { isFinal, verdictKey, verdictKeyOf, type Verdict } from './verdict.js';
+import { isFinal, repeatedError, verdictKey, verdictKeyOf, type Verdict } from './verdict.js';
 
 export interface VerifierOptions {
   /** Containers at once. */
@@ -16,6 +16,12 @@ export interface VerifierOptions {
   engines?: EnginePool;
   /** Called once per verification actually run, before the verdict is handed out: append it to a ledger here. */
   onVerdict?: (verdict: Verdict, log: string) => void;
+  /**
+   * The harness's failures (`error` verdicts, counted from `known` and as they come) allowed on one
+   * patch and spec: the last one is recorded as `repeated_error`, final. Unset: retried forever.
+   * An engine that is down or restarting is no failure of this patch's and is not counted.
+   */
+  maxErrorAttempts?: number;
 }
 
 export interface VerifierStats {
@@ -33,6 +39,8 @@ export class Verifier {
   private readonly cache = new Map<string, Verdict>();
   private readonly inFlight = new Map<string, Promise<Verdict>>();
   private readonly limit: LimitFunction;
+  /** Per key without a final verdict: how many counted `error` verdicts it has, and the last one. */
+  private readonly errors = new Map<string, { count: number; last: Verdict }>();
   readonly stats: VerifierStats = { requests: 0, cacheHits: 0, containerRuns: 0 };
 
   /** Verifications running now (not waiting for a slot): progress shows it as containers running. */
@@ -45,7 +53,17 @@ export class Verifier {
     private readonly options: VerifierOptions,
   ) {
     this.limit = pLimit(options.concurrency);
-    for (const verdict of options.known ?? []) if (isFinal(verdict.outcome)) this.cache.set(verdictKeyOf(verdict), verdict);
+    for (const verdict of options.known ?? []) {
+      if (isFinal(verdict.outcome)) this.cache.set(verdictKeyOf(verdict), verdict);
+      else this.countError(verdictKeyOf(verdict), verdict);
+    }
+  }
+
+  private countError(key: string, verdict: Verdict): number {
+    if (isEngineFailure(new Error(verdict.reason ?? ''))) return this.errors.get(key)?.count ?? 0;
+    const count = (this.errors.get(key)?.count ?? 0) + 1;
+    this.errors.set(key, { count, last: verdict });
+    return count;
   }
 
   keyOf(instance: Instance, rawPatch: string): string {
@@ -65,9 +83,25 @@ export class Verifier {
       this.stats.cacheHits += 1;
       return cached;
     }
+    const max = this.options.maxErrorAttempts;
+    const counted = this.errors.get(key);
+    if (max !== undefined && counted !== undefined && counted.count >= max) {
+      // As many failures as allowed are already recorded (under a larger limit, or a process killed
+      // before the last was made final): the final verdict is recorded without another run.
+      const verdict = repeatedError(counted.last, counted.count);
+      this.options.onVerdict?.(verdict, '');
+      this.cache.set(key, verdict);
+      return verdict;
+    }
     const running = this.limit(async () => {
-      const { verdict, log } = await this.onSomeEngine(instance, rawPatch);
+      const result = await this.onSomeEngine(instance, rawPatch);
+      let verdict = result.verdict;
+      const log = result.log;
       if (verdict.outcome !== 'empty_patch') this.stats.containerRuns += 1;
+      if (verdict.outcome === 'error') {
+        const count = this.countError(key, verdict);
+        if (max !== undefined && count >= max) verdict = repeatedError(verdict, count);
+      }
       this.options.onVerdict?.(verdict, log);
       if (isFinal(verdict.outcome)) this.cache.set(key, verdict);
       return verdict;

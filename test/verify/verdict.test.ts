@@ -4,6 +4,8 @@ import {
   isFinal,
   isModelFailure,
   OutcomeSchema,
+  repeatedError,
+  saysNothingOfPatch,
   VerdictSchema,
   verdictKey,
   verdictKeyOf,
@@ -28,6 +30,10 @@ function resolvedVerdict(): Verdict {
     duration_ms: 1234,
     created_at: '2025-01-02T03:04:05.678Z',
   };
+}
+
+function errorVerdict(): Verdict {
+  return { ...resolvedVerdict(), outcome: 'error', reason: 'engine gone', apply_method: null, test_exit_code: null, tests: {}, report: null };
 }
 
 describe('VerdictSchema', () => {
@@ -86,5 +92,14 @@ describe('isModelFailure / isFinal', () => {
 
   it('retries only error verdicts', () => {
     expect(OutcomeSchema.options.filter((o) => !isFinal(o))).toEqual(['error']);
+  });
+
+  it('an error made final by repetition is final, blames neither the model nor the patch, and keeps the reason', () => {
+    expect(isFinal('repeated_error')).toBe(true);
+    expect(isModelFailure('repeated_error')).toBe(false);
+    expect(saysNothingOfPatch('repeated_error')).toBe(true);
+    expect(VerdictSchema.safeParse({ ...errorVerdict(), outcome: 'repeated_error', reason: null }).success).toBe(false);
+    const final = repeatedError(errorVerdict(), 3, new Date('2026-01-01T00:00:00Z'));
+    expect(VerdictSchema.parse(final)).toMatchObject({ outcome: 'repeated_error', reason: 'the harness failed 3 times on this patch (sandbox.max_error_attempts): engine gone', created_at: '2026-01-01T00:00:00.000Z' });
   });
 });
