@@ -95,7 +95,7 @@ export class RunDir {
     const dir = path.resolve(runsDir, loaded.recipe.name);
     mkdirSync(dir, { recursive: true });
     if (!existsSync(path.join(dir, RUN_FILES.meta))) {
-      const foreign = readdirSync(dir).filter((name) => !CREATION_FILES.has(name) && !/^\..*\.tmp$/.test(name));
+      const foreign = readdirSync(dir).filter((name) => !CREATION_FILES.has(name) && !name.startsWith(`${RUN_FILES.lock}.`) && !/^\..*\.tmp$/.test(name));
       if (foreign.length > 0) throw new RunDirOccupiedError(dir, foreign);
     }
     const lock = acquireLock(path.join(dir, RUN_FILES.lock), warn);
