@@ -16,7 +16,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
   handler: (args) => {
     const status = runStatus(args['run-dir']);
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ run: status.name, complete: status.complete, driver: status.driver, phases: status.phases, rows: status.rows, excluded: status.excluded }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ run: status.name, complete: status.complete, driver: status.driver, phases: status.phases, rows: status.rows, excluded: status.excluded, joining: status.joining }, null, 2)}\n`);
       return;
     }
     const width = Math.max(...status.phases.map((p) => p.phase.length));
@@ -29,6 +29,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
     for (const p of status.phases) process.stdout.write(`  ${p.phase.padEnd(width)}  ${p.status.padEnd(7)}  ${p.detail}\n`);
     process.stdout.write(`\n${status.excluded.length} instance(s) left out before sampling\n`);
     for (const e of status.excluded) process.stdout.write(`  ${e.instance_id}: ${e.reason}\n`);
+    if (status.joining) process.stdout.write(`iteration ${status.joining.iteration} will add ${status.joining.instance_ids.join(', ')} (left out when iteration ${status.joining.after} began; a begun iteration keeps its instances)\n`);
     process.stdout.write(`\n${status.table}\n`);
   },
 };

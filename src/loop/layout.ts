@@ -9,6 +9,9 @@ import path from 'node:path';
  *                                   refer into trajectories.blobs.jsonl, see src/store/trajectories.ts)
  *   iter-<k>/trajectories.blobs.jsonl  each distinct message text (chunk) once (append-only)
  *   iter-<k>/verdicts.jsonl         verdicts of their patches (append-only; `error` ones are retried)
+ *   iter-<k>/instances.json         the instances iteration k samples, fixed when it begins (membership.ts;
+ *                                   likewise eval/m<m>/instances.json)
+ *   joining.json                    instances the next iteration not begun will add (for rft status)
  *   iter-<k>/datasets/cap-<c>/      train.jsonl + manifest.json (c = 1, 2, … or none)
  *   iter-<k>/finetune/              finetune.json (the job record) + the trainer's output and logs, or
  *                                   carried-forward.json when the iteration trained nothing (carry-forward.ts)

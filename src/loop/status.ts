@@ -11,6 +11,7 @@ import { readCarriedForward } from './carry-forward.js';
 import { EXCLUDED_FILE, readExclusions, type Exclusion } from '../verify/preflight.js';
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
+import { readJoining, type Joining } from './membership.js';
 import { formatTable, summarizeRun, type IterationRow } from './summary.js';
 
 /**
@@ -36,6 +37,8 @@ export interface RunStatus {
   complete: boolean;
   /** Instances the run left out before sampling (their image cannot be had, they cannot be verified). */
   excluded: Exclusion[];
+  /** Instances the next iteration not yet begun will add (they became available after the last begun one began), or null. */
+  joining: Joining | null;
   /** The live rft process driving the run now (from its lock), or null: nothing runs. */
   driver: LockInfo | null;
 }
@@ -99,5 +102,6 @@ export function runStatus(runDir: string): RunStatus {
   const rows = summarizeRun(runDir, recipe.iterations, recipe.select.cap, models);
   const excluded = readExclusions(path.join(runDir, EXCLUDED_FILE));
   const complete = phases.every((p) => p.status === 'done' || p.status === 'skipped');
-  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete, excluded, driver };
+  const joining = readJoining(runDir, (k) => runLayout.iterationDir(runDir, k));
+  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete, excluded, joining, driver };
 }

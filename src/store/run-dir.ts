@@ -167,7 +167,7 @@ export class RunDir {
  * (redone on every start), and the images it pulled (src/sandbox/pulled-images.ts: still the
  * run's to remove under a new recipe).
  */
-const BOOKKEEPING_FILES = new Set<string>([RUN_FILES.meta, RUN_FILES.recipe, RUN_FILES.state, RUN_FILES.lock, 'excluded.json', 'pulled-images.jsonl']);
+const BOOKKEEPING_FILES = new Set<string>([RUN_FILES.meta, RUN_FILES.recipe, RUN_FILES.state, RUN_FILES.lock, 'excluded.json', 'pulled-images.jsonl', 'joining.json']);
 
 /**
  * Has the run recorded nothing: no trajectory, verdict, dataset, fine-tune or model? Beyond its
@@ -181,6 +181,7 @@ export function recordedNothing(dir: string): boolean {
       if (statSync(file).isDirectory()) return walk(file, false);
       if (top && BOOKKEEPING_FILES.has(name)) return true;
       if (/^\..*\.tmp$/.test(name)) return true;
+      if (name === 'instances.json') return true; // a phase's membership: decided again while its ledger is empty
       return name.endsWith('.jsonl') && wholeLinesEnd(file).validBytes === 0;
     });
   return walk(dir, true);
