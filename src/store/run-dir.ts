@@ -178,6 +178,8 @@ export function recordedNothing(dir: string): boolean {
   const walk = (folder: string, top: boolean): boolean =>
     readdirSync(folder).every((name) => {
       const file = path.join(folder, name);
+      // The lock's side files (a takeover's claim is a symbolic link to no file): see lock.ts.
+      if (top && name.startsWith(`${RUN_FILES.lock}.`)) return true;
       if (statSync(file).isDirectory()) return walk(file, false);
       if (top && BOOKKEEPING_FILES.has(name)) return true;
       if (/^\..*\.tmp$/.test(name)) return true;
