@@ -17,7 +17,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
   handler: (args) => {
     const status = runStatus(args['run-dir']);
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ run: status.name, complete: status.complete, driver: status.driver, phases: status.phases, rows: status.rows, excluded: status.excluded, stops: status.stops }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ run: status.name, complete: status.complete, driver: status.driver, phases: status.phases, rows: status.rows, excluded: status.excluded, stops: status.stops, joining: status.joining }, null, 2)}\n`);
       return;
     }
     const width = Math.max(...status.phases.map((p) => p.phase.length));
@@ -32,6 +32,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
     for (const e of status.excluded) process.stdout.write(`  ${e.instance_id}: ${e.reason}\n`);
     const stops = stopsSummary(status.stops);
     if (stops) process.stdout.write(`${stops}\n`);
+    if (status.joining) process.stdout.write(`iteration ${status.joining.iteration} will add ${status.joining.instance_ids.join(', ')} (left out when iteration ${status.joining.after} began; a begun iteration keeps its instances)\n`);
     process.stdout.write(`\n${status.table}\n`);
   },
 };

@@ -1,9 +1,8 @@
 import { existsSync, lstatSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { LABEL } from '../sandbox/container.js';
-import { LockInfoSchema, processStartTicks, type LockInfo } from '../store/lock.js';
+import { lockState, type LockInfo } from '../store/lock.js';
 import { RUN_FILES } from '../store/run-dir.js';
 
 /**
@@ -19,50 +18,13 @@ export type RunActivity =
   | { running: false; why: string };
 
 /**
- * A run is running iff its lock is held by a live process. The lock is only read: gc must never
- * take it (that would stop the run it checks from starting, or race with it). A lock that cannot
- * be read is being written by a process taking it — running; one from another host cannot be
- * checked from here — running.
+ * A run is running iff its lock is held (lockState, the judgement acquireLock and `rft status`
+ * use too). The lock is only read: gc must never take it (that would stop the run it checks from
+ * starting, or race with it).
  */
 export function runActivity(runDir: string): RunActivity {
-  const file = path.join(runDir, RUN_FILES.lock);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { running: false, why: 'no lock: nothing drives it' };
-    return { running: true, holder: null, why: `its lock ${file} cannot be read (${(err as Error).message}): assumed held` };
-  }
-  let holder: LockInfo;
-  try {
-    holder = LockInfoSchema.parse(JSON.parse(text));
-  } catch {
-    return { running: true, holder: null, why: `its lock ${file} is being written by a process taking it: assumed held` };
-  }
-  if (holder.host !== hostname()) return { running: true, holder, why: `locked by pid ${holder.pid} on ${holder.host}, which cannot be checked from here` };
-  try {
-    process.kill(holder.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return { running: false, why: `its lock is stale (pid ${holder.pid} is gone)` };
-  }
-  // A killed process whose parent is gone stays a zombie where init does not reap (some containers):
-  // signal 0 still reaches it, but it holds nothing.
-  if (isZombie(holder.pid)) return { running: false, why: `its lock is stale (pid ${holder.pid} has exited)` };
-  const ticks = processStartTicks(holder.pid);
-  if (holder.start_ticks !== null && ticks !== null && ticks !== holder.start_ticks) {
-    return { running: false, why: `its lock is stale (pid ${holder.pid} is another process now)` };
-  }
-  return { running: true, holder, why: `driven by pid ${holder.pid} since ${holder.acquired_at}` };
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return false;
-  }
+  const state = lockState(path.join(runDir, RUN_FILES.lock));
+  return state.state === 'held' ? { running: true, holder: state.holder, why: state.why } : { running: false, why: state.why };
 }
 
 export interface GcContainer {
@@ -208,5 +170,15 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false;
   }
 }

@@ -22,6 +22,7 @@ import { readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.
 import type { RunDir } from '../store/run-dir.js';
 import { imageNameFor } from '../tasks/image-name.js';
 import type { Instance } from '../tasks/instance.js';
+import { fixMembership, writeJoining } from './membership.js';
 import { selectTaskSet } from '../tasks/select.js';
 import type { VerifyContext } from '../verify/run.js';
 import { EXCLUDED_FILE, preflight, readExclusions, writeExclusions } from '../verify/preflight.js';
@@ -147,6 +148,12 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const excludedIds = excludedNow;
   const sampleTrain = train.filter((i) => !excludedIds.has(i.instance_id));
   const sampleEval = evalSet ? evalSet.filter((i) => !excludedIds.has(i.instance_id)) : null;
+  // What a phase begun before membership records existed sampled: what its first start kept.
+  const leftOutAtFirst = leftOutBefore ?? excludedIds;
+  const legacyTrain = train.filter((i) => !leftOutAtFirst.has(i.instance_id));
+  const legacyEval = evalSet ? evalSet.filter((i) => !leftOutAtFirst.has(i.instance_id)) : null;
+  const joining = writeJoining(run.dir, recipe.iterations, (k) => runLayout.iterationDir(run.dir, k), sampleTrain);
+  if (joining) log(`iteration ${joining.iteration} will add ${joining.instance_ids.join(', ')} (left out when iteration ${joining.after} began; a begun iteration keeps its instances)`);
 
   const models: (string | null)[] = [recipe.policy.model];
   const metrics = MetricsLog.open(run.dir, options.warn);
@@ -241,15 +248,16 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const evalModel = async (m: number): Promise<boolean> => {
     if (!sampleEval) return true;
     const dir = runLayout.evalDir(run.dir, m);
-    log(`eval of M${m} (${served.model}) on ${sampleEval.length} instances at temperature ${recipe.eval.temperature}`);
-    const summary = await doRollout(`eval/m${m}`, `eval-m${m}`, m, sampleEval, recipe.eval.samples, { temperature: recipe.eval.temperature, top_p: 1 }, {
+    const members = fixMembership(dir, path.join(dir, 'trajectories.jsonl'), evalSet!, sampleEval, legacyEval!);
+    log(`eval of M${m} (${served.model}) on ${members.length} instances at temperature ${recipe.eval.temperature}`);
+    const summary = await doRollout(`eval/m${m}`, `eval-m${m}`, m, members, recipe.eval.samples, { temperature: recipe.eval.temperature, top_p: 1 }, {
       trajectories: path.join(dir, 'trajectories.jsonl'),
       verdicts: path.join(dir, 'verdicts.jsonl'),
     });
     if (!summary.complete || !recipe.eval.verifier) return summary.complete;
     // Best-of-n: every candidate scored by the learned verifier (src/orm/).
     markPhase(run, `eval/m${m}/score`, 'running');
-    const scored = await scoreEvalPhase({ recipe, evalDir: dir, instances: sampleEval, simBaseUrl: endpoint.simulated ? endpoint.baseUrls()[0]! : null, stopping: options.stopping, log, warn: options.warn });
+    const scored = await scoreEvalPhase({ recipe, evalDir: dir, instances: members, simBaseUrl: endpoint.simulated ? endpoint.baseUrls()[0]! : null, stopping: options.stopping, log, warn: options.warn });
     markPhase(run, `eval/m${m}/score`, scored?.complete ? 'done' : 'running');
     return scored?.complete ?? true;
   };
@@ -280,8 +288,10 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         serveModel(job.output_model, k + 1);
         continue;
       }
-      log(`iteration ${k}: sampling ${recipe.sampling.samples_per_task} trajectories per task from M${k} (${served.model}) on ${sampleTrain.length} instances`);
-      const sampled = await doRollout(`iter-${k}/sample`, `iter-${k}`, k, sampleTrain, recipe.sampling.samples_per_task, { temperature: recipe.sampling.temperature, top_p: recipe.sampling.top_p }, {
+      // Fixed when the iteration begins: an instance that passes preflight only on a later start joins the next iteration.
+      const members = fixMembership(runLayout.iterationDir(run.dir, k), runLayout.trajectories(run.dir, k), train, sampleTrain, legacyTrain);
+      log(`iteration ${k}: sampling ${recipe.sampling.samples_per_task} trajectories per task from M${k} (${served.model}) on ${members.length} instances`);
+      const sampled = await doRollout(`iter-${k}/sample`, `iter-${k}`, k, members, recipe.sampling.samples_per_task, { temperature: recipe.sampling.temperature, top_p: recipe.sampling.top_p }, {
         trajectories: runLayout.trajectories(run.dir, k),
         verdicts: runLayout.verdicts(run.dir, k),
       });

@@ -12,6 +12,7 @@ import { EXCLUDED_FILE, readExclusions, type Exclusion } from '../verify/preflig
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
 import { readStops, type StopRecord } from './stops.js';
+import { readJoining, type Joining } from './membership.js';
 import { formatTable, summarizeRun, type IterationRow } from './summary.js';
 
 /**
@@ -37,6 +38,8 @@ export interface RunStatus {
   complete: boolean;
   /** Instances the run left out before sampling (their image cannot be had, they cannot be verified). */
   excluded: Exclusion[];
+  /** Instances the next iteration not yet begun will add (they became available after the last begun one began), or null. */
+  joining: Joining | null;
   /** The live rft process driving the run now (from its lock), or null: nothing runs. */
   driver: LockInfo | null;
   /** What the user's stops (Ctrl-C) cost: trajectories ended unrecorded and their LLM calls (stops.jsonl). */
@@ -104,5 +107,6 @@ export function runStatus(runDir: string): RunStatus {
   const rows = summarizeRun(runDir, recipe.iterations, recipe.select.cap, models);
   const excluded = readExclusions(path.join(runDir, EXCLUDED_FILE));
   const complete = phases.every((p) => p.status === 'done' || p.status === 'skipped');
-  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete, excluded, driver, stops: readStops(runDir) };
+  const joining = readJoining(runDir, (k) => runLayout.iterationDir(runDir, k));
+  return { runDir, name: recipe.name, phases, rows, table: formatTable(rows, recipe.select.cap), complete, excluded, joining, driver, stops: readStops(runDir) };
 }

@@ -95,7 +95,7 @@ export class RunDir {
     const dir = path.resolve(runsDir, loaded.recipe.name);
     mkdirSync(dir, { recursive: true });
     if (!existsSync(path.join(dir, RUN_FILES.meta))) {
-      const foreign = readdirSync(dir).filter((name) => !CREATION_FILES.has(name) && !/^\..*\.tmp$/.test(name));
+      const foreign = readdirSync(dir).filter((name) => !CREATION_FILES.has(name) && !name.startsWith(`${RUN_FILES.lock}.`) && !/^\..*\.tmp$/.test(name));
       if (foreign.length > 0) throw new RunDirOccupiedError(dir, foreign);
     }
     const lock = acquireLock(path.join(dir, RUN_FILES.lock), warn);
@@ -167,7 +167,7 @@ export class RunDir {
  * (redone on every start), and the images it pulled (src/sandbox/pulled-images.ts: still the
  * run's to remove under a new recipe).
  */
-const BOOKKEEPING_FILES = new Set<string>([RUN_FILES.meta, RUN_FILES.recipe, RUN_FILES.state, RUN_FILES.lock, 'excluded.json', 'pulled-images.jsonl']);
+const BOOKKEEPING_FILES = new Set<string>([RUN_FILES.meta, RUN_FILES.recipe, RUN_FILES.state, RUN_FILES.lock, 'excluded.json', 'pulled-images.jsonl', 'joining.json']);
 
 /**
  * Has the run recorded nothing: no trajectory, verdict, dataset, fine-tune or model? Beyond its
@@ -178,9 +178,12 @@ export function recordedNothing(dir: string): boolean {
   const walk = (folder: string, top: boolean): boolean =>
     readdirSync(folder).every((name) => {
       const file = path.join(folder, name);
+      // The lock's side files (a takeover's claim is a symbolic link to no file): see lock.ts.
+      if (top && name.startsWith(`${RUN_FILES.lock}.`)) return true;
       if (statSync(file).isDirectory()) return walk(file, false);
       if (top && BOOKKEEPING_FILES.has(name)) return true;
       if (/^\..*\.tmp$/.test(name)) return true;
+      if (name === 'instances.json') return true; // a phase's membership: decided again while its ledger is empty
       return name.endsWith('.jsonl') && wholeLinesEnd(file).validBytes === 0;
     });
   return walk(dir, true);

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { acquireLock, processStartTicks, RunLockedError } from '../../src/store/lock.js';
+import { runActivity } from '../../src/loop/gc.js';
+import { acquireLock, liveLockHolder, lockState, processStartTicks, RunLockedError } from '../../src/store/lock.js';
 
 function lockPath(): string {
   return path.join(mkdtempSync(path.join(tmpdir(), 'rft-lock-')), 'lock');
@@ -55,5 +56,53 @@ describe('run lock', () => {
     const warnings: string[] = [];
     acquireLock(file, (m) => warnings.push(m)).release();
     expect(warnings).toHaveLength(1);
+  });
+
+  it('an empty or unreadable lock is held during its grace period and stale after it, for acquire, gc and status alike', () => {
+    for (const content of ['', '{"pid": 4']) {
+      const file = lockPath();
+      writeFileSync(file, content);
+      expect(() => acquireLock(file)).toThrow(/could not take the lock .*(empty|unreadable).*perhaps being written/);
+      expect(runActivity(path.dirname(file)).running).toBe(true);
+      expect(lockState(file).state).toBe('held');
+      const old = new Date(Date.now() - 11_000);
+      utimesSync(file, old, old);
+      expect(runActivity(path.dirname(file))).toEqual({ running: false, why: expect.stringMatching(/stale \((empty|unreadable) for 11 s/) });
+      expect(liveLockHolder(file)).toBeNull();
+      const warnings: string[] = [];
+      const lock = acquireLock(file, (m) => warnings.push(m));
+      expect(warnings).toEqual([expect.stringContaining('taking over the stale lock')]);
+      expect(JSON.parse(readFileSync(file, 'utf8')).pid).toBe(process.pid);
+      expect(runActivity(path.dirname(file)).running).toBe(true);
+      expect(liveLockHolder(file)?.pid).toBe(process.pid);
+      lock.release();
+    }
+  });
+
+  it('a takeover left half-done by a dead process (its claim on the stale lock) does not block the next one', async () => {
+    const file = lockPath();
+    const other = spawn('true');
+    const pid = other.pid!;
+    await new Promise((resolve) => other.once('exit', resolve));
+    writeFileSync(file, fakeHolder(pid, '1'));
+    const ino = lstatSync(file).ino;
+    // A claimer that died between claiming and replacing, and one of a lock that is long gone.
+    symlinkSync(JSON.stringify({ pid, host: hostname(), start_ticks: '1' }), `${file}.claim-${ino}-0`);
+    const lock = acquireLock(file);
+    expect(JSON.parse(readFileSync(file, 'utf8')).pid).toBe(process.pid);
+    expect(readdirSync(path.dirname(file))).toEqual(['lock']);
+    lock.release();
+  });
+
+  it('a live claimer is left to finish its takeover', async () => {
+    const file = lockPath();
+    const other = spawn('true');
+    const pid = other.pid!;
+    await new Promise((resolve) => other.once('exit', resolve));
+    writeFileSync(file, fakeHolder(pid, '1'));
+    const ino = lstatSync(file).ino;
+    symlinkSync(JSON.stringify({ pid: process.ppid, host: hostname(), start_ticks: processStartTicks(process.ppid) }), `${file}.claim-${ino}-0`);
+    expect(() => acquireLock(file)).toThrow(/could not take the lock .*stale/);
+    expect(JSON.parse(readFileSync(file, 'utf8')).pid).toBe(pid);
   });
 });
