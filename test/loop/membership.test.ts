@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { driveRun } from '../../src/loop/drive.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { runStatus } from '../../src/loop/status.js';
-import { ROOT } from '../cli/helpers.js';
 import { MINIGYM_TASKS } from '../helpers/minigym.js';
+import { simTrainerFinetune } from '../helpers/sim-trainer.js';
 
 /*
  * Iteration membership is fixed when the iteration begins. One of three train instances has no
@@ -53,12 +53,7 @@ sandbox: {memory: 512m, pids: 256, test_timeout_s: 60, concurrency: 2}
 policy: {kind: simulated, model: sim-base, concurrency: 8}
 sampling: {samples_per_task: 2, instances_in_flight: 2}
 select: {cap: 2}
-finetune:
-  backend: command
-  command: "node ${path.join(ROOT, 'scripts/sim-train.mjs')} --dataset {dataset} --base {base_model} --iteration {iteration} --out {output_dir} --models-dir {run_dir}/sim-models"
-  base_model: sim-base
-  output_model_file: '{output_dir}/MODEL'
-`,
+${simTrainerFinetune()}`,
   );
   return file;
 }

@@ -9,10 +9,10 @@ import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
 import { wholeLinesEnd } from '../../src/store/ledger.js';
 import { readTrajectories } from '../../src/store/trajectories.js';
-import { ROOT } from '../cli/helpers.js';
 import { MINIGYM_TASKS } from '../helpers/minigym.js';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
 import { startRft } from '../loop/helpers.js';
+import { simTrainerFinetune } from '../helpers/sim-trainer.js';
 
 /**
  * The whole loop on a real small filesystem (a tmpfs mounted by the test, as root) that fills up
@@ -62,12 +62,7 @@ policy: {kind: simulated, model: sim-base, concurrency: 8}
 sampling: {samples_per_task: 3, instances_in_flight: 2}
 eval: {samples: 1}
 select: {cap: 2}
-finetune:
-  backend: command
-  command: "node ${path.join(ROOT, 'scripts/sim-train.mjs')} --dataset {dataset} --base {base_model} --iteration {iteration} --out {output_dir} --models-dir {run_dir}/sim-models"
-  base_model: sim-base
-  output_model_file: '{output_dir}/MODEL'
-`,
+${simTrainerFinetune()}`,
   );
   return file;
 }
