@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll } from 'vitest';
 
 /**
  * A real small filesystem for tests of full disks: a tmpfs mounted (as root) on a folder of its
@@ -36,5 +37,18 @@ export function mountTmpfs(bytes: number, prefix = 'rft-tmpfs-'): Tmpfs {
       mounted = false;
       rmSync(parent, { recursive: true, force: true });
     },
+  };
+}
+
+/** mountTmpfs for one test file: every filesystem it mounts is unmounted after the file's tests. */
+export function tmpfsMounter(prefix: string): (bytes: number) => Tmpfs {
+  const mounts: Tmpfs[] = [];
+  afterAll(() => {
+    for (const m of mounts) m.unmount();
+  });
+  return (bytes) => {
+    const m = mountTmpfs(bytes, prefix);
+    mounts.push(m);
+    return m;
   };
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runLayout } from '../../src/loop/layout.js';
 import { RUN_DIR_LABEL } from '../../src/loop/gc.js';
 import { LABEL } from '../../src/sandbox/container.js';
@@ -10,7 +10,7 @@ import { connectEngine } from '../../src/sandbox/engine.js';
 import { wholeLinesEnd } from '../../src/store/ledger.js';
 import { readTrajectories } from '../../src/store/trajectories.js';
 import { MINIGYM_TASKS } from '../helpers/minigym.js';
-import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
+import { tmpfsMounter } from '../helpers/tmpfs.js';
 import { startRft } from '../loop/helpers.js';
 import { simTrainerFinetune } from '../helpers/sim-trainer.js';
 
@@ -27,16 +27,7 @@ const PAGE = 4096;
 /** The small filesystems' sizes, as fractions of what the whole run takes. */
 const FILLS = [0.5, 0.8];
 
-const mounts: Tmpfs[] = [];
-afterAll(() => {
-  for (const m of mounts) m.unmount();
-});
-
-function tmpfs(bytes: number): Tmpfs {
-  const m = mountTmpfs(bytes, 'rft-full-disk-run-');
-  mounts.push(m);
-  return m;
-}
+const tmpfs = tmpfsMounter('rft-full-disk-run-');
 
 /** Bytes in use on a filesystem (pages, as the size limit counts them). */
 function usedBytes(dir: string): number {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { TrajectorySchema, type Trajectory } from '../../src/agent/trajectory.js';
 import { poolFromRecords } from '../../src/select/pool.js';
@@ -9,7 +9,7 @@ import { selectTrajectories } from '../../src/select/select.js';
 import { writeDatasetStream } from '../../src/sft/stream.js';
 import { Ledger, readRecords } from '../../src/store/ledger.js';
 import { blobsFileOf, readTrajectories, TrajectoryLedger } from '../../src/store/trajectories.js';
-import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
+import { tmpfsMounter } from '../helpers/tmpfs.js';
 import { keyOfTrajectory, makeTrajectory, makeVerdict } from '../sft/records.js';
 
 /**
@@ -18,16 +18,7 @@ import { keyOfTrajectory, makeTrajectory, makeVerdict } from '../sft/records.js'
  * failed must leave only whole lines behind, and the same writer must go on once space is freed.
  */
 
-const mounts: Tmpfs[] = [];
-afterAll(() => {
-  for (const m of mounts) m.unmount();
-});
-
-function tmpfs(bytes: number): Tmpfs {
-  const m = mountTmpfs(bytes, 'rft-full-disk-');
-  mounts.push(m);
-  return m;
-}
+const tmpfs = tmpfsMounter('rft-full-disk-');
 
 const Row = z.object({ id: z.number().int(), text: z.string() });
 /** 1,000 bytes a line: never a divisor of a 4 KiB page, so the line that fills the disk is cut short. */

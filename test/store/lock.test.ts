@@ -14,6 +14,15 @@ function fakeHolder(pid: number, startTicks: string | null): string {
   return JSON.stringify({ pid, host: hostname(), start_ticks: startTicks, acquired_at: '2026-01-01T00:00:00.000Z' });
 }
 
+
+/** Writes a lock held by a process that has exited (a stale lock): returns its pid. */
+async function lockOfDeadProcess(file: string): Promise<number> {
+  const other = spawn('true');
+  const pid = other.pid!;
+  await new Promise((resolve) => other.once('exit', resolve));
+  writeFileSync(file, fakeHolder(pid, '1'));
+  return pid;
+}
 describe('run lock', () => {
   it('is exclusive while held and free again once released', () => {
     const file = lockPath();
@@ -39,10 +48,7 @@ describe('run lock', () => {
 
   it('takes over the lock of a dead process, with a warning', async () => {
     const file = lockPath();
-    const other = spawn('true');
-    const pid = other.pid!;
-    await new Promise((resolve) => other.once('exit', resolve));
-    writeFileSync(file, fakeHolder(pid, '1'));
+    const pid = await lockOfDeadProcess(file);
     const warnings: string[] = [];
     const lock = acquireLock(file, (m) => warnings.push(m));
     expect(warnings).toEqual([expect.stringContaining(`stale lock of pid ${pid}`)]);
@@ -81,10 +87,7 @@ describe('run lock', () => {
 
   it('a takeover left half-done by a dead process (its claim on the stale lock) does not block the next one', async () => {
     const file = lockPath();
-    const other = spawn('true');
-    const pid = other.pid!;
-    await new Promise((resolve) => other.once('exit', resolve));
-    writeFileSync(file, fakeHolder(pid, '1'));
+    const pid = await lockOfDeadProcess(file);
     const ino = lstatSync(file).ino;
     // A claimer that died between claiming and replacing, and one of a lock that is long gone.
     symlinkSync(JSON.stringify({ pid, host: hostname(), start_ticks: '1' }), `${file}.claim-${ino}-0`);
@@ -96,10 +99,7 @@ describe('run lock', () => {
 
   it('a live claimer is left to finish its takeover', async () => {
     const file = lockPath();
-    const other = spawn('true');
-    const pid = other.pid!;
-    await new Promise((resolve) => other.once('exit', resolve));
-    writeFileSync(file, fakeHolder(pid, '1'));
+    const pid = await lockOfDeadProcess(file);
     const ino = lstatSync(file).ino;
     symlinkSync(JSON.stringify({ pid: process.ppid, host: hostname(), start_ticks: processStartTicks(process.ppid) }), `${file}.claim-${ino}-0`);
     expect(() => acquireLock(file)).toThrow(/could not take the lock .*stale/);
