@@ -162,7 +162,14 @@ describe('command model server', () => {
     await server.stop();
     // A server that outlived its session still answers there: rft does not start a second one behind it.
     const leftover: Server = createServer((_req, res) => res.end(JSON.stringify({ data: [{ id: 'rft-it1' }] })));
-    await new Promise<void>((resolve) => leftover.listen(port, '127.0.0.2', resolve));
+    // stop() does not watch a remote host's port, so the stand-in's listener may hold 127.0.0.2:port
+    // for a moment after its group is killed: bind once it is free (a listen error rejects, not throws).
+    await waitFor('127.0.0.2:port to be free', () =>
+      new Promise<boolean>((resolve) => {
+        leftover.once('error', () => resolve(false));
+        leftover.listen(port, '127.0.0.2', () => resolve(true));
+      }),
+    );
     try {
       const failure = await newServer(config, runDir).serve('/shared/run/iter-1/finetune/model', 2).catch((err: unknown) => err);
       expect(failure).toBeInstanceOf(ServeError);
