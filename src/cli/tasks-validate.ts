@@ -22,6 +22,8 @@ export const tasksValidateCommand: CommandModule<object, ValidateArgs> = {
     }
     const invalid = rows.filter((r) => !r.valid).length;
     process.stdout.write(`${rows.length - invalid}/${rows.length} tasks valid\n`);
+    const withJunk = rows.filter((r) => r.junk.FAIL_TO_PASS.length + r.junk.PASS_TO_PASS.length > 0).length;
+    if (withJunk > 0) process.stdout.write(`${withJunk} tasks list ids no test run can produce; rft grades without them (see the notes)\n`);
     if (invalid > 0) process.exitCode = 1;
   },
 };

@@ -28,12 +28,3 @@ export function rewriteIds(statuses: TestStatusMap, rewrite: IdRewrite | null): 
   }
   return out;
 }
-
-/**
- * Listed ids no test run can ever produce, because a reference parser invented them from a line
- * that was not a result (`[100%]` from a progress column, `[1]` from a `SKIPPED [1] …` line):
- * such an instance can never resolve. `rft tasks validate` names them.
- */
-export function impossibleIds(ids: readonly string[]): string[] {
-  return ids.filter((id) => /^\[\s*\d+%?\]$/.test(id.trim()) || id.trim() === '');
-}

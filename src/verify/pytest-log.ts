@@ -49,9 +49,21 @@ const STATUS_WORD = /^(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS) (.+)$/;
  * itself (which can write anything anywhere); the junit report is the primary source, see
  * mergeStatuses in grade.ts.
  *
- * `SKIPPED [N] path:line: reason` lines name a location, not a test id (pytest folds skips with
- * the same location and reason into one line), so they are not mapped. Nothing is lost for
- * grading: a test that is missing fails exactly as a SKIPPED one does, and junit names them.
+ * The line forms, by pytest release (src/_pytest/terminal.py: `short_test_summary` and, for
+ * PASSED/FAILED/ERROR, `_get_line_with_reprcrash_message`; read in 4.6.11, 5.4.3, 6.2.5, 7.1.3,
+ * 7.2.1, 7.4.0, 8.0.0, 8.3.0 and 9.0.3, and seen in real runs of 7.2.1 and 9.0.3):
+ * - `PASSED|FAILED|ERROR <id>`, with ` - <message>` when there is one: every release.
+ * - XFAIL: `XFAIL <id>`, the reason on the next line indented two spaces (to 7.1.x; the indented
+ *   line is not a status line and is skipped); `XFAIL <id> - <reason>` from 7.2.0.
+ * - XPASS: `XPASS <id> <reason>` after a bare space (to 7.4.x; an empty reason leaves a trailing
+ *   space); `XPASS <id> - <reason>` from 8.0.0. Nothing in the older line tells where the id ends
+ *   (ids may hold spaces), so the id read here keeps the reason and mergeStatuses (grade.ts) finds
+ *   the junit id it starts with; the XPASS then lowers that test's junit PASSED as for 8.0.0+.
+ * - SKIPPED: `SKIPPED [N] <path>:<line>: <reason>` (or without `:<line>`) in every release: a
+ *   location, not a test id (pytest folds skips with the same location and reason into one line),
+ *   so it is not mapped; from 8.3.0, `--no-fold-skipped` prints `SKIPPED <id> - <reason>`, read
+ *   like the others. Nothing is lost for grading: a test that is missing fails exactly as a
+ *   SKIPPED one does, and junit names them.
  */
 export function parsePytestSummary(log: string): TestStatusMap {
   const lines = stripAnsi(log).replace(/\r\n?/g, '\n').split('\n');

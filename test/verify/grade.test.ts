@@ -107,6 +107,95 @@ describe('lookupStatus: ids SWE-bench cut at the first space', () => {
     expect(lookupStatus('t.py::test_', statuses)).toBeUndefined();
     expect(lookupStatus('t.py::test_x[two wo', statuses)).toBeUndefined();
   });
+
+  // SWE-bench's -rA summary never names a skipped test and its parser ignores XPASS lines, so its
+  // status map holds only the other parametrizations under the cut id.
+  const prefixOf = (...matches: TestStatus[]) =>
+    lookupStatus('t.py::test_p[a', Object.fromEntries(matches.map((status, i) => [`t.py::test_p[a ${i}]`, status])));
+
+  it('ignores skipped and XPASS parametrizations when any other matches, as SWE-bench sees them', () => {
+    expect(prefixOf('PASSED', 'SKIPPED')).toBe('PASSED');
+    expect(prefixOf('SKIPPED', 'PASSED')).toBe('PASSED');
+    expect(prefixOf('PASSED', 'XPASS')).toBe('PASSED');
+    expect(prefixOf('XFAIL', 'SKIPPED', 'XPASS')).toBe('XFAIL');
+    expect(prefixOf('PASSED', 'SKIPPED', 'FAILED')).toBe('FAILED');
+    expect(prefixOf('ERROR', 'XPASS')).toBe('ERROR');
+  });
+
+  it('takes the worst of skipped and XPASS parametrizations when nothing else matches', () => {
+    expect(prefixOf('SKIPPED', 'SKIPPED')).toBe('SKIPPED');
+    expect(prefixOf('SKIPPED', 'XPASS')).toBe('XPASS');
+    expect(prefixOf('XPASS')).toBe('XPASS');
+  });
+
+  it('grades test_trunc_skip[a (one PASSED, one SKIPPED) resolved as FAIL_TO_PASS', () => {
+    const result = gradeTests({
+      failToPass: ['t.py::test_trunc_skip[a'],
+      passToPass: [],
+      statuses: { 't.py::test_trunc_skip[a b]': 'PASSED', 't.py::test_trunc_skip[a c]': 'SKIPPED' },
+    });
+    expect(result.resolved).toBe(true);
+  });
+});
+
+describe('truncated ids and pytest 7 XPASS lines on real runs (pytest 9.0.3 and Debian 7.2.1)', () => {
+  const files = ['tests/test_trunc.py', 'tests/test_marks.py'];
+  const merged = (name: string) => mergeStatuses(parseJunitXml(fixture(`${name}.xml`), files), parsePytestSummary(fixture(`${name}.log`)));
+  const cut = (name: string) => `tests/test_trunc.py::test_trunc_${name}[a`;
+
+  for (const run of ['trunc', 'pytest7']) {
+    it(`${run}: a cut id passes unless a parametrization SWE-bench sees fails`, () => {
+      const result = gradeTests({
+        failToPass: [cut('skip'), cut('xpass'), cut('xfail'), cut('fail')],
+        passToPass: [cut('all_skipped')],
+        statuses: merged(run),
+      });
+      expect(result.report).toEqual({
+        FAIL_TO_PASS: { success: [cut('skip'), cut('xpass'), cut('xfail')], failure: [cut('fail')] },
+        PASS_TO_PASS: { success: [], failure: [] }, // every parametrization skipped: neutral, as an exact skipped id
+      });
+    });
+
+    it(`${run}: an XPASS lowers the junit PASSED, so the test fails`, () => {
+      const statuses = merged(run);
+      expect(statuses['tests/test_trunc.py::test_trunc_xpass[a c]']).toBe('XPASS');
+      const result = gradeTests({
+        failToPass: ['tests/test_trunc.py::test_trunc_xpass[a c]', 'tests/test_trunc.py::test_trunc_xpass[a b]'],
+        passToPass: [],
+        statuses,
+      });
+      expect(result.report.FAIL_TO_PASS.failure).toEqual(['tests/test_trunc.py::test_trunc_xpass[a c]']);
+    });
+  }
+
+  it('pytest7: the XPASS line carries its reason after a bare space, and still names the junit test', () => {
+    const statuses = merged('pytest7');
+    expect(statuses['tests/test_marks.py::test_xpass']).toBe('XPASS');
+    expect(statuses['tests/test_marks.py::test_xpass_strict']).toBe('FAILED');
+    expect(statuses['tests/test_marks.py::test_xfail']).toBe('XFAIL');
+    expect(Object.keys(statuses).some((id) => id.endsWith('maybe fixed'))).toBe(false);
+  });
+
+  it('an XPASS id that starts with no junit id lowers nothing', () => {
+    expect(mergeStatuses({ 't.py::a': 'PASSED', 't.py::ab': 'PASSED' }, { 't.py::a b': 'XPASS', 't.py::abc d': 'XPASS' })).toEqual({
+      't.py::a': 'XPASS',
+      't.py::ab': 'PASSED',
+    });
+  });
+});
+
+describe('gradeTests: listed ids no run can produce', () => {
+  it('leaves [100%] out of PASS_TO_PASS, so the gold patch of pytest-dev__pytest-5262 can resolve', () => {
+    const result = gradeTests({ failToPass: ['t.py::f'], passToPass: ['t.py::p', '[100%]', '['], statuses: { 't.py::f': 'PASSED', 't.py::p': 'PASSED' } });
+    expect(result.resolved).toBe(true);
+    expect(result.report.PASS_TO_PASS).toEqual({ success: ['t.py::p'], failure: [] });
+  });
+
+  it('leaves them out of FAIL_TO_PASS too: an instance listing nothing else never resolves', () => {
+    const result = gradeTests({ failToPass: ['[100%]------'], passToPass: [], statuses: { '[100%]------': 'PASSED' } });
+    expect(result.resolved).toBe(false);
+    expect(result.reason).toMatch(/no FAIL_TO_PASS tests/);
+  });
 });
 
 describe('mergeStatuses', () => {

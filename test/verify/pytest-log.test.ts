@@ -97,6 +97,56 @@ describe('parsePytestSummary, other real logs', () => {
   });
 });
 
+describe('parsePytestSummary, the line forms of every pytest release', () => {
+  it('reads a real pytest 7.2.1 run (Debian bookworm): XFAIL with " - ", XPASS with its reason after a bare space', () => {
+    expect(fixture('pytest7-version.txt')).toMatch(/^pytest 7\./);
+    const log = fixture('pytest7.log');
+    expect(log).toContain('XPASS tests/test_marks.py::test_xpass maybe fixed\n');
+    const statuses = parsePytestSummary(log);
+    expect(statuses['tests/test_marks.py::test_xfail']).toBe('XFAIL');
+    expect(statuses['tests/test_marks.py::test_xfail_no_reason']).toBe('XFAIL');
+    expect(statuses['tests/test_trunc.py::test_trunc_xfail[a c]']).toBe('XFAIL');
+    expect(statuses['tests/test_marks.py::test_xpass_strict']).toBe('FAILED');
+    // Nothing in the line says where the id ends: it keeps the reason, and mergeStatuses finds the
+    // junit id it starts with (grade.test.ts).
+    expect(statuses['tests/test_marks.py::test_xpass maybe fixed']).toBe('XPASS');
+    expect(statuses['tests/test_trunc.py::test_trunc_xpass[a c] maybe fixed']).toBe('XPASS');
+    expect(statuses['tests/test_trunc.py::test_trunc_fail[a c]']).toBe('FAILED');
+    expect(Object.keys(statuses).some((id) => id.startsWith('['))).toBe(false);
+  });
+
+  it('reads the same tests from a real pytest 9 run, XPASS with " - "', () => {
+    const statuses = parsePytestSummary(fixture('trunc.log'));
+    expect(statuses['tests/test_trunc.py::test_trunc_xpass[a c]']).toBe('XPASS');
+    expect(statuses['tests/test_trunc.py::test_trunc_xfail[a c]']).toBe('XFAIL');
+    expect(statuses['tests/test_trunc.py::test_trunc_skip[a b]']).toBe('PASSED');
+  });
+
+  // Forms written down from src/_pytest/terminal.py (short_test_summary) of the releases named.
+  const summary = (...lines: string[]) =>
+    ['=========================== short test summary info ============================', ...lines, '=== 1 passed in 0.01s ==='].join('\n');
+
+  it('pytest 4.6 to 7.1: XFAIL with the reason on the next line, indented', () => {
+    expect(parsePytestSummary(summary('XFAIL t.py::test_a', '  known bug', 'XFAIL t.py::test_b'))).toEqual({
+      't.py::test_a': 'XFAIL',
+      't.py::test_b': 'XFAIL',
+    });
+  });
+
+  it('pytest 4.6 to 7.4: an XPASS without a reason leaves a trailing space', () => {
+    expect(parsePytestSummary(summary('XPASS t.py::test_x ', 'XPASS t.py::test_p[a b] '))).toEqual({
+      't.py::test_x': 'XPASS',
+      't.py::test_p[a b]': 'XPASS',
+    });
+  });
+
+  it('pytest 8.3+ with --no-fold-skipped: SKIPPED lines name the test', () => {
+    expect(parsePytestSummary(summary('SKIPPED t.py::test_s[a - b] - no network', 'SKIPPED [2] t.py:4: folded'))).toEqual({
+      't.py::test_s[a - b]': 'SKIPPED',
+    });
+  });
+});
+
 describe('parsePytestSummary, messages on PASSED lines', () => {
   it('splits them off too (a hook that turns failures into passes leaves the message)', () => {
     const log = [

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { djangoDirectives, parseDjangoLog, withUnittestAliases } from '../../src/verify/django-log.js';
 import { gradeTests, mergeStatuses } from '../../src/verify/grade.js';
-import { impossibleIds, rewriteIds } from '../../src/verify/id-rewrite.js';
+import { rewriteIds } from '../../src/verify/id-rewrite.js';
+import { isJunkId, junkIds } from '../../src/verify/junk-ids.js';
 import { mangleNodeId, parseJunitXml } from '../../src/verify/junit.js';
 import { HOOK_SOURCE, parseHookResults } from '../../src/verify/result-hook.js';
 import { RUNNERS, repoFamily } from '../../src/verify/runners.js';
@@ -117,15 +118,22 @@ describe('ids as the datasets wrote them', () => {
     expect(rewriteIds({ 't.py::a[//x]': 'PASSED' }, 'path_basename')).toEqual({ 't.py::a[//x]': 'PASSED' });
   });
 
-  it('names listed ids no run can produce', () => {
-    expect(impossibleIds(['[100%]', 't.py::ok', '[ 50%]', '[1]'])).toEqual(['[100%]', '[ 50%]', '[1]']);
+  it('names listed ids no run can produce: progress columns, their pieces, separators', () => {
+    const junk = ['[100%]', '[', '[100%]-------------------------', '[ 50%]', '[1]', '', '  ', '=====', '[100%]====='];
+    const real = ['t.py::ok', 't.py::test_p[1]', 't.py::test_p[', 'tests/test_x.py', 'test_a (m.C)', 'test_sqrt', 'sympy/core/tests/test_x.py:test_y'];
+    expect(junkIds([...real, ...junk])).toEqual(junk);
+    expect(real.some(isJunkId)).toBe(false);
   });
 
-  it('rft tasks validate notes them, and the install steps rft does not re-run', () => {
-    const base = { FAIL_TO_PASS: ['t.py::a'], PASS_TO_PASS: ['[100%]'] };
+  it('rft tasks validate notes them and how the instance grades, and the install steps rft does not re-run', () => {
+    const base = { FAIL_TO_PASS: ['t.py::a'], PASS_TO_PASS: ['t.py::b', '[100%]', '['] };
     expect(taskNotes({ repo: 'pytest-dev/pytest', version: '5.4', ...base })).toEqual([
-      'listed ids no test run can produce (a reference parser made them up): "[100%]"',
+      'listed ids no test run can produce (a reference parser read them from progress or separator text): PASS_TO_PASS "[100%]", "[". ' +
+        'rft grades without them (they count in neither list); SWE-bench grades them by whatever its parser reads from similar text ' +
+        'in the new log, and fails them when there is none',
     ]);
+    const onlyJunk = taskNotes({ repo: 'pytest-dev/pytest', version: '5.4', FAIL_TO_PASS: ['[100%]-----'], PASS_TO_PASS: [] });
+    expect(onlyJunk[0]).toMatch(/^listed ids .*: FAIL_TO_PASS "\[100%\]-----"\. .*Without them FAIL_TO_PASS is empty, so the instance never resolves$/);
     expect(taskNotes({ repo: 'django/django', version: '2.2', FAIL_TO_PASS: ['x'], PASS_TO_PASS: [] })[0]).toMatch(/install step re-run.*setup.py install/);
     expect(taskNotes({ repo: 'django/django', version: '3.0', FAIL_TO_PASS: ['x'], PASS_TO_PASS: [] })).toEqual([]);
   });
