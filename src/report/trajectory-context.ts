@@ -139,3 +139,18 @@ export function readRunContext(runDir: string): RunContext {
     },
   };
 }
+
+/** "kept in iter-0/datasets/cap-1 (trained on)" or "not kept in …: over_cap". */
+export function datasetMarkText(d: DatasetMark): string {
+  return `${d.kept ? 'kept in' : 'not kept in'} ${d.folder}${d.trained_on ? ' (trained on)' : ''}${d.reason ? `: ${d.reason.replace(/_/g, ' ')}` : ''}`;
+}
+
+/** A candidate's score, rank and pick in a few words. */
+export function candidateText(c: CandidateMark): { score: string; rank: string; submitted: string } {
+  return {
+    score: c.score === null ? 'unscored' : c.score.toFixed(3),
+    rank: c.rank === null ? '–' : `${c.rank} of ${c.of}${c.tied > 1 ? ` (tied ×${c.tied})` : ''}`,
+    submitted:
+      c.submitted === 'yes' ? 'submitted' : c.submitted === 'tied' ? `tied for the pick (1 of ${c.tied}; best-of-n counts their mean)` : c.submitted === 'no' ? 'not submitted' : 'no pick yet (not every candidate scored)',
+  };
+}
