@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { pct } from '../report/format.js';
+import { evalHeadline } from '../report/eval-figure.js';
 import { scalingText } from '../report/scaling.js';
 import { createReport } from '../report/write.js';
 
@@ -28,14 +28,8 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     process.stdout.write(`wrote ${rel(files.markdown)} and ${rel(files.html)}\n`);
     for (const index of files.trajectories) process.stdout.write(`  trajectory pages: ${rel(index)}\n`);
     for (const run of data.runs) {
-      // Under best-of-n the eval's result is the top-scored candidate's.
-      const evals = run.eval
-        .map((s) => {
-          const best = run.scaling.find((c) => c.model_index === s.model_index)?.best_of_n;
-          return `M${s.model_index} ${best ? `${pct(best.rate)} (best of ${run.scaling.find((c) => c.model_index === s.model_index)!.samples_per_instance})` : pct(s.resolve_rate)}`;
-        })
-        .join(' → ');
-      process.stdout.write(`  ${run.label}: eval ${evals || '–'}; ${run.datasets.length} dataset(s), ${run.finetunes.length} fine-tune record(s)\n`);
+      const evals = evalHeadline(run);
+      process.stdout.write(`  ${run.label}: eval ${evals ?? '–'}; ${run.datasets.length} dataset(s), ${run.finetunes.length} fine-tune record(s)\n`);
     }
     process.stdout.write(scalingText(data));
   },

@@ -134,7 +134,7 @@ export function formatTable(rows: readonly IterationRow[], cap: number | null): 
     r.train?.tokens != null ? String(r.train.tokens) : '-',
     r.train ? pct(r.train.empty_patch, r.train.trajectories) : '-',
     r.eval?.best_of_n
-      ? `${num(r.eval.best_of_n.resolved)}/${r.eval.best_of_n.instances} (${pct(r.eval.best_of_n.resolved, r.eval.best_of_n.instances)}) best of ${r.eval.best_of_n.n}; mean ${pct(r.eval.resolved, r.eval.instances)}`
+      ? `${num(r.eval.best_of_n.resolved)}/${r.eval.best_of_n.instances} (${pct(r.eval.best_of_n.resolved, r.eval.best_of_n.instances)}) best of ${r.eval.best_of_n.n} (verifier pick); mean over samples ${pct(r.eval.resolved, r.eval.instances)}`
       : r.eval
         ? `${r.eval.resolved}/${r.eval.instances} (${pct(r.eval.resolved, r.eval.instances)})`
         : '-',

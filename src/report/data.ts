@@ -202,7 +202,7 @@ export function gatherReport(runDirs: readonly string[], options: GatherOptions 
  * One rollout's ledgers as the report needs them, read record by record (a ledger may be
  * gigabytes): the pool, where each entry's record is (to read kept ones back), and counts.
  */
-interface Ledgers {
+export interface Ledgers {
   trajectoriesFile: string;
   pool: PoolEntry[];
   locations: Map<string, LedgerLocation>;
@@ -220,7 +220,7 @@ interface Ledgers {
  * set knows; the report reads ledgers only, so it takes the spec hash the run's own verdicts
  * recorded for this (instance, patch) — a final one when there is one, as the pool does.
  */
-function readLedgers(trajectoriesFile: string, verdictsFile: string): Ledgers {
+export function readLedgers(trajectoriesFile: string, verdictsFile: string): Ledgers {
   const spec = new Map<string, VerdictOutcome>();
   const byKey = new Map<string, Pick<Verdict, 'outcome'>>();
   let verdictRecords = 0;
@@ -310,7 +310,7 @@ function callsByOutcome(iteration: number, pool: readonly PoolEntry[], success: 
   };
 }
 
-function iterationFolders(runDir: string): number[] {
+export function iterationFolders(runDir: string): number[] {
   return readdirSync(runDir)
     .map((name) => /^iter-(\d+)$/.exec(name))
     .filter((m): m is RegExpExecArray => m !== null && statSync(path.join(runDir, m[0])).isDirectory())

@@ -1,4 +1,5 @@
 import type { ReportData, RunReport } from './data.js';
+import { evalFigure, evalHeadline, MEAN_LABEL } from './eval-figure.js';
 import { capName, modelLabel, num, pct, temperatureLabel } from './format.js';
 import { htmlDocument } from './page.js';
 import { scalingCharts, scalingTable } from './scaling.js';
@@ -62,14 +63,23 @@ function resolveRateChart(data: ReportData): string {
   let maxIndex = 0;
   data.runs.forEach((run, i) => {
     const prefix = several ? `${run.label} · ` : '';
-    const evalPoints = run.eval
-      .filter((s) => s.resolve_rate !== null)
-      .map((s) => ({
-        x: s.model_index,
-        y: 100 * s.resolve_rate!,
-        label: pct(s.resolve_rate),
-        title: `${run.label}: eval of ${modelLabel(s.model_index)} (${run.models[s.model_index] ?? '?'}): ${s.resolved}/${s.samples} resolved (${pct(s.resolve_rate)})`,
-      }));
+    // The eval's reported figure (best of n when the pool was scored), as the table and headline give it.
+    const figures = run.eval.map((s) => ({ s, f: evalFigure(run, s.model_index)! })).filter((x) => x.f.rate !== null);
+    const evalPoints = figures.map(({ s, f }) => ({
+      x: s.model_index,
+      y: 100 * f.rate!,
+      label: pct(f.rate),
+      title: `${run.label}: eval of ${modelLabel(s.model_index)} (${run.models[s.model_index] ?? '?'}): ${pct(f.rate)} ${f.label}${f.n !== null ? `; ${MEAN_LABEL} ${pct(f.mean)}` : ''} (${s.resolved}/${s.samples} samples resolved)`,
+    }));
+    const scored = figures.filter((x) => x.f.n !== null);
+    const meanPoints = scored.map(({ s, f }) => ({
+      x: s.model_index,
+      y: 100 * f.mean!,
+      label: pct(f.mean),
+      title: `${run.label}: eval of ${modelLabel(s.model_index)}: ${MEAN_LABEL} ${s.resolved}/${s.samples} (${pct(f.mean)})`,
+    }));
+    const evalLabels = [...new Set(figures.map((x) => x.f.label))];
+    const evalName = evalLabels.length === 1 ? evalLabels[0]! : `best of n where scored, else ${MEAN_LABEL}`;
     const trainPoints = run.train
       .filter((s) => s.resolve_rate !== null)
       .map((s) => ({
@@ -81,7 +91,8 @@ function resolveRateChart(data: ReportData): string {
     const evalT = temperatureLabel(run.eval.flatMap((s) => s.temperatures).filter((t, j, all) => all.indexOf(t) === j), run.settings.eval_temperature);
     const trainT = temperatureLabel(run.train.flatMap((s) => s.temperatures).filter((t, j, all) => all.indexOf(t) === j), run.settings.temperature);
     // One run: a colour per kind; several: a colour per run, the kind told by the line style.
-    if (evalPoints.length > 0) series.push({ name: `${prefix}eval of M_m (${evalT})`, color: colorOf(i), dashed: false, points: evalPoints });
+    if (evalPoints.length > 0) series.push({ name: `${prefix}eval of M_m: ${evalName} (${evalT})`, color: colorOf(i), dashed: false, points: evalPoints });
+    if (meanPoints.length > 0) series.push({ name: `${prefix}eval of M_m: ${MEAN_LABEL}`, color: colorOf(i), dashed: true, strokeWidth: 1, points: meanPoints });
     if (trainPoints.length > 0) series.push({ name: `${prefix}train samples of M_k (${trainT})`, color: several ? colorOf(i) : colorOf(1), dashed: true, points: trainPoints });
     maxIndex = Math.max(maxIndex, run.models.length - 1, ...run.eval.map((s) => s.model_index), ...run.train.map((s) => s.model_index));
   });
@@ -98,7 +109,7 @@ function resolveRateChart(data: ReportData): string {
       yLimit: 100,
       series,
     }),
-    'Solid: eval of M_m (resolved share of the eval samples). Dashed: the training samples drawn from M_k in iteration k. Hover a point for the counts.',
+    'Solid: eval of M_m, the figure the table and headline report (best of n: the verifier\'s top-scored candidate per instance, when the eval pool was scored; else the resolved share of the eval samples). Thin dashed: the eval\'s mean over samples beside a best-of-n line. Dashed: the training samples drawn from M_k in iteration k. Hover a point for the counts.',
     true,
   );
 }
@@ -222,6 +233,7 @@ h1 { font-size: 1.8rem; margin: 0 0 4px; }
 h2 { font-size: 1.3rem; margin: 40px 0 8px; padding-bottom: 6px; border-bottom: 1px solid var(--line); }
 p { margin: 6px 0 12px; }
 .meta { color: var(--muted); margin: 0 0 16px; }
+.headline { font-size: 1.05rem; font-weight: 600; margin: 0 0 8px; }
 .sim { border-left: 4px solid #e15759; background: #fdf1f1; padding: 10px 14px; margin: 16px 0; border-radius: 4px; }
 .lead { color: var(--muted); max-width: 80ch; }
 figure { margin: 0; background: var(--bg); border: 1px solid var(--line); border-radius: 8px; padding: 10px 10px 6px; }
@@ -268,6 +280,12 @@ function trajectoriesSection(links: readonly TrajectoryLink[]): string {
   return `<section id="trajectories-section"><h2>Trajectories</h2><p class="lead">One page per trajectory (states, prompts, actions, patch, verdict, test log), listed per instance.</p><ul>${items.join('')}</ul></section>`;
 }
 
+/** Each run's eval result per model, labelled (best of n or mean over samples), as the chart and table show it. */
+function headlines(data: ReportData): string {
+  const lines = data.runs.map((r) => ({ r, h: evalHeadline(r) })).filter((x) => x.h !== null);
+  return lines.map(({ r, h }) => `<p class="headline">${data.runs.length > 1 ? `${e(r.label)}: ` : ''}eval resolved ${e(h!)}</p>`).join('');
+}
+
 /** The whole page; `trajectories` links each run's trajectory pages when they were written. */
 export function renderHtml(data: ReportData, trajectories: readonly TrajectoryLink[] = []): string {
   const labels = data.runs.map((r) => r.label).join(', ');
@@ -275,7 +293,7 @@ export function renderHtml(data: ReportData, trajectories: readonly TrajectoryLi
   const statusClass = (column: string, text: string) => (column === 'status' ? `status-${text.replace(/[^a-z]/g, '')}` : null);
   const warnings = warningsOf(data);
   const body = [
-    `<header><h1>RFT report</h1><p class="meta">${e(labels)} · generated ${e(data.generated_at)} · every number is counted from the run ledgers</p></header>`,
+    `<header><h1>RFT report</h1><p class="meta">${e(labels)} · generated ${e(data.generated_at)} · every number is counted from the run ledgers</p>${headlines(data)}</header>`,
     simulated.length > 0
       ? `<p class="sim"><strong>SIMULATION.</strong> ${e(simulated.map((r) => r.label).join(', '))} ${simulated.length === 1 ? 'uses' : 'use'} the project's SIMULATED policy and/or SIMULATED trainer (test doubles, no real model): these numbers show the loop works, not how well a model learns.</p>`
       : '',

@@ -14,6 +14,7 @@ import {
   type Table,
 } from './tables.js';
 import { scalingTable } from './scaling.js';
+import { evalHeadline } from './eval-figure.js';
 
 /**
  * A cell's text, safe inside a Markdown table: no line breaks, pipes escaped, and the characters
@@ -47,6 +48,10 @@ export function renderMarkdown(data: ReportData): string {
     out.push(
       `> **SIMULATION.** ${escapeMarkdown(simulated.map((r) => r.label).join(', '))} use${simulated.length === 1 ? 's' : ''} the project's SIMULATED policy and/or SIMULATED trainer (test doubles, no real model): the numbers show the loop works, not how well a model learns.\n`,
     );
+  }
+  for (const run of data.runs) {
+    const h = evalHeadline(run);
+    if (h !== null) out.push(`**${data.runs.length > 1 ? `${escapeMarkdown(run.label)}: ` : ''}eval resolved ${escapeMarkdown(h)}**\n`);
   }
   out.push('## Runs\n', markdownTable(runsTable(data)));
 

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { RUN_FILES } from '../store/run-dir.js';
+import { candidateMark, candidateText, evalRanks } from './trajectory-context.js';
 import { renderTrajectoryText } from './trajectory-text.js';
 import { forEachTrajectoryView, phasesOf, type PhaseLedgers } from './trajectory-source.js';
 import { visible, type Filter } from './trajectory-view.js';
@@ -63,17 +64,33 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
   }
   let found: string | null = null;
   const samples = new Map<number, string>();
+  // Eval candidates: the verifier's score and rank, and which one best-of-n submits.
+  const ranks = phase.kind === 'eval' ? evalRanks(path.dirname(phase.trajectories)) : null;
+  const instance = o.instance;
   forEachTrajectoryView(
     phase,
     (v) => {
-      samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls)`);
-      if (o.sample !== undefined && v.sample_index === o.sample) found = renderTrajectoryText(v, { full: o.full ?? false });
+      const candidate = ranks ? candidateMark(ranks, v.instance_id, v.sample_index) : null;
+      const t = candidate ? candidateText(candidate) : null;
+      const scored = ranks?.verifier ? (t ? ` · score ${t.score} · rank ${t.rank}${candidate!.submitted === 'yes' ? ' ◀ submitted' : candidate!.submitted === 'tied' ? ` ◀ ${t.submitted}` : ''}` : ' · not ranked (no final verdict)') : '';
+      samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls)${scored}`);
+      if (o.sample !== undefined && v.sample_index === o.sample) {
+        found = renderTrajectoryText(v, { full: o.full ?? false, context: ranks ? { datasets: [], candidate, verifier: ranks.verifier } : null });
+      }
     },
-    (t) => t.instance_id === o.instance,
+    (t) => t.instance_id === instance,
   );
   if (samples.size === 0) throw new ShowError(`${phase.phase} has no trajectory of instance ${JSON.stringify(o.instance)}; \`rft show ${runDir}\` lists the instances`);
   if (o.sample === undefined) {
-    return `${visible(o.instance)} in ${phase.phase}: ${samples.size} samples; show one with --sample N\n${[...samples.entries()].sort((a, b) => a[0] - b[0]).map((x) => `  ${x[1]}`).join('\n')}\n`;
+    const pool = ranks?.byInstance.get(instance) ?? [];
+    const pick = pool.find((c) => c.submitted === 'yes');
+    const head =
+      ranks === null
+        ? ''
+        : ranks.verifier === null
+          ? ' · no verifier scores recorded'
+          : ` · best-of-${pool.length} by verifier ${visible(ranks.verifier)}: ${pick ? `submits #${pick.sample_index} (${pick.resolved ? 'resolved' : 'not resolved'})` : pool.some((c) => c.submitted === 'tied') ? 'the top score is tied' : 'no pick until every candidate is scored'}`;
+    return `${visible(o.instance)} in ${phase.phase}: ${samples.size} samples${head}; show one with --sample N\n${[...samples.entries()].sort((a, b) => a[0] - b[0]).map((x) => `  ${x[1]}`).join('\n')}\n`;
   }
   if (found === null) throw new ShowError(`${visible(o.instance)} has no sample ${o.sample} in ${phase.phase} (recorded: ${[...samples.keys()].sort((a, b) => a - b).join(', ')})`);
   return found;

@@ -1,5 +1,6 @@
 import type { CallsByOutcome, DatasetReport, ReportData, RolloutStats, RunReport } from './data.js';
 import { capName, countOf, DASH, modelLabel, num, pct, seconds, temperatureLabel } from './format.js';
+import { evalCell, evalFigure } from './eval-figure.js';
 import type { Distribution } from './stats.js';
 
 /**
@@ -62,13 +63,6 @@ export function modelIndices(run: RunReport): number[] {
   return Array.from({ length: last + 1 }, (_, i) => i);
 }
 
-/** The eval's reported result: best-of-n (the top-scored candidate per instance) when the pool was scored, else resolved samples. */
-function evalResolvedCell(run: RunReport, m: number, stats: RolloutStats): string {
-  const best = run.scaling.find((c) => c.model_index === m && c.best_of_n !== null);
-  if (!best) return countOf(stats.resolved, stats.samples);
-  return `${num(best.best_of_n!.resolved, 2)}/${best.instances} (${pct(best.best_of_n!.rate)}) best of ${best.samples_per_instance}; all samples ${pct(stats.resolve_rate)}`;
-}
-
 export function resolveRateTable(data: ReportData): Table {
   const rows: string[][] = [];
   for (const run of data.runs) {
@@ -83,7 +77,7 @@ export function resolveRateTable(data: ReportData): Table {
         train ? `${countOf(train.resolved, train.samples)}` : DASH,
         train ? temperatureLabel(train.temperatures, run.settings.temperature) : DASH,
         train ? String(train.successes) : DASH,
-        evalStats ? evalResolvedCell(run, m, evalStats) : DASH,
+        evalStats ? evalCell(evalFigure(run, m)!, evalStats.resolved, evalStats.samples) : DASH,
         evalStats ? temperatureLabel(evalStats.temperatures, run.settings.eval_temperature) : DASH,
       ]);
     }

@@ -66,6 +66,12 @@ function readLog(phase: PhaseLedgers, verdict: Verdict | null): string | null {
   return existsSync(file) ? readFileSync(file, 'utf8') : null;
 }
 
+/** Where a visited trajectory stands among the visited ones. */
+export interface Siblings {
+  /** The sample indices of its instance that are visited, ascending (for previous/next links). */
+  samples: number[];
+}
+
 /**
  * Calls `visit` with the view of every trajectory of a phase, in ledger order. Records of
  * infrastructure errors (not data: the sample is retried on resume) are left out, as the pool
@@ -73,16 +79,24 @@ function readLog(phase: PhaseLedgers, verdict: Verdict | null): string | null {
  */
 export function forEachTrajectoryView(
   phase: PhaseLedgers,
-  visit: (view: TrajectoryView) => void,
+  visit: (view: TrajectoryView, siblings: Siblings) => void,
   want: (t: Pick<Trajectory, 'instance_id' | 'sample_index'>) => boolean = () => true,
 ): void {
   const verdictOf = verdictIndex(phase.verdicts);
   // Only where each record is: the scan's own verdict lookup is not used (the key never matches).
   const scanned = scanPool(phase.trajectories, phase.verdicts, () => '');
-  const wanted = scanned.entries.filter(want).map((e) => scanned.locations.get(trajectoryKey(e))!);
+  const picked = scanned.entries.filter(want);
+  const samples = new Map<string, number[]>();
+  for (const e of picked) {
+    const list = samples.get(e.instance_id);
+    if (list) list.push(e.sample_index);
+    else samples.set(e.instance_id, [e.sample_index]);
+  }
+  for (const list of samples.values()) list.sort((a, b) => a - b);
+  const wanted = picked.map((e) => scanned.locations.get(trajectoryKey(e))!);
   wanted.sort((a, b) => a.offset - b.offset);
   for (const t of readTrajectoriesAt(phase.trajectories, wanted)) {
     const verdict = verdictOf(t);
-    visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)));
+    visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)), { samples: samples.get(t.instance_id) ?? [t.sample_index] });
   }
 }

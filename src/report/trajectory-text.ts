@@ -1,4 +1,5 @@
-import { collapse, visible, type MessageView, type TrajectoryView } from './trajectory-view.js';
+import { candidateText, datasetMarkText, type TrajectoryContext } from './trajectory-context.js';
+import { collapse, visible, type MessageView, type PromptView, type TrajectoryView } from './trajectory-view.js';
 
 /**
  * A trajectory for the terminal (`rft show`): a header, the path through the states, each call's
@@ -9,6 +10,8 @@ import { collapse, visible, type MessageView, type TrajectoryView } from './traj
 
 export interface TextOptions {
   full?: boolean;
+  /** The datasets that kept it, or the verifier's rank of it. */
+  context?: TrajectoryContext | null;
 }
 
 function indent(text: string, prefix = '    '): string {
@@ -26,7 +29,8 @@ function body(text: string, full: boolean): string {
   return [indent(c.head), `    ⋯ [${what} collapsed; --full shows everything]`, indent(c.tail)].join('\n');
 }
 
-function message(m: MessageView, full: boolean): string {
+function message(m: MessageView, full: boolean, prompts: readonly PromptView[]): string {
+  if (m.prompt !== null) return `  system: the ${visible(prompts[m.prompt]!.state)} prompt (system prompt ${m.prompt + 1}, above)`;
   return `  ${visible(m.role)}:\n${body(m.text === '' ? '(empty)' : m.text, full)}`;
 }
 
@@ -40,12 +44,23 @@ export function renderTrajectoryText(v: TrajectoryView, options: TextOptions = {
   const reason = v.outcome.reason ? ` (${s(v.outcome.reason)})` : '';
   out.push(`outcome: ${v.outcome.status}${v.outcome.fault ? `, ${v.outcome.fault}'s fault` : ''}${reason} · verdict: ${verdict} · ${v.filter.toUpperCase()}`);
   out.push(`states: ${v.path.map(s).join(' → ') || '(none)'}`);
+  const c = options.context ?? null;
+  if (c !== null && v.phase.startsWith('iter-')) out.push(`datasets: ${c.datasets.length === 0 ? 'no dataset made from this iteration yet' : c.datasets.map(datasetMarkText).map(s).join(' · ')}`);
+  if (c?.candidate) {
+    const t = candidateText(c.candidate);
+    out.push(`best-of-${c.candidate.of} by verifier ${s(c.candidate.verifier)}: score ${t.score} · rank ${t.rank} · ${t.submitted}`);
+  }
+  v.prompts.forEach((p, i) => {
+    out.push('', `── system prompt ${i + 1} · ${s(p.state)} (sent by call${p.calls.length === 1 ? '' : 's'} ${p.calls.join(', ')})`);
+    out.push(body(p.text, full));
+    if (p.schema !== null) out.push('  JSON Schema:', body(p.schema, full));
+  });
   for (const step of v.steps) {
     const flags = [step.retry ? 'retry' : '', step.fresh_prompt ? 'new prompt' : `${step.repeated} earlier messages not repeated`, step.tokens !== null ? `${step.tokens} tokens` : '']
       .filter(Boolean)
       .join(', ');
     out.push('', `── call ${step.call} · ${s(step.state)} (${flags})`);
-    for (const m of step.shown) out.push(message(m, full));
+    for (const m of step.shown) out.push(message(m, full, v.prompts));
     out.push(`  ▶ action:\n${body(step.action.text === '' ? '(empty)' : step.action.text, full)}`);
     if (step.invalid) out.push(`  ✗ not a valid action: ${s(step.invalid)}`);
   }

@@ -19,6 +19,8 @@ const MessageViewSchema = z.object({
   role: z.string(),
   /** The text (tool calls rendered as `name(arguments)` lines); control characters are kept — renderers make them visible. */
   text: z.string(),
+  /** A system prompt listed once in the view's `prompts`: its index there (the text is not repeated). */
+  prompt: z.number().int().nonnegative().nullable().default(null),
 });
 export type MessageView = z.infer<typeof MessageViewSchema>;
 
@@ -41,6 +43,18 @@ export const StepViewSchema = z.object({
 });
 export type StepView = z.infer<typeof StepViewSchema>;
 
+/** A state's system prompt, listed once however many calls sent it. */
+export const PromptViewSchema = z.object({
+  state: z.string(),
+  /** The prompt without its schema line. */
+  text: z.string(),
+  /** The JSON Schema the prompt ends with (json protocol), pretty-printed; null when there is none. */
+  schema: z.string().nullable(),
+  /** The calls that sent it. */
+  calls: z.array(z.number().int().positive()),
+});
+export type PromptView = z.infer<typeof PromptViewSchema>;
+
 export const TrajectoryViewSchema = z.object({
   phase: z.string(),
   run: z.string(),
@@ -55,6 +69,8 @@ export const TrajectoryViewSchema = z.object({
   /** The states in the order they were entered, ending in Finished/Rejected/Aborted when the record says so. */
   path: z.array(z.string()),
   transitions: z.array(z.object({ from: z.string(), to: z.string(), trigger: z.string() })),
+  /** Each distinct system prompt, in the order first sent; the steps refer to them by index. */
+  prompts: z.array(PromptViewSchema),
   steps: z.array(StepViewSchema),
   patch: z.string(),
   verdict: z
@@ -90,7 +106,81 @@ function messageText(m: ChatMessage): string {
 }
 
 function view(m: ChatMessage): MessageView {
-  return { role: m.role === 'tool' ? `tool ${m.tool_call_id}` : m.role, text: messageText(m) };
+  return { role: m.role === 'tool' ? `tool ${m.tool_call_id}` : m.role, text: messageText(m), prompt: null };
+}
+
+/** An action as the model wrote it, its JSON re-indented: the content, and each tool call's arguments. */
+function actionView(m: ChatMessage): MessageView {
+  const calls = m.role === 'assistant' && m.tool_calls ? m.tool_calls.map((c) => `${c.function.name}(${prettyJson(c.function.arguments)})`) : [];
+  const text = [prettyJson(m.content ?? ''), ...calls].filter((x) => x !== '').join('\n');
+  return { role: m.role, text, prompt: null };
+}
+
+/**
+ * Valid JSON re-indented (two spaces) by moving whitespace only — every other character stays as
+ * the model wrote it (number spellings, escapes, duplicate keys), so the page shows what was said.
+ * Anything that is not one JSON object or array is returned unchanged.
+ */
+export function prettyJson(text: string): string {
+  const trimmed = text.trim();
+  if (!/^[[{]/.test(trimmed)) return text;
+  try {
+    JSON.parse(trimmed);
+  } catch {
+    return text;
+  }
+  let out = '';
+  let depth = 0;
+  let inString = false;
+  const newline = () => `\n${'  '.repeat(depth)}`;
+  for (let i = 0; i < trimmed.length; i++) {
+    const c = trimmed[i]!;
+    if (inString) {
+      out += c;
+      if (c === '\\') out += trimmed[++i] ?? '';
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (/\s/.test(c)) continue;
+    if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (c === '{' || c === '[') {
+      // An empty object or array stays on its line.
+      const next = trimmed.slice(i + 1).trimStart()[0];
+      if (next === '}' || next === ']') {
+        out += c;
+        continue;
+      }
+      depth += 1;
+      out += c + newline();
+    } else if (c === '}' || c === ']') {
+      if (!/[[{]$/.test(out)) {
+        depth -= 1;
+        out += newline();
+      }
+      out += c;
+    } else if (c === ',') out += `,${newline()}`;
+    else if (c === ':') out += ': ';
+    else out += c;
+  }
+  return out;
+}
+
+/** A system prompt split into its text and the JSON Schema its last line holds (json protocol). */
+function splitSchema(text: string): { text: string; schema: string | null } {
+  const at = text.lastIndexOf('\n');
+  const last = text.slice(at + 1).trim();
+  return isJsonObject(last) ? { text: text.slice(0, Math.max(0, at)).trimEnd(), schema: prettyJson(last) } : { text, schema: null };
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
 }
 
 /** Lines of a log kept around its failures: pytest's FAILURES/ERRORS sections and short summary, else the tail. */
@@ -108,6 +198,21 @@ export function logExcerpt(log: string, maxLines = 120): string {
 /** The view of one trajectory record; `phase` names its ledger (iter-<k> or eval/m<m>). */
 export function trajectoryView(phase: string, t: Trajectory, verdict: Verdict | null, log: string | null): TrajectoryView {
   const steps: StepView[] = [];
+  const prompts: PromptView[] = [];
+  // A system message is shown once, in `prompts`; each call that sends it refers to it.
+  const promptIndex = new Map<string, number>();
+  const shownOf = (m: ChatMessage, state: string, call: number): MessageView => {
+    if (m.role !== 'system') return view(m);
+    const text = messageText(m);
+    const key = JSON.stringify([state, text]);
+    let at = promptIndex.get(key);
+    if (at === undefined) {
+      at = prompts.push({ state, ...splitSchema(text), calls: [] }) - 1;
+      promptIndex.set(key, at);
+    }
+    if (!prompts[at]!.calls.includes(call)) prompts[at]!.calls.push(call);
+    return { role: 'system', text: '', prompt: at };
+  };
   let previous: ChatMessage[] | null = null;
   t.calls.forEach((call, i) => {
     const prefix = previous !== null && previous.length <= call.messages.length && lodash.isEqual(call.messages.slice(0, previous.length), previous);
@@ -118,9 +223,9 @@ export function trajectoryView(phase: string, t: Trajectory, verdict: Verdict | 
       retry: call.retry,
       invalid: call.invalid,
       fresh_prompt: !prefix,
-      shown: call.messages.slice(from).map(view),
+      shown: call.messages.slice(from).map((m) => shownOf(m, call.state, i + 1)),
       repeated: from,
-      action: view(call.completion),
+      action: actionView(call.completion),
       tokens: t.tokens.per_call[i] ?? null,
       latency_ms: call.latency_ms,
     });
@@ -152,6 +257,7 @@ export function trajectoryView(phase: string, t: Trajectory, verdict: Verdict | 
     filter: filterOf(t, verdict),
     path: statePath,
     transitions: t.transitions,
+    prompts,
     steps,
     patch: t.patch,
     verdict: verdict

@@ -9,6 +9,10 @@ import { gatherReport } from '../../src/report/data.js';
 import { renderHtml } from '../../src/report/html.js';
 import { renderMarkdown } from '../../src/report/markdown.js';
 import { scalingText } from '../../src/report/scaling.js';
+import { showTrajectories } from '../../src/report/show.js';
+import { instancePageName, trajectoryPageName } from '../../src/report/trajectory-page.js';
+import { createReport } from '../../src/report/write.js';
+import { readFileSync } from 'node:fs';
 import { Ledger } from '../../src/store/ledger.js';
 import { RunDir } from '../../src/store/run-dir.js';
 import { normalizePatch, patchHash } from '../../src/verify/patch.js';
@@ -78,6 +82,53 @@ describe('rft report: inference-time scaling', () => {
     expect(md).toMatch(/\| bestof \| M0 \(base-model\) \| my-verifier \| 2 \| 2 \| 100\.0% \| 50\.0% \| 50\.0% \|/);
     expect(scalingText(data)).toMatch(/best-of-2 on 2 instances, verifier my-verifier: 1\/2 resolved \(50\.0%\)/);
     // The resolve-rate table reports the best-of-n result for M0.
-    expect(md).toMatch(/1\/2 \(50\.0%\) best of 2; all samples 50\.0%/);
+    expect(md).toMatch(/1\/2 \(50\.0%\) best of 2 \(verifier pick\); mean over samples 50\.0%/);
+  });
+});
+
+describe('best-of-n in every view', () => {
+  it('rft show --eval lists the candidates with score and rank and marks the submitted one', () => {
+    const a = showTrajectories(runDir, { eval: 0, instance: A!.instance_id });
+    expect(a).toContain(`${A!.instance_id} in eval/m0: 2 samples · best-of-2 by verifier my-verifier: submits #0 (resolved)`);
+    expect(a).toMatch(/#0 resolved \(finished, \d+ calls\) · score 0\.900 · rank 1 of 2 ◀ submitted\n/);
+    expect(a).toMatch(/#1 unresolved \(finished, \d+ calls\) · score 0\.200 · rank 2 of 2\n/);
+    // B: the verifier picks the wrong candidate, and show says so.
+    const b = showTrajectories(runDir, { eval: 0, instance: B!.instance_id });
+    expect(b).toContain('submits #1 (not resolved)');
+    expect(b).toMatch(/#1 unresolved .* · score 0\.600 · rank 1 of 2 ◀ submitted/);
+    expect(b).not.toMatch(/#0 .*submitted/);
+    // One candidate: the same marks in its header.
+    expect(showTrajectories(runDir, { eval: 0, instance: B!.instance_id, sample: 0 })).toContain('best-of-2 by verifier my-verifier: score 0.300 · rank 2 of 2 · not submitted');
+    // An eval without scores says so.
+    expect(showTrajectories(runDir, { eval: 1, instance: A!.instance_id })).toContain('no verifier scores recorded');
+  });
+
+  it('the pages show each candidate\'s score, rank and pick, and the instance page lists them all', () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'rft-orm-pages-')), 'out');
+    createReport({ runDirs: [runDir], outDir: dir, now: () => new Date(0) });
+    const page = (sample: number) => readFileSync(path.join(dir, 'trajectories', trajectoryPageName('eval/m0', B!.instance_id, sample)), 'utf8');
+    expect(page(1)).toContain('best-of-2 by verifier my-verifier: score 0.600 · rank 1 of 2 · <span class="submitted">submitted</span>');
+    expect(page(0)).toContain('score 0.300 · rank 2 of 2 · <span>not submitted</span>');
+    const instance = readFileSync(path.join(dir, 'trajectories', instancePageName('eval/m0', B!.instance_id)), 'utf8');
+    expect(instance).toContain('verifier my-verifier: submits #1 (unresolved)');
+    expect(instance).toContain('<th class="num">score</th><th>rank</th><th>best-of-n pick</th>');
+    expect(instance.match(/<tr><td><a href=/g)).toHaveLength(2);
+    const index = readFileSync(path.join(dir, 'trajectories', 'index.html'), 'utf8');
+    expect(index).toMatch(/#1 unresolved ★<\/a>/);
+  });
+
+  it('the chart, the table and the headline report the same eval figure, labelled', () => {
+    const data = gatherReport([runDir], { now: () => new Date(0) });
+    // A pool whose best-of-n differs from its mean over samples (50%): the verifier picked right on both.
+    data.runs[0]!.scaling[0]!.best_of_n = { resolved: 2, rate: 1 };
+    const html = renderHtml(data);
+    const md = renderMarkdown(data);
+    expect(html).toContain('eval resolved M0 100.0% (best of 2 (verifier pick)) → M1 100.0% (mean over samples); mean over samples 50.0% → 100.0%');
+    expect(md).toContain('eval resolved M0 100.0% (best of 2 (verifier pick)) → M1 100.0% (mean over samples); mean over samples 50.0% → 100.0%');
+    expect(md).toMatch(/2\/2 \(100\.0%\) best of 2 \(verifier pick\); mean over samples 50\.0%/);
+    // The chart's solid eval line goes through 100% at M0, its thin dashed line through the mean.
+    expect(html).toContain('eval of M_m: best of n where scored, else mean over samples');
+    expect(html).toMatch(/<title>bestof: eval of M0 \(base-model\): 100\.0% best of 2 \(verifier pick\); mean over samples 50\.0%/);
+    expect(html).toMatch(/<title>bestof: eval of M0: mean over samples 2\/4 \(50\.0%\)<\/title>/);
   });
 });

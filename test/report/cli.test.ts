@@ -30,7 +30,7 @@ describe('rft report', () => {
     const runDir = writeFixtureRun();
     const out = await runCli(['report', runDir]);
     expect(out).toMatch(/^wrote .*report\.md and .*report\.html\n/);
-    expect(out).toContain('tiny: eval M0 33.3% → M1 66.7%; 2 dataset(s), 3 fine-tune record(s)');
+    expect(out).toContain('tiny: eval M0 33.3% → M1 66.7% (mean over samples); 2 dataset(s), 3 fine-tune record(s)');
     const md = readFileSync(path.join(runDir, 'report.md'), 'utf8');
     const html = readFileSync(path.join(runDir, 'report.html'), 'utf8');
     expect(md).toContain('| tiny | M1 | tiny-m1 | 5/9 (55.6%) |');

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { showTrajectories, ShowError } from '../../src/report/show.js';
 import { INDEX_PAGES, trajectoryPageName } from '../../src/report/trajectory-page.js';
-import { collapse, logExcerpt, visible } from '../../src/report/trajectory-view.js';
+import { collapse, logExcerpt, prettyJson, trajectoryView, visible } from '../../src/report/trajectory-view.js';
+import { makeTrajectory } from '../sft/records.js';
 import { createReport } from '../../src/report/write.js';
 import { rft } from '../cli/helpers.js';
 import { writeFixtureRun } from './fixture.js';
@@ -118,6 +119,24 @@ describe('trajectory view helpers', () => {
     const log = ['a', 'b', '==== FAILURES ====', 'boom', '==== short test summary info ====', 'FAILED t'].join('\n');
     expect(logExcerpt(log)).toBe('… (2 earlier lines)\n==== FAILURES ====\nboom\n==== short test summary info ====\nFAILED t');
     expect(logExcerpt(Array.from({ length: 10 }, (_, i) => `l${i}`).join('\n'), 3)).toBe('… (7 earlier lines)\nl7\nl8\nl9');
+  });
+
+  it('re-indents JSON by moving whitespace only, and leaves anything else as written', () => {
+    expect(prettyJson('{"a": 1.0, "b": ["x,y", {}], "c": "\\u00e9 \\"q\\""}')).toBe('{\n  "a": 1.0,\n  "b": [\n    "x,y",\n    {}\n  ],\n  "c": "\\u00e9 \\"q\\""\n}');
+    expect(prettyJson('not json {')).toBe('not json {');
+    expect(prettyJson('{"a": ')).toBe('{"a": ');
+  });
+
+  it('lists each state\'s system prompt once, its schema apart, and the calls refer to it', () => {
+    const t = makeTrajectory({ instance_id: 'x', sample_index: 0, calls: ['SearchCode', 'IdentifyCode', 'SearchCode'] });
+    const system = (state: string) => ({ role: 'system' as const, content: `Workflow step: ${state}\nReply with JSON:\n{"type":"object","properties":{"q":{"type":"string"}}}` });
+    const calls = t.calls.map((c) => ({ ...c, messages: [system(c.state), { role: 'user' as const, content: `go ${c.state}` }], completion: { role: 'assistant' as const, content: '{"q": "a"}' } }));
+    const v = trajectoryView('iter-0', { ...t, calls }, null, null);
+    expect(v.prompts.map((p) => [p.state, p.calls])).toEqual([['SearchCode', [1, 3]], ['IdentifyCode', [2]]]);
+    expect(v.prompts[0]!.text).toBe('Workflow step: SearchCode\nReply with JSON:');
+    expect(v.prompts[0]!.schema).toBe('{\n  "type": "object",\n  "properties": {\n    "q": {\n      "type": "string"\n    }\n  }\n}');
+    expect(v.steps[2]!.shown[0]).toEqual({ role: 'system', text: '', prompt: 0 });
+    expect(v.steps[0]!.action.text).toBe('{\n  "q": "a"\n}');
   });
 
   it('makes control and bidi characters visible', () => {
