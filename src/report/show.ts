@@ -55,18 +55,19 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
     const rows = new Map<string, Map<number, string>>();
     forEachTrajectoryView(phase, (v) => {
       const samples = rows.get(v.instance_id) ?? new Map<number, string>();
-      samples.set(v.sample_index, `#${v.sample_index}${MARK[v.filter]}${v.verdict?.outcome ?? 'unverified'}`);
+      samples.set(v.sample_index, `#${v.sample_index}${MARK[v.filter]}${v.verdict?.outcome ?? 'unverified'}${v.verdict?.tampering ? '⚠tampering' : ''}`);
       rows.set(v.instance_id, samples);
     });
     const lines = [...rows.entries()].map(([id, s]) => `  ${visible(id)}  ${[...s.entries()].sort((a, b) => a[0] - b[0]).map((x) => x[1]).join('  ')}`);
-    return `${phase.phase}: ${rows.size} instances (✓ resolved, ✗ unresolved, ! error); show one with --instance ID --sample N\n${lines.join('\n')}\n`;
+    return `${phase.phase}: ${rows.size} instances (✓ resolved, ✗ unresolved, ! error, ⚠ tampering); show one with --instance ID --sample N\n${lines.join('\n')}\n`;
   }
   let found: string | null = null;
   const samples = new Map<number, string>();
   forEachTrajectoryView(
     phase,
     (v) => {
-      samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls)`);
+      const tampering = v.verdict?.tampering ? `, tampering: ${[...new Set(v.verdict.tampering.reasons.map((r) => r.rule))].join(', ')}` : '';
+      samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls${tampering})`);
       if (o.sample !== undefined && v.sample_index === o.sample) found = renderTrajectoryText(v, { full: o.full ?? false });
     },
     (t) => t.instance_id === o.instance,
