@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { readVerdictsStreaming, type VerdictOutcome } from '../../src/select/scan.js';
 import { describe, expect, it } from 'vitest';
 import { mergeStatuses } from '../../src/verify/grade.js';
 import { parseJunitXml } from '../../src/verify/junit.js';
@@ -129,6 +132,11 @@ describe('the verdict record', () => {
     });
     const line = JSON.stringify(verdict);
     expect(line.indexOf('"tampering"')).toBeLessThan(line.indexOf(',"reason":'));
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rft-tamper-')), 'verdicts.jsonl');
+    writeFileSync(file, `${line}\n`);
+    const read: VerdictOutcome[] = [];
+    readVerdictsStreaming(file, (v) => read.push(v));
+    expect(read[0]?.tampering).toEqual(tampering);
     expect(detectTampering({ patch: '', repo: 'r', spec: { ...SPEC, parser: 'pytest' }, log: '', tests: {} })).toBeNull();
   });
 });
