@@ -171,7 +171,7 @@ export async function rebuildDatasets(options: AblateOptions): Promise<AblateRes
   };
   const keyOf: VerdictKeyOf<TrajectoryHead> = (t, hash) => verdictKey(t.instance_id, hash, specHashOf(byId.get(t.instance_id)!));
 
-  const success = successTest(recipe.select.require_finished);
+  const success = successTest(recipe.select.require_finished, recipe.select.allow_tampering);
   const included = recipe.sft.accumulate ? Array.from({ length: k + 1 }, (_, i) => i) : [k];
   // Streamed: the ledgers' record heads are scanned, the kept trajectories read back one at a time.
   const pools: ScannedIteration[] = included.map((i) => readCompleteIteration(runDir, recipe, i, train, keyOf));
@@ -240,7 +240,7 @@ function rowOf(
   recipe: Recipe,
 ): AblateRow {
   const kept = selections.flatMap((s) => s.kept);
-  const base = capComparisonRow(setting.cap, pool, kept, (entry) => perTrajectory.get(trajectoryKey(entry)) ?? 0, successTest(recipe.select.require_finished));
+  const base = capComparisonRow(setting.cap, pool, kept, (entry) => perTrajectory.get(trajectoryKey(entry)) ?? 0, successTest(recipe.select.require_finished, recipe.select.allow_tampering));
   return AblateRowSchema.parse({
     ...base,
     order: setting.order,

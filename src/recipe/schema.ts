@@ -177,6 +177,10 @@ export const SelectSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe('false: a success is any resolved trajectory, whatever its final state (SWE-Gym); true: it must also have finished'),
+  allow_tampering: z
+    .boolean()
+    .default(false)
+    .describe('false: a resolved trajectory whose verdict carries tampering (its patch touched test-reporting machinery, or the runner\'s counts disagree; RELIABILITY.md) is dropped; true: kept, still counted'),
 });
 
 /** Trainers rft writes SFT data for; each reads the same loss policy from a different switch (README, Fine-tuning). */

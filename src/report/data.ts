@@ -96,6 +96,9 @@ export const DatasetReportSchema = z.object({
   manifest: z.object({
     trajectories_in: Count,
     successes: Count,
+    /** Resolved runs whose verdict carries tampering, and those dropped for it (0 in manifests older than the check). */
+    tampered: Count,
+    tampering_dropped: Count,
     over_cap: Count,
     kept: Count,
     examples: Count,
@@ -323,7 +326,7 @@ function gatherRun(runDir: string): RunReport {
   const meta = existsSync(metaFile) ? RunMetaSchema.parse(JSON.parse(readFileSync(metaFile, 'utf8'))) : null;
   const { recipe, hash } = loadRunRecipe(runDir, []);
   // Successes as the run's own selection counts them (select.require_finished).
-  const success = successTest(recipe.select.require_finished);
+  const success = successTest(recipe.select.require_finished, recipe.select.allow_tampering);
   const warnings: string[] = [];
   const rel = (file: string) => path.relative(runDir, file) || '.';
 
@@ -537,7 +540,7 @@ function datasetReport(
   let comparison: CapComparisonRow | null = null;
   let exampleTokens: DatasetReport['example_tokens'] = null;
   try {
-    const options = { cap: manifest.cap, order: manifest.order, dedup: manifest.dedup, seed: manifest.seed, require_finished: manifest.require_finished };
+    const options = { cap: manifest.cap, order: manifest.order, dedup: manifest.dedup, seed: manifest.seed, require_finished: manifest.require_finished, allow_tampering: manifest.allow_tampering ?? true };
     const parts = manifest.iterations_included.map((i) => ({ iteration: i, pool: poolAt(i), selection: selectTrajectories(poolAt(i), options) }));
     // The kept trajectories read back one at a time; their examples counted, never held.
     const exampleOptions = { unit: manifest.unit, max_tokens: manifest.max_tokens, tokenizer: manifest.tokenizer, train_on: manifest.train_on, backend: manifest.backend, tool_arguments: manifest.tool_arguments };
@@ -557,7 +560,7 @@ function datasetReport(
       parts.flatMap((p) => p.pool),
       parts.flatMap((p) => p.selection.kept),
       (e) => perTrajectory.get(trajectoryKey(e)) ?? 0,
-      successTest(manifest.require_finished),
+      successTest(manifest.require_finished, manifest.allow_tampering ?? true),
     );
     exampleTokens = histogram(tokens);
     if (comparison.trajectories !== manifest.counts.kept_after_cap || comparison.examples !== manifest.counts.examples) {
@@ -582,6 +585,8 @@ function datasetReport(
     manifest: {
       trajectories_in: manifest.counts.trajectories_in,
       successes: manifest.counts.successes,
+      tampered: manifest.counts.tampered ?? 0,
+      tampering_dropped: manifest.counts.tampering ?? 0,
       over_cap: manifest.counts.over_cap,
       kept: manifest.counts.kept_after_cap,
       examples: manifest.counts.examples,

@@ -56,11 +56,11 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
     const rows = new Map<string, Map<number, string>>();
     forEachTrajectoryView(phase, (v) => {
       const samples = rows.get(v.instance_id) ?? new Map<number, string>();
-      samples.set(v.sample_index, `#${v.sample_index}${MARK[v.filter]}${v.verdict?.outcome ?? 'unverified'}`);
+      samples.set(v.sample_index, `#${v.sample_index}${MARK[v.filter]}${v.verdict?.outcome ?? 'unverified'}${v.verdict?.tampering ? '⚠tampering' : ''}`);
       rows.set(v.instance_id, samples);
     });
     const lines = [...rows.entries()].map(([id, s]) => `  ${visible(id)}  ${[...s.entries()].sort((a, b) => a[0] - b[0]).map((x) => x[1]).join('  ')}`);
-    return `${phase.phase}: ${rows.size} instances (✓ resolved, ✗ unresolved, ! error); show one with --instance ID --sample N\n${lines.join('\n')}\n`;
+    return `${phase.phase}: ${rows.size} instances (✓ resolved, ✗ unresolved, ! error, ⚠ tampering); show one with --instance ID --sample N\n${lines.join('\n')}\n`;
   }
   let found: string | null = null;
   const samples = new Map<number, string>();
@@ -73,7 +73,8 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
       const candidate = ranks ? candidateMark(ranks, v.instance_id, v.sample_index) : null;
       const t = candidate ? candidateText(candidate) : null;
       const scored = ranks?.verifier ? (t ? ` · score ${t.score} · rank ${t.rank}${candidate!.submitted === 'yes' ? ' ◀ submitted' : candidate!.submitted === 'tied' ? ` ◀ ${t.submitted}` : ''}` : ' · not ranked (no final verdict)') : '';
-      samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls)${scored}`);
+      const tampering = v.verdict?.tampering ? `, tampering: ${[...new Set(v.verdict.tampering.reasons.map((r) => r.rule))].join(', ')}` : '';
+      samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls${tampering})${scored}`);
       if (o.sample !== undefined && v.sample_index === o.sample) {
         found = renderTrajectoryText(v, { full: o.full ?? false, context: ranks ? { datasets: [], candidate, verifier: ranks.verifier } : null });
       }

@@ -75,6 +75,10 @@ export function renderTrajectoryText(v: TrajectoryView, options: TextOptions = {
     out.push(`    ${d.outcome}${d.reason ? `: ${s(d.reason)}` : ''}${d.apply_method ? ` · applied with ${d.apply_method}` : ''}${d.test_exit_code !== null ? ` · test exit code ${d.test_exit_code}` : ''}`);
     if (d.failing.length > 0 || d.passing > 0) out.push(`    ${d.passing} listed tests passed, ${d.failing.length} failed`);
     for (const f of d.failing) out.push(`    ✗ ${f.list} ${s(f.test)} (${f.status})`);
+    if (d.tampering) {
+      out.push(`    ⚠ tampering: not trained on unless select.allow_tampering (RELIABILITY.md)`);
+      for (const r of d.tampering.reasons) out.push(`    ⚠ ${r.rule}${r.file !== null ? ` ${s(r.file)}${r.line !== null ? `:${r.line}` : ''}` : ''}: ${s(r.detail)}`);
+    }
   }
   if (v.log_excerpt !== null) {
     out.push('', `── test log (excerpt${v.verdict?.log_truncated ? '; the stored log was cut to its size limit' : ''})`);

@@ -2,6 +2,7 @@ import lodash from 'lodash';
 import { z } from 'zod';
 import type { Trajectory } from '../agent/trajectory.js';
 import type { ChatMessage } from '../policy/types.js';
+import { TamperingSchema } from '../verify/tampering.js';
 import type { Verdict } from '../verify/verdict.js';
 
 /**
@@ -82,6 +83,8 @@ export const TrajectoryViewSchema = z.object({
       failing: z.array(z.object({ list: z.string(), test: z.string(), status: z.string() })),
       passing: z.number().int().nonnegative(),
       log_truncated: z.boolean(),
+      /** Why the verdict says the patch tampered with test reporting (absent when it does not). */
+      tampering: TamperingSchema.optional(),
     })
     .nullable(),
   /** The part of the verification log around the failures; null when no log was kept. */
@@ -269,6 +272,7 @@ export function trajectoryView(phase: string, t: Trajectory, verdict: Verdict | 
           failing,
           passing,
           log_truncated: verdict.log_truncated,
+          ...(verdict.tampering ? { tampering: verdict.tampering } : {}),
         }
       : null,
     log_excerpt: log !== null && log !== '' ? logExcerpt(log) : null,

@@ -26,6 +26,8 @@ export const PoolEntrySchema = z.object({
   outcome_status: OutcomeStatusSchema,
   /** The verdict of its patch; null when none is recorded yet. */
   verdict: OutcomeSchema.nullable(),
+  /** The verdict carries tampering (src/verify/tampering.ts); written only when true. */
+  tampered: z.literal(true).optional(),
 });
 export type PoolEntry = z.infer<typeof PoolEntrySchema>;
 
@@ -64,9 +66,13 @@ export function isSuccess(entry: Pick<PoolEntry, 'outcome_status' | 'verdict'>):
   return entry.verdict === 'resolved';
 }
 
-/** The success test under a recipe's `select.require_finished`. */
-export function successTest(requireFinished: boolean): (entry: Pick<PoolEntry, 'outcome_status' | 'verdict'>) => boolean {
-  return (entry) => isSuccess(entry) && (!requireFinished || entry.outcome_status === 'finished');
+/** The success test under a recipe's `select.require_finished` and `select.allow_tampering` (a
+ * resolved run whose verdict carries tampering is no success unless allowed). */
+export function successTest(
+  requireFinished: boolean,
+  allowTampering = false,
+): (entry: Pick<PoolEntry, 'outcome_status' | 'verdict' | 'tampered'>) => boolean {
+  return (entry) => isSuccess(entry) && (allowTampering || entry.tampered !== true) && (!requireFinished || entry.outcome_status === 'finished');
 }
 
 /**
@@ -136,11 +142,12 @@ export function addVerdict<I extends Pick<Verdict, 'instance_id' | 'patch_hash' 
 /** The pool entry of one record, or null for an infrastructure error (not data). */
 export function poolEntryOf<T extends PoolSource>(
   trajectory: T,
-  byKey: ReadonlyMap<string, Pick<Verdict, 'outcome'>>,
+  byKey: ReadonlyMap<string, Pick<Verdict, 'outcome' | 'tampering'>>,
   verdictKeyOf: VerdictKeyOf<T>,
 ): PoolEntry | null {
   if (isInfrastructureError(trajectory)) return null;
   const hash = patchHash(normalizePatch(trajectory.patch));
+  const verdict = byKey.get(verdictKeyOf(trajectory, hash));
   return PoolEntrySchema.parse({
     iteration: trajectory.iteration,
     instance_id: trajectory.instance_id,
@@ -150,7 +157,8 @@ export function poolEntryOf<T extends PoolSource>(
     max_example_tokens: trajectory.tokens.max_example,
     patch_hash: hash,
     outcome_status: trajectory.outcome.status,
-    verdict: byKey.get(verdictKeyOf(trajectory, hash))?.outcome ?? null,
+    verdict: verdict?.outcome ?? null,
+    ...(verdict?.tampering ? { tampered: true } : {}),
   });
 }
 

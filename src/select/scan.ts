@@ -55,9 +55,10 @@ function corrupt(file: string, lineNo: number, err: unknown): LedgerCorruptError
 }
 
 /** What the pool reads of a verdict: its cache key and outcome. */
-export type VerdictOutcome = Pick<Verdict, 'instance_id' | 'patch_hash' | 'spec_hash' | 'outcome'>;
-const { instance_id, patch_hash, spec_hash, outcome } = VerdictSchema.shape;
-const VerdictOutcomeSchema = z.object({ instance_id, patch_hash, spec_hash, outcome });
+export type VerdictOutcome = Pick<Verdict, 'instance_id' | 'patch_hash' | 'spec_hash' | 'outcome' | 'tampering'>;
+const { instance_id, patch_hash, spec_hash, outcome, tampering } = VerdictSchema.shape;
+// tampering is written before `reason` (VerdictSchema), so parseVerdictKey's head holds it.
+const VerdictOutcomeSchema = z.object({ instance_id, patch_hash, spec_hash, outcome, tampering });
 
 /**
  * Reads a verdict ledger line by line. `full` validates each record as readRecords does;
@@ -86,8 +87,8 @@ export function readVerdictsStreaming(file: string, onVerdict: (verdict: Verdict
  */
 export function scanPool(trajectoriesFile: string, verdictsFile: string, verdictKeyOf: VerdictKeyOf<TrajectoryHead>): ScannedPool {
   // Only the outcome of each verdict is needed: its test map and report would cost hundreds of MB.
-  const byKey = new Map<string, Pick<Verdict, 'outcome'>>();
-  readVerdictsStreaming(verdictsFile, (verdict) => addVerdict(byKey, verdict, (v) => ({ outcome: v.outcome })));
+  const byKey = new Map<string, Pick<Verdict, 'outcome' | 'tampering'>>();
+  readVerdictsStreaming(verdictsFile, (verdict) => addVerdict(byKey, verdict, (v) => ({ outcome: v.outcome, ...(v.tampering ? { tampering: v.tampering } : {}) })));
 
   const entries = new Map<string, PoolEntry>();
   const locations = new Map<string, LedgerLocation>();

@@ -14,18 +14,21 @@ export type SelectOptionsInput = z.input<typeof SelectOptionsSchema>;
 /**
  * Why a pool entry is not kept, checked in this order:
  * - not_resolved: the verdict is not `resolved` (or there is none);
+ * - tampering: resolved, but the verdict carries tampering (src/verify/tampering.ts) and
+ *   allow_tampering is off: the pass is no evidence of a fix, and a policy trained on it learns
+ *   the hack;
  * - not_finished: (require_finished) resolved, but the agent did not finish (rejected, or a
  *   model-fault error) — so this count is exactly what the `finished` requirement costs;
  * - duplicate_patch: (dedup) a success with the same normalised patch on the same instance ranks
  *   higher in the preference order;
  * - over_cap: the instance already has `cap` successes that rank higher.
  */
-export const DropReasonSchema = z.enum(['not_resolved', 'not_finished', 'duplicate_patch', 'over_cap']);
+export const DropReasonSchema = z.enum(['not_resolved', 'tampering', 'not_finished', 'duplicate_patch', 'over_cap']);
 export type DropReason = z.infer<typeof DropReasonSchema>;
 
 const count = () => z.number().int().nonnegative();
 
-/** Counts in and out of each stage. in = not_resolved + not_finished + successes, and so on down. */
+/** Counts in and out of each stage. in = not_resolved + tampering + not_finished + successes, and so on down. */
 export const SelectionCountsSchema = z.object({
   in: count().describe('Pool entries (infrastructure errors never enter a pool)'),
   verdicts: z
@@ -45,6 +48,9 @@ export const SelectionCountsSchema = z.object({
   resolved: count().describe('Verdict resolved'),
   finished: count().describe('Outcome finished'),
   not_resolved: count(),
+  // Both optional so that manifests written before tampering was detected read as they are.
+  tampered: count().optional().describe('Resolved, with a verdict that carries tampering (dropped or, with allow_tampering, kept)'),
+  tampering: count().optional().describe('Resolved with tampering, dropped for it (0 with allow_tampering)'),
   resolved_finished: count().describe('Resolved and finished'),
   resolved_unfinished: count().describe('Resolved, but the run was rejected or ended in a model-side error (successes unless require_finished)'),
   not_finished: count().describe('Resolved but not finished, dropped for it (require_finished only)'),
@@ -121,10 +127,11 @@ export function selectTrajectories(pool: readonly PoolEntry[], optionsInput: Sel
   const dropped: DroppedEntry[] = [];
   const kept: PoolEntry[] = [];
   const successesByInstance = new Map<string, PoolEntry[]>();
-  const isSuccess = successTest(options.require_finished);
+  const isSuccess = successTest(options.require_finished, options.allow_tampering);
 
   for (const entry of entries) {
     if (entry.verdict !== 'resolved') dropped.push({ entry, reason: 'not_resolved' });
+    else if (entry.tampered === true && !options.allow_tampering) dropped.push({ entry, reason: 'tampering' });
     else if (!isSuccess(entry)) dropped.push({ entry, reason: 'not_finished' });
     else {
       const group = successesByInstance.get(entry.instance_id) ?? [];
@@ -157,17 +164,17 @@ export function selectTrajectories(pool: readonly PoolEntry[], optionsInput: Sel
 
   kept.sort(compareRefs);
   dropped.sort((a, b) => compareRefs(a.entry, b.entry));
-  return { options, kept, dropped, counts: selectionCounts(entries, kept, dropped, options.require_finished) };
+  return { options, kept, dropped, counts: selectionCounts(entries, kept, dropped, options) };
 }
 
-function selectionCounts(entries: readonly PoolEntry[], kept: readonly PoolEntry[], dropped: readonly DroppedEntry[], requireFinished: boolean): SelectionCounts {
+function selectionCounts(entries: readonly PoolEntry[], kept: readonly PoolEntry[], dropped: readonly DroppedEntry[], options: SelectOptions): SelectionCounts {
   const reasons = Object.fromEntries(DropReasonSchema.options.map((r) => [r, 0])) as Record<DropReason, number>;
   for (const d of dropped) reasons[d.reason] += 1;
   const tally = Object.fromEntries([...OutcomeSchema.options, 'missing'].map((v) => [v, 0])) as Required<SelectionCounts['verdicts']>;
   for (const e of entries) tally[e.verdict ?? 'missing'] += 1;
   const { repeated_error: repeatedErrors, ...always } = tally;
   const verdicts: SelectionCounts['verdicts'] = repeatedErrors > 0 ? { ...always, repeated_error: repeatedErrors } : always;
-  const successes = entries.filter(successTest(requireFinished));
+  const successes = entries.filter(successTest(options.require_finished, options.allow_tampering));
   const resolvedFinished = entries.filter((e) => e.verdict === 'resolved' && e.outcome_status === 'finished').length;
   return SelectionCountsSchema.parse({
     in: entries.length,
@@ -175,6 +182,8 @@ function selectionCounts(entries: readonly PoolEntry[], kept: readonly PoolEntry
     resolved: verdicts.resolved,
     finished: entries.filter((e) => e.outcome_status === 'finished').length,
     not_resolved: reasons.not_resolved,
+    tampered: entries.filter((e) => e.verdict === 'resolved' && e.tampered === true).length,
+    tampering: reasons.tampering,
     resolved_finished: resolvedFinished,
     resolved_unfinished: verdicts.resolved - resolvedFinished,
     not_finished: reasons.not_finished,

@@ -18,7 +18,7 @@ export type IterationCounts = z.infer<typeof IterationCountsSchema>;
 /**
  * Everything needed to compare two datasets (design §6): which settings made it, which file it
  * is, and what each stage let through and why. Arithmetic that holds in every manifest:
- *   trajectories_in = not_resolved + not_finished + successes
+ *   trajectories_in = not_resolved + tampering + not_finished + successes
  *   successes - duplicate_patch = kept_after_dedup;  kept_after_dedup - over_cap = kept_after_cap
  *   calls_in_kept - invalid_call = valid_calls
  *   example_candidates - over_max_tokens = examples = file.lines
@@ -37,6 +37,8 @@ export const DatasetManifestSchema = z.object({
   dedup: z.boolean(),
   /** select.require_finished: a success must also have finished (false: any resolved run, SWE-Gym's rule). */
   require_finished: z.boolean(),
+  /** select.allow_tampering; absent in manifests written before it existed (they kept every resolved run). */
+  allow_tampering: z.boolean().optional(),
   seed: count(),
   unit: ExampleOptionsSchema.shape.unit.unwrap(),
   max_tokens: count(),
@@ -63,6 +65,9 @@ export const DatasetManifestSchema = z.object({
     resolved_finished: count(),
     resolved_unfinished: count(),
     not_resolved: count(),
+    /** Resolved runs whose verdict carries tampering, and those of them dropped for it (absent in older manifests). */
+    tampered: count().optional(),
+    tampering: count().optional(),
     not_finished: count(),
     successes: count(),
     duplicate_patch: count(),
@@ -79,6 +84,7 @@ export const DatasetManifestSchema = z.object({
   /** Every reason anything was dropped, trajectories and examples alike. */
   dropped: z.object({
     not_resolved: count(),
+    tampering: count().optional(),
     not_finished: count(),
     duplicate_patch: count(),
     over_cap: count(),
@@ -178,6 +184,7 @@ export function buildManifest(input: ManifestInput, file: DatasetFileInfo): Data
     order: options.order,
     dedup: options.dedup,
     require_finished: options.require_finished,
+    allow_tampering: options.allow_tampering,
     seed: options.seed,
     unit: examples.options.unit,
     max_tokens: examples.options.max_tokens,
@@ -196,6 +203,8 @@ export function buildManifest(input: ManifestInput, file: DatasetFileInfo): Data
       resolved_finished: sum((c) => c.resolved_finished),
       resolved_unfinished: sum((c) => c.resolved_unfinished),
       not_resolved: sum((c) => c.not_resolved),
+      tampered: sum((c) => c.tampered ?? 0),
+      tampering: sum((c) => c.tampering ?? 0),
       not_finished: sum((c) => c.not_finished),
       successes: sum((c) => c.successes),
       duplicate_patch: sum((c) => c.duplicate_patch),
@@ -211,6 +220,7 @@ export function buildManifest(input: ManifestInput, file: DatasetFileInfo): Data
     },
     dropped: {
       not_resolved: sum((c) => c.not_resolved),
+      tampering: sum((c) => c.tampering ?? 0),
       not_finished: sum((c) => c.not_finished),
       duplicate_patch: sum((c) => c.duplicate_patch),
       over_cap: sum((c) => c.over_cap),

@@ -12,6 +12,7 @@ import type { TestStatusMap } from './pytest-log.js';
 import { HOOK_SOURCE, parseHookResults } from './result-hook.js';
 import { RUNNERS } from './runners.js';
 import { specHash, type EvalSpec } from './spec.js';
+import { detectTampering } from './tampering.js';
 import { VerdictSchema, type Verdict } from './verdict.js';
 
 /** Where a verification runs: the engine, the instance's image, the limits and the run's labels. */
@@ -185,9 +186,11 @@ export async function verifyPatch(
     const killed = output.exitCode === null || output.exitCode > 128;
     const killedNote = killed ? `the test run was killed before it finished (exit ${output.exitCode ?? 'unknown'}); ` : '';
     const resolved = graded.resolved && !killed;
+    const tampering = detectTampering({ patch, repo: instance.repo, spec, log: output.log, tests: statuses });
     return finish(
       {
         outcome: resolved ? 'resolved' : 'unresolved',
+        ...(tampering ? { tampering } : {}),
         reason: resolved
           ? null
           : `${killedNote}${junit === null ? (runner.channel === 'junit' ? 'pytest wrote no report; ' : 'the test process handed over no results; ') : ''}${graded.reason ?? 'every listed test passed'}`,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TestReportSchema } from './grade.js';
 import { TestStatusMapSchema } from './pytest-log.js';
+import { TamperingSchema } from './tampering.js';
 
 /**
  * What verifying one (instance, patch) pair came to.
@@ -40,6 +41,13 @@ export const VerdictSchema = z
     patch_hash: Sha256Hex,
     spec_hash: Sha256Hex,
     outcome: OutcomeSchema,
+    /**
+     * Present on a graded run (resolved/unresolved) whose patch reaches into the test-reporting
+     * machinery or whose runner's own counts disagree with the results (tampering.ts); absent
+     * otherwise and in older ledgers. Kept before `reason` so a ledger scan that reads only a
+     * record's head (src/select/scan.ts) sees it.
+     */
+    tampering: TamperingSchema.optional(),
     /** Why apply failed, the infrastructure error, or the timeout detail; null otherwise (a short note is allowed). */
     reason: z.string().nullable(),
     apply_method: ApplyMethodSchema.nullable(),

@@ -25,7 +25,7 @@ describe('recipe defaults', () => {
   it('fills in the SWE-Gym paper settings', () => {
     const { recipe } = parseRecipe(MINIMAL, 'r.yaml');
     expect(recipe.sampling).toMatchObject({ samples_per_task: 30, temperature: 1 });
-    expect(recipe.select).toEqual({ cap: 2, order: 'fewest_calls', dedup: false, require_finished: false });
+    expect(recipe.select).toEqual({ cap: 2, order: 'fewest_calls', dedup: false, require_finished: false, allow_tampering: false });
     expect(recipe.sft).toMatchObject({ unit: 'call', max_tokens: 10240 });
     expect(recipe.agent).toMatchObject({ protocol: 'json', max_transitions: 25, max_retries: 2, max_tokens_per_call: 2000 });
     expect(recipe.agent.visit_limits).toEqual({ PlanToCode: 8, EditCode: 8 });

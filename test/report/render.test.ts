@@ -132,7 +132,7 @@ describe('renderMarkdown', () => {
     expect(md).toContain('| tiny | iter-0 | failure | 6 | 2 | 2.25 | 3 | 3.75 | 4 | 3 |');
     expect(md).toContain('| 2 | 0 | 2 |'); // calls histogram: 2 calls → 0 successes, 2 failures
     expect(md).toContain('| 100–200 | 1 |'); // tokens histogram
-    expect(md).toContain('| tiny | iter-0 | cap-1 (trained on) | 1 | no | 2 | 8 | 2/2 | 4.5 | 450 / 800 | 2550 / 4500 | 37.5% (1 inst.) |');
+    expect(md).toContain('| tiny | iter-0 | cap-1 (trained on) | 1 | no | 2 | 0 / 0 | 8 | 2/2 | 4.5 | 450 / 800 | 2550 / 4500 | 37.5% (1 inst.) |');
     expect(md).toContain('| tiny | iter-0 train (M0) | 9 | 1 (11.1%) | 1 (11.1%) | 1/10 (10.0%) | 0 | 1 | 0 |');
     expect(md).toContain('| tiny | iter-0 | 1 | command | base-model | tiny-m1 | succeeded | 90 s | – |');
   });

@@ -13,7 +13,7 @@ function entry(
   sample: number,
   llmCalls: number,
   tokens: number,
-  extra: { patch?: string; status?: PoolEntry['outcome_status']; verdict?: Outcome | null } = {},
+  extra: { patch?: string; status?: PoolEntry['outcome_status']; verdict?: Outcome | null; tampered?: true } = {},
 ): PoolEntry {
   return PoolEntrySchema.parse({
     iteration: 0,
@@ -25,6 +25,7 @@ function entry(
     patch_hash: extra.patch ?? hash(`${instance}-${sample}`),
     outcome_status: extra.status ?? 'finished',
     verdict: extra.verdict === undefined ? 'resolved' : extra.verdict,
+    ...(extra.tampered ? { tampered: true } : {}),
   });
 }
 
@@ -62,7 +63,7 @@ const droppedAs = (result: SelectionResult, reason: string) => ids(result.droppe
 function expectCountsAddUp(result: SelectionResult, pool: PoolEntry[]) {
   const c = result.counts;
   expect(c.in).toBe(pool.length);
-  expect(c.not_resolved + c.not_finished + c.successes).toBe(c.in);
+  expect(c.not_resolved + (c.tampering ?? 0) + c.not_finished + c.successes).toBe(c.in);
   expect(c.after_dedup).toBe(c.successes - c.duplicate_patch);
   expect(c.kept).toBe(c.after_dedup - c.over_cap);
   expect(result.kept.length + result.dropped.length).toBe(c.in);
@@ -84,6 +85,8 @@ describe('selectTrajectories: per-instance cap, fewest calls first', () => {
       resolved: 12,
       finished: 14,
       not_resolved: 4,
+      tampered: 0,
+      tampering: 0,
       resolved_finished: 11,
       resolved_unfinished: 1,
       not_finished: 1,
@@ -231,6 +234,32 @@ describe('selectTrajectories: input checks', () => {
     const r = selectTrajectories([], { cap: 2, seed: 0 });
     expect(r.kept).toEqual([]);
     expect(r.counts).toMatchObject({ in: 0, kept: 0, instances_in: 0 });
-    expect(r.options).toEqual({ cap: 2, order: 'fewest_calls', dedup: false, seed: 0, require_finished: false });
+    expect(r.options).toEqual({ cap: 2, order: 'fewest_calls', dedup: false, seed: 0, require_finished: false, allow_tampering: false });
+  });
+});
+
+describe('selectTrajectories: tampering (src/verify/tampering.ts)', () => {
+  // t0 and t1 are resolved with tampering, t2 is an honest success, t3 tampered and unresolved.
+  const pool = [
+    entry('t', 0, 1, 10, { tampered: true }),
+    entry('t', 1, 2, 10, { tampered: true, status: 'rejected' }),
+    entry('t', 2, 9, 90),
+    entry('t', 3, 1, 10, { tampered: true, verdict: 'unresolved' }),
+  ];
+
+  it('drops a resolved run whose verdict carries tampering by default, ahead of cheaper ones, and counts it', () => {
+    const r = selectTrajectories(pool, { cap: 1, seed: 0 });
+    expect(ids(r.kept)).toEqual(['t2']);
+    expect(droppedAs(r, 'tampering')).toEqual(['t0', 't1']);
+    expect(droppedAs(r, 'not_resolved')).toEqual(['t3']);
+    expect(r.counts).toMatchObject({ resolved: 3, tampered: 2, tampering: 2, successes: 1, kept: 1 });
+    expectCountsAddUp(r, pool);
+  });
+
+  it('keeps it with allow_tampering, still counted as tampered', () => {
+    const r = selectTrajectories(pool, { cap: 1, seed: 0, allow_tampering: true });
+    expect(ids(r.kept)).toEqual(['t0']);
+    expect(r.counts).toMatchObject({ tampered: 2, tampering: 0, successes: 3 });
+    expectCountsAddUp(r, pool);
   });
 });

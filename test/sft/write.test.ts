@@ -118,7 +118,7 @@ function expectOpenAiChatLine(text: string) {
 
 function expectCountsAddUp(m: DatasetManifest) {
   const c = m.counts;
-  expect(c.trajectories_in).toBe(c.not_resolved + c.not_finished + c.successes);
+  expect(c.trajectories_in).toBe(c.not_resolved + (c.tampering ?? 0) + c.not_finished + c.successes);
   expect(c.kept_after_dedup).toBe(c.successes - c.duplicate_patch);
   expect(c.kept_after_cap).toBe(c.kept_after_dedup - c.over_cap);
   expect(c.valid_calls).toBe(c.calls_in_kept - c.invalid_call);
@@ -128,6 +128,7 @@ function expectCountsAddUp(m: DatasetManifest) {
   expect(Object.values(m.verdicts).reduce((a, b) => a + b, 0)).toBe(c.trajectories_in);
   expect(m.dropped).toEqual({
     not_resolved: c.not_resolved,
+    tampering: c.tampering,
     not_finished: c.not_finished,
     duplicate_patch: c.duplicate_patch,
     over_cap: c.over_cap,
@@ -160,6 +161,7 @@ describe('writeDataset', () => {
       order: 'fewest_calls',
       dedup: true,
       require_finished: true,
+      allow_tampering: false,
       seed: 0,
       unit: 'call',
       max_tokens: 10240,
@@ -175,6 +177,8 @@ describe('writeDataset', () => {
       resolved_finished: 5,
       resolved_unfinished: 1,
       not_resolved: 2,
+      tampered: 0,
+      tampering: 0,
       not_finished: 1,
       successes: 5,
       duplicate_patch: 0,

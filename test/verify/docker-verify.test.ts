@@ -51,6 +51,8 @@ describe('verification on the real engine', () => {
     for (const row of rows) {
       expect({ id: row.instance_id, gold: row.gold.outcome, empty: row.empty.outcome }).toEqual({ id: row.instance_id, gold: 'resolved', empty: 'unresolved' });
       expect(row.gold.report?.FAIL_TO_PASS.failure).toEqual([]);
+      // Ordinary gold patches are never taken for tampering (src/verify/tampering.ts), nor is the unpatched run.
+      expect([row.gold.tampering, row.empty.tampering]).toEqual([undefined, undefined]);
       expect(row.empty.report?.FAIL_TO_PASS.success).toEqual([]);
       expect(row.empty.report?.PASS_TO_PASS.failure).toEqual([]);
     }

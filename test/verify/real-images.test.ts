@@ -76,6 +76,8 @@ for (const layout of LAYOUTS as Layout[]) {
       for (const row of rows) {
         expect(row.problem, row.instance_id).toBeNull();
         expect(row.gold.python_env).toBe(layout);
+        // Ordinary gold patches are never taken for tampering (src/verify/tampering.ts), nor is the unpatched run.
+        expect([row.gold.tampering, row.empty.tampering]).toEqual([undefined, undefined]);
         // The unpatched run fails exactly the FAIL_TO_PASS tests and keeps PASS_TO_PASS.
         const task = fixtures.find((f) => f.instance.instance_id === row.instance_id)!.task;
         expect(row.empty.report?.FAIL_TO_PASS.failure.sort()).toEqual([...task.FAIL_TO_PASS].sort());
