@@ -26,11 +26,17 @@ import { recordStatus, TestStatusSchema, type TestStatusMap } from './pytest-log
 export const HOOK_ENV = 'RFT_RESULTS_PIPE';
 
 /**
- * The module each sympy release runs its tests from (`bin/test` calls `sympy.test()`, which lives
- * there), read from upstream's tags sympy-1.0 to 1.14 and master: the hook wraps each when it is
- * imported. `reporter`: sympy's own runner, whose PyTestReporter the hook wraps; `pytest`: from
- * 1.13 `sympy.test()` hands the run to pytest (unless given use_sympy_runner, which goes back to
- * sympy.testing.runtests), and the hook adds a plugin to that pytest.main call.
+ * The module each sympy release runs its tests from: `bin/test` calls `sympy.test()`, which lives
+ * there; the hook wraps each of these when it is imported. Read from upstream sympy's git tags
+ * (sympy-0.7.6, 1.0, 1.5, 1.6, 1.12, 1.13.0, 1.14.0 and master: where runtests.py is, what
+ * sympy/__init__.py takes `test` from, what bin/test calls, and that PyTestReporter keeps the method
+ * names the hook wraps). `reporter`: sympy's own runner, whose PyTestReporter the hook wraps;
+ * `pytest`: from 1.13 `sympy.test()` hands the run to `pytest.main` (unless given
+ * use_sympy_runner, which goes back to sympy.testing.runtests), and the hook adds a plugin to that
+ * call. Checked running: before 1.6 on Debian's 1.11.1 tree relaid that way
+ * (test/verify/sympy-pre16.test.ts), 1.6 on with that tree as it is (real-images.test.ts), 1.13 on
+ * with sympy 1.14.0 from PyPI by hand (results collected through pytest and through
+ * use_sympy_runner); every layout with small trees of ours in test/verify/sympy-hook.test.ts.
  */
 export const SYMPY_RUNNERS = [
   { releases: '0.7 to 1.5', module: 'sympy.utilities.runtests', collect: 'reporter' },
