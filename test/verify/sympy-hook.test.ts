@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { gradeTests, mergeStatuses } from '../../src/verify/grade.js';
 import { HOOK_ENV, HOOK_SOURCE, parseHookResults, SYMPY_RUNNERS } from '../../src/verify/result-hook.js';
 import { parseSympyLog } from '../../src/verify/sympy-log.js';
@@ -91,8 +91,12 @@ const TEST_FILE = [
 const fileOf = (module: string) => `${module.replaceAll('.', '/')}.py`;
 
 /** A package `sympy` whose sympy.test() is `runner.module`'s test, the other modules as that release has them. */
+const made: string[] = [];
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 function layoutTree(runner: (typeof SYMPY_RUNNERS)[number]): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'rft-sympy-layout-'));
+  made.push(dir);
   const files: Record<string, string> = {
     'sympy/__init__.py': `from ${runner.module} import test\n`,
     'sympy/utilities/__init__.py': '',
@@ -115,6 +119,7 @@ function layoutTree(runner: (typeof SYMPY_RUNNERS)[number]): string {
 }
 
 const hookDir = mkdtempSync(path.join(tmpdir(), 'rft-sympy-hook-'));
+made.push(hookDir);
 writeFileSync(path.join(hookDir, 'sitecustomize.py'), HOOK_SOURCE);
 
 /** `bin/test sympy/tests/test_x.py` as every release's bin/test does it: import sympy, call sympy.test(). */
