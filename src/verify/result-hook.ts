@@ -15,13 +15,35 @@ import { recordStatus, TestStatusSchema, type TestStatusMap } from './pytest-log
  *   runs inside itself reports to a result object of its own and is ignored), under `str(test)`
  *   and, for a test with a docstring, the docstring's first line — the two ids Django's verbose
  *   output shows;
- * - sympy: every result sympy.testing.runtests' reporter receives, under the test function's name.
+ * - sympy: every result sympy's runner reports, under the test function's name, wherever the
+ *   release keeps the runner (SYMPY_RUNNERS): its reporter's calls, or pytest's reports when
+ *   bin/test runs pytest (1.13 on).
  * At exit it writes one JSON line per result and a last line `{"end": <count>}` into the pipe. A
  * test that prints `test_x (m.C) ... ok` changes nothing here; the printed log is only read to
  * lower these results (mergeStatuses). What stays open: code in the test process can still reach
  * this module or the pipe (the same as for pytest's in-process junit writer).
  */
 export const HOOK_ENV = 'RFT_RESULTS_PIPE';
+
+/**
+ * The module each sympy release runs its tests from: `bin/test` calls `sympy.test()`, which lives
+ * there; the hook wraps each of these when it is imported. Read from upstream sympy's git tags
+ * (sympy-0.7.6, 1.0, 1.5, 1.6, 1.12, 1.13.0, 1.14.0 and master: where runtests.py is, what
+ * sympy/__init__.py takes `test` from, what bin/test calls, and that PyTestReporter keeps the method
+ * names the hook wraps). `reporter`: sympy's own runner, whose PyTestReporter the hook wraps;
+ * `pytest`: from 1.13 `sympy.test()` hands the run to `pytest.main` (unless given
+ * use_sympy_runner, which goes back to sympy.testing.runtests), and the hook adds a plugin to that
+ * call. Checked running: before 1.6 on Debian's 1.11.1 tree relaid that way
+ * (test/verify/sympy-pre16.test.ts), 1.6 on with that tree as it is (real-images.test.ts), 1.13 on
+ * with sympy 1.14.0 from PyPI by hand (results collected through pytest and through
+ * use_sympy_runner); every layout with small trees of ours in test/verify/sympy-hook.test.ts.
+ */
+export const SYMPY_RUNNERS = [
+  { releases: '0.7 to 1.5', module: 'sympy.utilities.runtests', collect: 'reporter' },
+  // From 1.6 sympy.utilities.runtests is a shim that re-exports this module's names.
+  { releases: '1.6 on', module: 'sympy.testing.runtests', collect: 'reporter' },
+  { releases: '1.13 on', module: 'sympy.testing.runtests_pytest', collect: 'pytest' },
+] as const;
 
 export const HOOK_SOURCE = String.raw`# rft: test results for the harness (src/verify/result-hook.ts). Not part of the repository.
 import atexit as _atexit
@@ -95,8 +117,10 @@ def _install(path):
 
     def patch_sympy(module):
         reporter = getattr(module, 'PyTestReporter', None)
-        if reporter is None:
+        # From 1.6 the old module name re-exports the new one's class: wrap it once.
+        if reporter is None or reporter.__dict__.get('_rft_wrapped'):
             return
+        reporter._rft_wrapped = True
 
         def wrap_reporter(method, status):
             original = getattr(reporter, method)
@@ -127,20 +151,67 @@ def _install(path):
         reporter.entering_test = on_test
         reporter.entering_filename = on_file
 
+    class PytestResults:
+        """A pytest plugin: each test's outcome under its function name (the ids sympy's tasks list)."""
+
+        def pytest_runtest_logreport(self, report):
+            xfail = hasattr(report, 'wasxfail')
+            if report.when == 'call':
+                if report.passed:
+                    status = 'XPASS' if xfail else 'PASSED'
+                elif report.failed:
+                    status = 'FAILED'
+                else:
+                    status = 'XFAIL' if xfail else 'SKIPPED'
+            elif report.failed:
+                status = 'ERROR'
+            elif report.skipped:
+                status = 'XFAIL' if xfail else 'SKIPPED'
+            else:
+                return
+            note(report.nodeid.split('::')[-1], status)
+
+    def patch_sympy_pytest(module):
+        # bin/test reaches pytest through this module's global name pytest: give the module a
+        # stand-in whose main() adds the plugin, and leave the real pytest module as it is.
+        real = getattr(module, 'pytest', None)
+        if real is None or not hasattr(real, 'main'):
+            return
+
+        class Pytest:
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            @staticmethod
+            def main(args=None, plugins=None, **kwargs):
+                return real.main(args, plugins=[*(plugins or ()), PytestResults()], **kwargs)
+
+        module.pytest = Pytest()
+
+    # Where each sympy release keeps its runner (SYMPY_RUNNERS in result-hook.ts).
+    watched = {
+${SYMPY_RUNNERS.map((r) => `        '${r.module}': ${r.collect === 'pytest' ? 'patch_sympy_pytest' : 'patch_sympy'},`).join('\n')}
+    }
+
     class SympyRunnerFinder:
         def find_spec(self, name, path=None, target=None):
-            if name != 'sympy.testing.runtests':
+            patch = watched.pop(name, None)
+            if patch is None:
                 return None
-            _sys.meta_path.remove(self)
             import importlib.util
-            spec = importlib.util.find_spec(name)
+            _sys.meta_path.remove(self)
+            try:
+                spec = importlib.util.find_spec(name)
+            finally:
+                if watched:
+                    _sys.meta_path.insert(0, self)
             if spec is None or spec.loader is None:
                 return spec
             exec_module = spec.loader.exec_module
 
             def exec_and_patch(module):
                 exec_module(module)
-                patch_sympy(module)
+                patch(module)
 
             spec.loader.exec_module = exec_and_patch
             return spec

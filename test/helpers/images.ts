@@ -3,7 +3,7 @@ import path from 'node:path';
 import { buildTaskImages } from '../../src/tasks/build-images.js';
 import { BUNDLED_TEMPLATE, CONDA_BASE, ensureCondaBase, SYSTEM_BASE } from './layouts.js';
 import { MINIGYM_DIR, minigymInstances } from './minigym.js';
-import { ensureRealRunnerImages } from './realrunner.js';
+import { ensureRealRunnerImages, ensureSympyPre16Images } from './realrunner.js';
 
 /** Builds the bundled task images if they are missing (cached by the engine across runs). */
 export async function ensureMinigymImages(docker: Docker): Promise<void> {
@@ -32,4 +32,5 @@ export async function ensureCondaMinigymImages(docker: Docker): Promise<void> {
 export async function ensureLayoutImages(docker: Docker): Promise<void> {
   await ensureCondaMinigymImages(docker);
   await ensureRealRunnerImages(docker);
+  await ensureSympyPre16Images(docker);
 }

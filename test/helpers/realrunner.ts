@@ -5,7 +5,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { buildTaskImages, COMMIT_ENV, COMMIT_GIT_FLAGS } from '../../src/tasks/build-images.js';
 import { InstanceSchema, type Instance } from '../../src/tasks/instance.js';
-import { MYPY_TREE, REAL_RUNNER_TASKS, UPSTREAM_TREES, type Edit, type RealRunnerTask } from '../fixtures/realrunner/tasks.js';
+import { MYPY_TREE, REAL_RUNNER_TASKS, SYMPY_PRE16_LAYOUT, SYMPY_PRE16_TASKS, UPSTREAM_TREES, type Edit, type RealRunnerTask } from '../fixtures/realrunner/tasks.js';
 import { ensureRunnerBase, LAYOUTS, RUNNER_TEMPLATE, type Layout } from './layouts.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -31,6 +31,7 @@ function upstreamTree(cache: string, tree: RealRunnerTask['tree']): string {
   const dir = path.join(cache, 'trees', tree);
   if (existsSync(path.join(dir, '.complete'))) return dir;
   if (tree === 'mypy') return mypyTree(cache, dir);
+  if (tree === 'sympy-pre1.6') return sympyPre16Tree(cache, dir);
   const spec = UPSTREAM_TREES[tree];
   const tarball = readdirSync(path.join(cache, 'src')).find((name) => spec.tarball.test(name));
   if (!tarball) throw new Error(`no ${tree} source tarball in ${cache}/src`);
@@ -65,6 +66,37 @@ function mypyTree(cache: string, dir: string): string {
   return dir;
 }
 
+/** The sympy tree laid out as releases before 1.6 laid it out (SYMPY_PRE16_LAYOUT). */
+function sympyPre16Tree(cache: string, dir: string): string {
+  const layout = SYMPY_PRE16_LAYOUT;
+  const scratch = mkdtempSync(path.join(cache, '.relayout-sympy-'));
+  cpSync(upstreamTree(cache, layout.from), scratch, { recursive: true, filter: (src) => path.basename(src) !== '.complete' });
+  const moved = path.join(scratch, layout.moved);
+  for (const entry of readdirSync(moved, { withFileTypes: true })) {
+    // The package's own tests test the new layout; its __init__ only re-exports test and doctest.
+    if (entry.isFile() && entry.name.endsWith('.py') && entry.name !== '__init__.py') renameSync(path.join(moved, entry.name), path.join(scratch, layout.into, entry.name));
+  }
+  rmSync(moved, { recursive: true, force: true });
+  for (const file of pythonFiles(scratch)) {
+    const text = readFileSync(file, 'utf8');
+    const renamed = layout.rename.reduce((t, [from, to]) => t.replaceAll(from, to), text);
+    if (renamed !== text) writeFileSync(file, renamed);
+  }
+  applyEdits(scratch, [layout.entry]);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(path.dirname(dir), { recursive: true });
+  renameSync(scratch, dir);
+  writeFileSync(path.join(dir, '.complete'), '');
+  return dir;
+}
+
+/** The Python sources of a tree (bin/'s scripts have no suffix but are Python too). */
+function pythonFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && (entry.name.endsWith('.py') || path.basename(entry.parentPath) === 'bin'))
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
 function applyEdits(dir: string, edits: readonly Edit[]): void {
   for (const edit of edits) {
     const file = path.join(dir, edit.file);
@@ -91,8 +123,8 @@ export interface RealRunnerFixture {
 }
 
 /** Instances and predictions of the real-runner tasks, their trees made (once) in the cache. */
-export function realRunnerFixtures(cache = fetchFixtureSources()): RealRunnerFixture[] {
-  return REAL_RUNNER_TASKS.map((task) => {
+export function realRunnerFixtures(cache = fetchFixtureSources(), tasks: readonly RealRunnerTask[] = REAL_RUNNER_TASKS): RealRunnerFixture[] {
+  return tasks.map((task) => {
     const repo = path.join(cache, 'repos', task.instance_id);
     const made = path.join(cache, 'repos', `${task.instance_id}.json`);
     if (!existsSync(made)) {
@@ -137,18 +169,28 @@ export function realRunnerFixtures(cache = fetchFixtureSources()): RealRunnerFix
 export async function ensureRealRunnerImages(docker: Docker, log: (line: string) => void = () => {}): Promise<RealRunnerFixture[]> {
   const cache = fetchFixtureSources();
   const fixtures = realRunnerFixtures(cache);
-  const byId = new Map(fixtures.map((f) => [f.instance.instance_id, f]));
-  for (const layout of LAYOUTS as Layout[]) {
-    const base = await ensureRunnerBase(docker, layout, path.join(cache, 'debs'));
-    await buildTaskImages({
-      docker,
-      instances: fixtures.map((f) => f.instance),
-      reposDir: path.join(cache, 'repos'),
-      sourceDirFor: (instance) => byId.get(instance.instance_id)!.sourceDir,
-      baseImage: base,
-      imageTemplate: RUNNER_TEMPLATE[layout],
-      log,
-    });
-  }
+  for (const layout of LAYOUTS as Layout[]) await buildFixtureImages(docker, cache, fixtures, layout, log);
   return fixtures;
+}
+
+/** The pre-1.6 sympy task (SYMPY_PRE16_TASKS), built in the system layout only, on the same runner base. */
+export async function ensureSympyPre16Images(docker: Docker, log: (line: string) => void = () => {}): Promise<RealRunnerFixture[]> {
+  const cache = fetchFixtureSources();
+  const fixtures = realRunnerFixtures(cache, SYMPY_PRE16_TASKS);
+  await buildFixtureImages(docker, cache, fixtures, 'system', log);
+  return fixtures;
+}
+
+/** One image per fixture in one layout, on that layout's runner base (built first if missing). */
+async function buildFixtureImages(docker: Docker, cache: string, fixtures: RealRunnerFixture[], layout: Layout, log: (line: string) => void): Promise<void> {
+  const byId = new Map(fixtures.map((f) => [f.instance.instance_id, f]));
+  await buildTaskImages({
+    docker,
+    instances: fixtures.map((f) => f.instance),
+    reposDir: path.join(cache, 'repos'),
+    sourceDirFor: (instance) => byId.get(instance.instance_id)!.sourceDir,
+    baseImage: await ensureRunnerBase(docker, layout, path.join(cache, 'debs')),
+    imageTemplate: RUNNER_TEMPLATE[layout],
+    log,
+  });
 }
