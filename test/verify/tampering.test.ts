@@ -68,7 +68,7 @@ describe('the static rules', () => {
 
   it("the result hook's names the rule looks for are the hook's", () => {
     const rule = TAMPER_RULES.find((r) => r.id === 'result_hook')!.line!;
-    for (const name of [HOOK_ENV, '_rft_test', 'SympyRunnerFinder']) {
+    for (const name of [HOOK_ENV, '_rft_test', '_rft_wrapped', 'SympyRunnerFinder', 'PytestResults', 'patch_sympy_pytest']) {
       expect(HOOK_SOURCE).toContain(name);
       expect(rule.test(name)).toBe(true);
     }
