@@ -1,5 +1,5 @@
 import { RecipeError } from '../recipe/load.js';
-import { SimModelError } from '../policy/sim/model.js';
+import { SimModelError } from '../doubles/model.js';
 import { FinetuneFailedError, FinetuneInterruptedError, FinetuneMismatchError } from '../finetune/job.js';
 import { TemplateError } from '../finetune/template.js';
 import { MissingApiKeyError } from '../loop/policy-endpoint.js';

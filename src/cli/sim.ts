@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { SIM_BASE_NAME, SimModelError, loadSimModels, type SimModel } from '../policy/sim/model.js';
-import { startSimServer } from '../policy/sim/server.js';
+import { SIM_BASE_NAME, SimModelError, loadSimModels, type SimModel } from '../doubles/model.js';
+import { startSimServer } from '../doubles/server.js';
 import { readInstances } from '../tasks/read.js';
 
 /** The package root: two levels up from dist/cli/ or src/cli/. */

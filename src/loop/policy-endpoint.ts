@@ -1,6 +1,6 @@
 import { OpenAiPolicy } from '../policy/client.js';
 import { PolicyPool } from '../policy/pool.js';
-import { startSimServer, type SimServer } from '../policy/sim/server.js';
+import { startSimServer, type SimServer } from '../doubles/server.js';
 import type { PolicyClient } from '../policy/types.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { Instance } from '../tasks/instance.js';

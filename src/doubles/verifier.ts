@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Instance } from '../../tasks/instance.js';
-import { mulberry32 } from '../../util/prng.js';
+import type { Instance } from '../tasks/instance.js';
+import { mulberry32 } from '../util/prng.js';
 
 /**
  * The SIMULATED verifier (a test double, like the SIMULATED policy it is served beside): answers
