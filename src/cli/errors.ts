@@ -1,8 +1,8 @@
 import { RecipeError } from '../recipe/load.js';
-import { SimModelError } from '../doubles/model.js';
 import { FinetuneFailedError, FinetuneInterruptedError, FinetuneMismatchError } from '../finetune/job.js';
 import { TemplateError } from '../finetune/template.js';
-import { MissingApiKeyError } from '../loop/policy-endpoint.js';
+import { MissingApiKeyError, SimulatedPolicyUnavailableError } from '../loop/policy-endpoint.js';
+import { SIM_USER_ERRORS } from './sim.js';
 import { ServeError } from '../serve/errors.js';
 import { ForkError } from '../loop/fork.js';
 import { SweepError } from '../loop/sweep.js';
@@ -33,7 +33,8 @@ const USER_ERRORS = [
   ImageNameError,
   EngineUnavailableError,
   ImageMissingError,
-  SimModelError,
+  ...SIM_USER_ERRORS,
+  SimulatedPolicyUnavailableError,
   ImagePullError,
   FinetuneFailedError,
   FinetuneMismatchError,
