@@ -3,6 +3,8 @@ import { FinetuneFailedError, FinetuneInterruptedError, FinetuneMismatchError } 
 import { TemplateError } from '../finetune/template.js';
 import { MissingApiKeyError, SimulatedPolicyUnavailableError } from '../loop/policy-endpoint.js';
 import { SIM_USER_ERRORS } from './sim.js';
+import { ArgumentError } from './arguments.js';
+import { TokenizerError } from '../sft/tokenizer.js';
 import { ServeError } from '../serve/errors.js';
 import { ForkError } from '../loop/fork.js';
 import { SweepError } from '../loop/sweep.js';
@@ -24,6 +26,8 @@ import { AppendError } from '../store/ledger.js';
 
 /** Errors that are the user's input or situation: printed plainly, no stack, exit code 2. */
 const USER_ERRORS = [
+  ArgumentError,
+  TokenizerError,
   RecipeError,
   RecipeMismatchError,
   RunLockedError,

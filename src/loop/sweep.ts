@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadRecipe } from '../recipe/load.js';
 import { RUN_FILES } from '../store/run-dir.js';
+import { isNoneWord } from '../util/none-word.js';
 import type { StartSimulatedPolicy } from '../policy/simulated.js';
 import { driveRun, type DriveResult } from './drive.js';
 import { forkRun } from './fork.js';
@@ -18,13 +19,13 @@ export interface GridAxis {
   values: string[];
 }
 
-/** `select.cap=1,2,none` → { key: 'select.cap', values: ['1', '2', 'null'] } (`none` means null, as in rft select). */
+/** `select.cap=1,2,none` → { key: 'select.cap', values: ['1', '2', 'null'] } (`none` and `null` alike: src/util/none-word.ts). */
 export function parseGridAxis(text: string): GridAxis {
   const eq = text.indexOf('=');
   const key = text.slice(0, eq);
   const values = text.slice(eq + 1).split(',').map((v) => v.trim());
   if (eq <= 0 || values.some((v) => v === '')) throw new SweepError(`--grid takes key=v1,v2,…, got "${text}"`);
-  return { key, values: values.map((v) => (v === 'none' ? 'null' : v)) };
+  return { key, values: values.map((v) => (isNoneWord(v) ? 'null' : v)) };
 }
 
 /** Every combination of the axes' values, as --set overrides. */
