@@ -71,6 +71,10 @@ export function reportFailure(error: unknown): never {
     console.error(`rft: ${where ? `${where}: ` : ''}${describeSystemError(error)}: free space, then resume the run (nothing recorded is lost)`);
     process.exit(2);
   }
-  console.error(error instanceof Error ? `rft: ${error.stack ?? error.message}` : `rft: ${String(error)}`);
+  // Not the user's input nor the machine's situation: a fault of rft. Still a message, not a stack
+  // trace, unless asked for (RFT_DEBUG=1), with what to do about it.
+  const message = error instanceof Error ? error.message : String(error);
+  const stack = process.env.RFT_DEBUG && error instanceof Error ? `\n${error.stack ?? ''}` : '';
+  console.error(`rft: ${message}\nrft: this is unexpected (a fault of rft, not of your input): run again with RFT_DEBUG=1 for the stack trace, and report it with the command you ran${stack}`);
   process.exit(1);
 }
