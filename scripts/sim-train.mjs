@@ -2,7 +2,7 @@
 // SIMULATED trainer (a test double for a real fine-tune, used by recipes/demo.yaml through the
 // real `command` fine-tuning backend). Reads an SFT chat JSONL file, writes a new SIMULATED model
 // whose per-task skill rises on the tasks the data covers, and prints the model's name to
-// <out>/MODEL. No GPU, no weights: see src/policy/sim/train.ts for the rule.
+// <out>/MODEL. No GPU, no weights: see src/doubles/train.ts for the rule.
 //
 //   node scripts/sim-train.mjs --dataset train.jsonl --base sim-base --iteration 0 \
 //     --out OUTPUT_DIR --models-dir RUN_DIR/sim-models [--tasks tasks.jsonl]
@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { SIM_BASE, SIM_BASE_NAME, parseSimModel } = await import(path.join(root, 'dist/policy/sim/model.js'));
-const { simTrain, taskOfExample, normalizeIssue } = await import(path.join(root, 'dist/policy/sim/train.js'));
+const { SIM_BASE, SIM_BASE_NAME, parseSimModel } = await import(path.join(root, 'dist/doubles/model.js'));
+const { simTrain, taskOfExample, normalizeIssue } = await import(path.join(root, 'dist/doubles/train.js'));
 
 const { values: args } = parseArgs({
   options: {

@@ -5,7 +5,7 @@
  *
  * usage: node sim-child.js <tasks.jsonl> <latencyMs>
  */
-import { startSimServer } from '../../src/policy/sim/server.js';
+import { startSimServer } from '../../src/doubles/server.js';
 import { loadInstances } from '../../src/tasks/load.js';
 
 const [tasksFile, latencyArg] = process.argv.slice(2);

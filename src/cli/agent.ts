@@ -6,7 +6,9 @@ import { AgentSchema } from '../recipe/schema.js';
 import { LABEL } from '../sandbox/container.js';
 import { imageNameFor } from '../tasks/image-name.js';
 import { readInstances } from '../tasks/read.js';
+import { pickInstances } from './arguments.js';
 import { verifyContextFrom, withSandboxOptions, type SandboxArgs } from './sandbox-options.js';
+import type { Instance } from '../tasks/instance.js';
 import { verifyPatch } from '../verify/run.js';
 
 type AgentRunArgs = SandboxArgs & {
@@ -40,8 +42,7 @@ const runCommand: CommandModule<object, AgentRunArgs> = {
         .option('json', { type: 'boolean', default: false, describe: 'print the trajectory record as JSON at the end' }),
     ),
   handler: async (args) => {
-    const instance = (await readInstances(args.tasks)).find((i) => i.instance_id === args.instance);
-    if (!instance) throw new Error(`no instance ${args.instance} in ${args.tasks}`);
+    const [instance] = pickInstances(await readInstances(args.tasks), [args.instance], args.tasks, '--instance') as [Instance];
     const { ctx, specFor } = await verifyContextFrom(args, 'agent');
     const prepared = await prepareInstance(ctx.docker, imageNameFor(instance.instance_id, args.image), { [LABEL.run]: ctx.labels[LABEL.run]! });
     const apiKey = args['api-key-env'] ? (process.env[args['api-key-env']] ?? null) : null;

@@ -1,8 +1,10 @@
 import { RecipeError } from '../recipe/load.js';
-import { SimModelError } from '../policy/sim/model.js';
 import { FinetuneFailedError, FinetuneInterruptedError, FinetuneMismatchError } from '../finetune/job.js';
 import { TemplateError } from '../finetune/template.js';
-import { MissingApiKeyError } from '../loop/policy-endpoint.js';
+import { MissingApiKeyError, SimulatedPolicyUnavailableError } from '../loop/policy-endpoint.js';
+import { SIM_USER_ERRORS } from './sim.js';
+import { ArgumentError } from './arguments.js';
+import { TokenizerError } from '../sft/tokenizer.js';
 import { ServeError } from '../serve/errors.js';
 import { ForkError } from '../loop/fork.js';
 import { SweepError } from '../loop/sweep.js';
@@ -24,6 +26,8 @@ import { AppendError } from '../store/ledger.js';
 
 /** Errors that are the user's input or situation: printed plainly, no stack, exit code 2. */
 const USER_ERRORS = [
+  ArgumentError,
+  TokenizerError,
   RecipeError,
   RecipeMismatchError,
   RunLockedError,
@@ -33,7 +37,8 @@ const USER_ERRORS = [
   ImageNameError,
   EngineUnavailableError,
   ImageMissingError,
-  SimModelError,
+  ...SIM_USER_ERRORS,
+  SimulatedPolicyUnavailableError,
   ImagePullError,
   FinetuneFailedError,
   FinetuneMismatchError,
@@ -66,6 +71,10 @@ export function reportFailure(error: unknown): never {
     console.error(`rft: ${where ? `${where}: ` : ''}${describeSystemError(error)}: free space, then resume the run (nothing recorded is lost)`);
     process.exit(2);
   }
-  console.error(error instanceof Error ? `rft: ${error.stack ?? error.message}` : `rft: ${String(error)}`);
+  // Not the user's input nor the machine's situation: a fault of rft. Still a message, not a stack
+  // trace, unless asked for (RFT_DEBUG=1), with what to do about it.
+  const message = error instanceof Error ? error.message : String(error);
+  const stack = process.env.RFT_DEBUG && error instanceof Error ? `\n${error.stack ?? ''}` : '';
+  console.error(`rft: ${message}\nrft: this is unexpected (a fault of rft, not of your input): run again with RFT_DEBUG=1 for the stack trace, and report it with the command you ran${stack}`);
   process.exit(1);
 }

@@ -19,6 +19,7 @@ import { tasksCommand } from './tasks.js';
 import { verifyCommand } from './verify.js';
 import { verifierCommand } from './verifier.js';
 import { reportFailure } from './errors.js';
+import { refuseNonNumbers } from './arguments.js';
 
 try {
   await yargs(hideBin(process.argv))
@@ -42,6 +43,7 @@ try {
     .command(verifierCommand)
     .command(agentCommand)
     .command(simCommand)
+    .middleware((argv) => refuseNonNumbers(argv, hideBin(process.argv)))
     .demandCommand(1, 'name a command (see the list above)')
     .strict()
     .recommendCommands()

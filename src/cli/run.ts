@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { driveRun, type DriveResult } from '../loop/drive.js';
+import { startSimulatedPolicy } from './sim.js';
 
 interface RunArgs {
   recipe: string;
@@ -50,7 +51,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   handler: async (args) => {
     const overrides = [...args.set, ...(args.name ? [`name=${args.name}`] : [])];
     report(
-      await driveRun({ recipeFile: args.recipe, overrides, runsDir: args['runs-dir'], allowRecipeChange: args['allow-recipe-change'], retryFailed: args['retry-failed'], log, warn }),
+      await driveRun({ recipeFile: args.recipe, overrides, runsDir: args['runs-dir'], allowRecipeChange: args['allow-recipe-change'], retryFailed: args['retry-failed'], startSimulated: startSimulatedPolicy, log, warn }),
     );
   },
 };
@@ -63,6 +64,6 @@ export const resumeCommand: CommandModule<object, ResumeArgs> = {
       .positional('run-dir', { type: 'string', demandOption: true, describe: 'the run directory, e.g. runs/demo' })
       .option('retry-failed', { type: 'boolean', default: false, describe: 'try a fine-tune that failed again (its record is kept aside)' }),
   handler: async (args) => {
-    report(await driveRun({ runDir: args['run-dir'], runsDir: path.dirname(args['run-dir']), retryFailed: args['retry-failed'], log, warn }));
+    report(await driveRun({ runDir: args['run-dir'], runsDir: path.dirname(args['run-dir']), retryFailed: args['retry-failed'], startSimulated: startSimulatedPolicy, log, warn }));
   },
 };

@@ -6,6 +6,7 @@ import { imageNameFor } from '../tasks/image-name.js';
 import type { VerifyContext } from '../verify/run.js';
 import { buildEvalSpec, type EvalSpec, type PythonEnvMode } from '../verify/spec.js';
 import type { Instance } from '../tasks/instance.js';
+import { ArgumentError, requirePositiveInts } from './arguments.js';
 
 export interface SandboxArgs {
   image: string;
@@ -34,6 +35,8 @@ export function withSandboxOptions<T>(y: Argv<T>): Argv<T & SandboxArgs> {
 }
 
 export async function verifyContextFrom(args: SandboxArgs, purpose: string): Promise<{ ctx: VerifyContext; specFor: (i: Instance) => EvalSpec }> {
+  requirePositiveInts(args, ['pids', 'timeout', 'concurrency']);
+  if (!(args.cpus > 0)) throw new ArgumentError(`--cpus: ${args.cpus} is not a number of CPUs above 0; e.g. --cpus 1 or --cpus 0.5`);
   const ctx: VerifyContext = {
     docker: await connectEngine(),
     imageFor: (instance) => imageNameFor(instance.instance_id, args.image),

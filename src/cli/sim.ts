@@ -1,8 +1,24 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { SIM_BASE_NAME, SimModelError, loadSimModels, type SimModel } from '../policy/sim/model.js';
-import { startSimServer } from '../policy/sim/server.js';
+import { SIM_BASE_NAME, SimModelError, loadSimModels, type SimModel } from '../doubles/model.js';
+import { startSimServer } from '../doubles/server.js';
+import type { StartSimulatedPolicy } from '../policy/simulated.js';
 import { readInstances } from '../tasks/read.js';
+
+/*
+ * The one place the CLI wires the test doubles (src/doubles/) in: `rft sim serve`, and the starter
+ * `rft run`/`resume`/`sweep` hand the loop for `policy.kind: simulated`. Nothing else on the real
+ * path imports src/doubles/ (test/doubles/import-graph.test.ts checks it).
+ */
+
+/** Starts the SIMULATED policy for a run's loop: no models but sim-base, then those the simulated trainer writes. */
+export const startSimulatedPolicy: StartSimulatedPolicy = async ({ modelsDir, tasks }) => {
+  const server = await startSimServer({ models: [], modelsDir, tasks });
+  return { url: server.url, completions: () => server.requests.length, close: () => server.close() };
+};
+
+/** The doubles' errors that are the user's input (a bad model file), printed without a stack. */
+export const SIM_USER_ERRORS = [SimModelError];
 
 /** The package root: two levels up from dist/cli/ or src/cli/. */
 const PACKAGE_ROOT = path.resolve(import.meta.dirname, '..', '..');

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { formatTable } from '../loop/summary.js';
 import { sweep } from '../loop/sweep.js';
+import { startSimulatedPolicy } from './sim.js';
 
 interface SweepArgs {
   recipe: string;
@@ -21,6 +22,7 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
       recipeFile: args.recipe,
       grid: args.grid,
       runsDir: args['runs-dir'],
+      startSimulated: startSimulatedPolicy,
       log: (m) => process.stderr.write(`${m}\n`),
       warn: (m) => process.stderr.write(`warning: ${m}\n`),
     });

@@ -1,16 +1,17 @@
 import type { CommandModule } from 'yargs';
 import { readInstances } from '../tasks/read.js';
 import { validateTasks } from '../verify/validate.js';
+import { parseInstanceIds, pickInstances, withInstanceIds } from './arguments.js';
 import { verifyContextFrom, withSandboxOptions, type SandboxArgs } from './sandbox-options.js';
 
-type ValidateArgs = SandboxArgs & { tasks: string };
+type ValidateArgs = SandboxArgs & { tasks: string; 'instance-ids'?: string[] };
 
 export const tasksValidateCommand: CommandModule<object, ValidateArgs> = {
   command: 'validate <tasks>',
   describe: 'Check every task: its gold patch must resolve it and the unpatched repository must not',
-  builder: (y) => withSandboxOptions(y.positional('tasks', { type: 'string', demandOption: true, describe: 'instance file (JSON/JSONL)' })),
+  builder: (y) => withSandboxOptions(withInstanceIds(y, 'check only these tasks').positional('tasks', { type: 'string', demandOption: true, describe: 'instance file (JSON/JSONL)' })),
   handler: async (args) => {
-    const instances = (await readInstances(args.tasks));
+    const instances = pickInstances(await readInstances(args.tasks), parseInstanceIds(args['instance-ids']), args.tasks);
     const { ctx, specFor } = await verifyContextFrom(args, 'validate');
     const rows = await validateTasks(ctx, instances, specFor, args.concurrency);
     const width = Math.max(11, ...rows.map((r) => r.instance_id.length));

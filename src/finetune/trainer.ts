@@ -1,8 +1,6 @@
 import type { z } from 'zod';
 import type { FinetuneSchema } from '../recipe/schema.js';
-import { CommandTrainer } from './command.js';
 import type { FinetuneJob } from './job.js';
-import { OpenAiTrainer } from './openai.js';
 
 /**
  * The fine-tuning step of the loop (design §7): SFT data of iteration k in, model M_{k+1} out.
@@ -66,17 +64,4 @@ export interface TrainerOptions {
   pollIntervalMs?: number;
   /** SIGTERM → SIGKILL grace when a trainer is stopped on timeout (default 10 s). */
   killGraceMs?: number;
-}
-
-export function createTrainer(config: FinetuneConfig, options: TrainerOptions): Trainer {
-  switch (config.backend) {
-    case 'command':
-      return new CommandTrainer(config, options);
-    case 'openai': {
-      if (!options.apiKey) {
-        throw new Error(`finetune.backend openai needs an API key: set the environment variable ${config.api_key_env} (finetune.api_key_env)`);
-      }
-      return new OpenAiTrainer(config, { ...options, apiKey: options.apiKey });
-    }
-  }
 }

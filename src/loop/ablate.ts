@@ -17,6 +17,7 @@ import { selectTaskSet } from '../tasks/select.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { buildEvalSpec, specHash } from '../verify/spec.js';
 import { isFinal, verdictKey, verdictKeyOf } from '../verify/verdict.js';
+import { isNoneWord } from '../util/none-word.js';
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
 
@@ -46,7 +47,7 @@ export type SelectOrder = SelectOptions['order'];
 const ORDERS = SelectOptionsSchema.shape.order.unwrap().options;
 
 /**
- * Parses `--cap 1,2,3,none` (a repeated `--cap` adds to the list): whole numbers ≥ 1 or `none`,
+ * Parses `--cap 1,2,3,none` (a repeated `--cap` adds to the list): whole numbers ≥ 1 or `none` (or `null`),
  * in the order given, each once. Throws an AblateError naming the bad value.
  */
 export function parseCapList(input: string | number | readonly (string | number)[]): Cap[] {
@@ -55,7 +56,7 @@ export function parseCapList(input: string | number | readonly (string | number)
   for (const part of parts) {
     const text = part.trim();
     let cap: Cap;
-    if (text.toLowerCase() === 'none') cap = null;
+    if (isNoneWord(text)) cap = null;
     else if (/^\d+$/.test(text) && Number(text) >= 1 && Number.isSafeInteger(Number(text))) cap = Number(text);
     else {
       throw new AblateError(

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { assertReady } from '../doctor/preflight.js';
 import { loadRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { RunDir, RunMetaSchema, RUN_FILES } from '../store/run-dir.js';
+import type { StartSimulatedPolicy } from '../policy/simulated.js';
 import { runLoop, type LoopResult } from './run-loop.js';
 
 export interface DriveOptions {
@@ -16,6 +17,8 @@ export interface DriveOptions {
   retryFailed?: boolean;
   /** Stop once this iteration is sampled and verified. */
   stopAfterSampling?: number;
+  /** Starts the SIMULATED policy when the recipe asks for it (src/cli/sim.ts startSimulatedPolicy). */
+  startSimulated?: StartSimulatedPolicy;
   log: (message: string) => void;
   warn: (message: string) => void;
 }
@@ -57,7 +60,7 @@ export async function driveRun(options: DriveOptions): Promise<DriveResult> {
   process.on('SIGTERM', onSignal);
   try {
     if (!run.created) options.log(`continuing ${run.dir}: what is recorded is kept, only what is missing runs`);
-    const result = await runLoop({ run, loaded, log: options.log, warn: options.warn, stopping: () => stopping, signal: controller.signal, retryFailed: options.retryFailed ?? false, stopAfterSampling: options.stopAfterSampling }).catch((err: unknown) => {
+    const result = await runLoop({ run, loaded, log: options.log, warn: options.warn, stopping: () => stopping, signal: controller.signal, retryFailed: options.retryFailed ?? false, stopAfterSampling: options.stopAfterSampling, startSimulated: options.startSimulated }).catch((err: unknown) => {
       if (stopping) return null;
       throw err;
     });

@@ -1,6 +1,6 @@
 import { OpenAiPolicy } from '../policy/client.js';
 import { PolicyPool } from '../policy/pool.js';
-import { startSimServer, type SimServer } from '../policy/sim/server.js';
+import type { SimulatedPolicyServer, StartSimulatedPolicy } from '../policy/simulated.js';
 import type { PolicyClient } from '../policy/types.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { Instance } from '../tasks/instance.js';
@@ -20,19 +20,31 @@ export function apiKeyFrom(variable: string | null, what: string): string | null
   return value;
 }
 
+/** `policy.kind: simulated` in a process that was not given the SIMULATED policy (only the rft CLI wires it). */
+export class SimulatedPolicyUnavailableError extends Error {
+  constructor() {
+    super('policy.kind is simulated, but the SIMULATED policy (a test double) is started by the rft CLI only: run the recipe with `rft run`, or set policy.kind: openai and policy.base_url');
+    this.name = 'SimulatedPolicyUnavailableError';
+  }
+}
+
 /**
  * Where the policy answers. For `policy.kind: simulated`, rft serves the SIMULATED policy itself
- * on 127.0.0.1; it reads the models the simulated trainer writes into the run as they appear.
+ * on 127.0.0.1 (started by `startSimulated`, which the CLI supplies: the loop never imports the
+ * test double); it reads the models the simulated trainer writes into the run as they appear.
  * Otherwise the recipe's endpoint(s).
  */
 export class PolicyEndpoint {
-  private sim: SimServer | null = null;
+  private sim: SimulatedPolicyServer | null = null;
 
   private constructor(private readonly recipe: Recipe) {}
 
-  static async open(recipe: Recipe, simModelsDir: string, tasks: readonly Instance[]): Promise<PolicyEndpoint> {
+  static async open(recipe: Recipe, simModelsDir: string, tasks: readonly Instance[], startSimulated?: StartSimulatedPolicy): Promise<PolicyEndpoint> {
     const endpoint = new PolicyEndpoint(recipe);
-    if (endpoint.simulated) endpoint.sim = await startSimServer({ models: [], modelsDir: simModelsDir, tasks });
+    if (endpoint.simulated) {
+      if (!startSimulated) throw new SimulatedPolicyUnavailableError();
+      endpoint.sim = await startSimulated({ modelsDir: simModelsDir, tasks });
+    }
     return endpoint;
   }
 
@@ -47,7 +59,7 @@ export class PolicyEndpoint {
 
   /** Completion requests the simulated policy answered so far (tests count them). */
   simRequests(): number {
-    return this.sim?.requests.length ?? 0;
+    return this.sim?.completions() ?? 0;
   }
 
   /** A client for a model at these endpoints: one, or a pool spreading requests over replicas. */

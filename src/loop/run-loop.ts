@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readJob } from '../finetune/job.js';
-import { createTrainer } from '../finetune/trainer.js';
+import { createTrainer } from '../finetune/create-trainer.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
 import { LABEL, reapContainers } from '../sandbox/container.js';
@@ -9,7 +9,8 @@ import { connectEngine } from '../sandbox/engine.js';
 import { EnginePool } from '../sandbox/engine-pool.js';
 import { PULLED_IMAGES_FILE, PulledImages } from '../sandbox/pulled-images.js';
 import { parseByteSize } from '../sandbox/limits.js';
-import { createModelServer, type ModelServer } from '../serve/server.js';
+import { createModelServer } from '../serve/create-server.js';
+import type { ModelServer } from '../serve/server.js';
 import type { DatasetManifest } from '../sft/manifest.js';
 import { assertDatasetReadable } from '../sft/check-dataset.js';
 import { exampleOptionsOf } from '../sft/options.js';
@@ -32,6 +33,7 @@ import { emitVerifierData, scoreEvalPhase } from '../orm/phase.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
 import { runLayout } from './layout.js';
 import { readCarriedForward, recordCarriedForward } from './carry-forward.js';
+import type { StartSimulatedPolicy } from '../policy/simulated.js';
 import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
 import { finetuneMetrics, MetricsLog, rolloutMetrics, selectMetrics } from './metrics.js';
 import { recordStop } from './stops.js';
@@ -52,6 +54,8 @@ export interface LoopOptions {
   retryFailed?: boolean;
   /** Stop once this iteration is sampled and verified (rft sweep's shared base run). */
   stopAfterSampling?: number;
+  /** Starts the SIMULATED policy for `policy.kind: simulated` (the CLI wires it; a real policy never needs it). */
+  startSimulated?: StartSimulatedPolicy;
 }
 
 /**
@@ -97,7 +101,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   // Several engines: containers are spread over them by free capacity (the first also takes snapshots).
   const engines = recipe.sandbox.docker.length > 1 ? EnginePool.fromRecipe(recipe.sandbox.docker, recipe.sandbox.concurrency, options.warn) : undefined;
   const allTasks = uniqueTasks([...train, ...(evalSet ?? [])]);
-  const endpoint = await PolicyEndpoint.open(recipe, runLayout.simModels(run.dir), allTasks);
+  const endpoint = await PolicyEndpoint.open(recipe, runLayout.simModels(run.dir), allTasks, options.startSimulated);
   // Commands run from the recipe's folder, the base of every relative path in the recipe (README, Recipes).
   const server: ModelServer = createModelServer(recipe.serve, { runDir: run.dir, log, warn: options.warn, cwd: baseDir });
   const trainer = createTrainer(recipe.finetune, {

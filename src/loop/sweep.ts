@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadRecipe } from '../recipe/load.js';
 import { RUN_FILES } from '../store/run-dir.js';
+import { isNoneWord } from '../util/none-word.js';
+import type { StartSimulatedPolicy } from '../policy/simulated.js';
 import { driveRun, type DriveResult } from './drive.js';
 import { forkRun } from './fork.js';
 
@@ -17,13 +19,13 @@ export interface GridAxis {
   values: string[];
 }
 
-/** `select.cap=1,2,none` → { key: 'select.cap', values: ['1', '2', 'null'] } (`none` means null, as in rft select). */
+/** `select.cap=1,2,none` → { key: 'select.cap', values: ['1', '2', 'null'] } (`none` and `null` alike: src/util/none-word.ts). */
 export function parseGridAxis(text: string): GridAxis {
   const eq = text.indexOf('=');
   const key = text.slice(0, eq);
   const values = text.slice(eq + 1).split(',').map((v) => v.trim());
   if (eq <= 0 || values.some((v) => v === '')) throw new SweepError(`--grid takes key=v1,v2,…, got "${text}"`);
-  return { key, values: values.map((v) => (v === 'none' ? 'null' : v)) };
+  return { key, values: values.map((v) => (isNoneWord(v) ? 'null' : v)) };
 }
 
 /** Every combination of the axes' values, as --set overrides. */
@@ -53,6 +55,7 @@ export async function sweep(options: {
   recipeFile: string;
   grid: readonly string[];
   runsDir: string;
+  startSimulated?: StartSimulatedPolicy;
   log: (message: string) => void;
   warn: (message: string) => void;
 }): Promise<SweepResult> {
@@ -62,7 +65,7 @@ export async function sweep(options: {
   for (const point of points) loadRecipe(options.recipeFile, point); // every point must be a valid recipe before anything runs
   const baseName = loadRecipe(options.recipeFile).recipe.name;
   options.log(`sweep: ${points.length} runs off ${baseName}'s first iteration`);
-  const base = await driveRun({ recipeFile: options.recipeFile, runsDir: options.runsDir, stopAfterSampling: 0, log: options.log, warn: options.warn });
+  const base = await driveRun({ recipeFile: options.recipeFile, runsDir: options.runsDir, stopAfterSampling: 0, startSimulated: options.startSimulated, log: options.log, warn: options.warn });
   const runs: SweepResult['runs'] = [];
   if (base.status !== 'sampled' && base.status !== 'complete') return { base, runs };
   for (const point of points) {
@@ -72,7 +75,7 @@ export async function sweep(options: {
       const forked = forkRun({ parentDir: base.runDir, name, fromIteration: 0, overrides: point, runsDir: options.runsDir, warn: options.warn });
       options.log(`sweep: ${name} (${point.join(' ')}) shares ${forked.linkedFiles} files with ${baseName}`);
     }
-    const result = await driveRun({ runDir, runsDir: options.runsDir, log: options.log, warn: options.warn });
+    const result = await driveRun({ runDir, runsDir: options.runsDir, startSimulated: options.startSimulated, log: options.log, warn: options.warn });
     runs.push({ name, settings: point, result });
     if (result.status === 'stopped') break;
   }

@@ -4,6 +4,7 @@ import lodash from 'lodash';
 import { LineCounter, parse as parseYamlValue, parseDocument, isMap, isPair, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
 import { hashOf } from '../util/canonical.js';
+import { isNoneWord } from '../util/none-word.js';
 import { RecipeSchema, type Recipe } from './schema.js';
 
 const { cloneDeep, get, set } = lodash;
@@ -107,7 +108,7 @@ interface OverrideOrigin {
 /**
  * Applies `a.b=c` overrides. The value is typed by the schema: it is read as YAML (so 3 is a
  * number, null is null, [1, 2] a list) unless only its plain-string reading satisfies the field
- * (a model called `7`, a name like `001`).
+ * (a model called `7`, a name like `001`). `none` reads as null, as `null` does.
  */
 function applyOverrides(
   data: Record<string, unknown>,
@@ -129,8 +130,9 @@ function applyOverrides(
     // is two replicas (a URL parser takes the whole as one URL), `repos=a/b,c/d` two repositories.
     // A field that takes no list refuses the split form, and the value is read as before.
     const commaList = /,/.test(raw) && !/^\s*[[{"']/.test(raw) ? [raw.split(',').map((part) => readYamlScalar(part.trim()))] : [];
-    const candidates = [...commaList, readYamlScalar(raw), raw];
-    let chosen = withValue(current, fieldPath, readYamlScalar(raw));
+    // `none` is null as `null` is (src/util/none-word.ts); a field that takes no null keeps the word.
+    const candidates = [...commaList, ...(isNoneWord(raw) ? [null] : []), readYamlScalar(raw), raw];
+    let chosen = withValue(current, fieldPath, isNoneWord(raw) ? null : readYamlScalar(raw));
     if (commaList.length > 0) {
       // Nothing fits: if the field takes a list (its problems are the items', not its type), report those.
       const listIssues = RecipeSchema.safeParse(withValue(current, fieldPath, commaList[0])).error?.issues ?? [];

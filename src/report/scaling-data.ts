@@ -5,7 +5,7 @@ import { runLayout } from '../loop/layout.js';
 import { bestOfN, curveOf, readEvalPool } from '../orm/eval-pool.js';
 import { ScalingPointSchema } from '../orm/scaling.js';
 import type { Recipe } from '../recipe/schema.js';
-import { SIM_VERIFIER_NAME } from '../policy/sim/verifier.js';
+import { SIM_VERIFIER_NAME } from '../policy/simulated.js';
 
 /**
  * The inference-time scaling curves of a run (design §11): for each eval pool with n ≥ 2

@@ -4,7 +4,7 @@ import { RUN_FILES } from '../store/run-dir.js';
 import { candidateMark, candidateText, evalRanks } from './trajectory-context.js';
 import { renderTrajectoryText } from './trajectory-text.js';
 import { forEachTrajectoryView, phasesOf, type PhaseLedgers } from './trajectory-source.js';
-import { visible, type Filter } from './trajectory-view.js';
+import { visible, type TrajectoryView } from './trajectory-view.js';
 
 /** What `rft show` was asked for cannot be found: says what there is instead. */
 export class ShowError extends Error {
@@ -19,6 +19,8 @@ export interface ShowOptions {
   iteration?: number;
   eval?: number;
   instance?: string;
+  /** List only these instances (`--instance-ids`); an id the phase has no trajectory of is refused. */
+  instanceIds?: readonly string[] | null;
   sample?: number;
   full?: boolean;
 }
@@ -43,7 +45,35 @@ function pickPhase(runDir: string, o: ShowOptions): PhaseLedgers {
   return wanted;
 }
 
-const MARK: Record<Filter, string> = { resolved: '✓', unresolved: '✗', error: '!' };
+/**
+ * The list's mark of a sample: an empty patch (the model left nothing to verify) is not an error
+ * (the harness or the endpoint failed; retried on resume), and neither is a sample not verified yet.
+ */
+const MARKS = { resolved: '✓', failed: '✗', empty: '∅', error: '!', unverified: '?' } as const;
+const LEGEND = '✓ resolved, ✗ unresolved (tests fail, patch does not apply, timeout), ∅ empty patch, ! error (harness or endpoint), ? not verified, ⚠ tampering';
+
+function markOf(v: Pick<TrajectoryView, 'outcome' | 'verdict'>): string {
+  if (v.outcome.status === 'error' && v.outcome.fault === 'infrastructure') return MARKS.error;
+  switch (v.verdict?.outcome) {
+    case 'resolved':
+      return MARKS.resolved;
+    case 'unresolved':
+    case 'apply_failed':
+    case 'timeout':
+      return MARKS.failed;
+    case 'empty_patch':
+      return MARKS.empty;
+    case 'error':
+    case 'repeated_error':
+    case 'invalid_task':
+      return MARKS.error;
+    default:
+      return v.outcome.status === 'error' ? MARKS.error : MARKS.unverified;
+  }
+}
+
+/** Instance ids in reading order: `django-9` before `django-10`. */
+const byInstanceId = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 /**
  * `rft show`: one trajectory as text (instance and sample given), else the list of what there is
@@ -51,16 +81,26 @@ const MARK: Record<Filter, string> = { resolved: '✓', unresolved: '✗', error
  */
 export function showTrajectories(runDir: string, o: ShowOptions): string {
   const phase = pickPhase(path.resolve(runDir), o);
+  if (o.instance !== undefined && o.instanceIds) throw new ShowError('give --instance (one, with its samples) or --instance-ids (a list), not both');
   if (o.instance === undefined) {
     if (o.sample !== undefined) throw new ShowError('--sample needs --instance (which instance\'s sample?)');
     const rows = new Map<string, Map<number, string>>();
-    forEachTrajectoryView(phase, (v) => {
-      const samples = rows.get(v.instance_id) ?? new Map<number, string>();
-      samples.set(v.sample_index, `#${v.sample_index}${MARK[v.filter]}${v.verdict?.outcome ?? 'unverified'}${v.verdict?.tampering ? '⚠tampering' : ''}`);
-      rows.set(v.instance_id, samples);
-    });
-    const lines = [...rows.entries()].map(([id, s]) => `  ${visible(id)}  ${[...s.entries()].sort((a, b) => a[0] - b[0]).map((x) => x[1]).join('  ')}`);
-    return `${phase.phase}: ${rows.size} instances (✓ resolved, ✗ unresolved, ! error, ⚠ tampering); show one with --instance ID --sample N\n${lines.join('\n')}\n`;
+    const wanted = o.instanceIds ? new Set(o.instanceIds) : null;
+    forEachTrajectoryView(
+      phase,
+      (v) => {
+        const samples = rows.get(v.instance_id) ?? new Map<number, string>();
+        samples.set(v.sample_index, `#${v.sample_index}${markOf(v)}${v.verdict?.outcome ?? 'unverified'}${v.verdict?.tampering ? '⚠tampering' : ''}`);
+        rows.set(v.instance_id, samples);
+      },
+      wanted ? (t) => wanted.has(t.instance_id) : undefined,
+    );
+    const missing = (o.instanceIds ?? []).filter((id) => !rows.has(id));
+    if (missing.length > 0) throw new ShowError(`--instance-ids: ${phase.phase} has no trajectory of ${missing.map((id) => JSON.stringify(id)).join(', ')}; \`rft show ${runDir}\` lists the instances`);
+    const lines = [...rows.entries()]
+      .sort((a, b) => byInstanceId(a[0], b[0]))
+      .map(([id, s]) => `  ${visible(id)}  ${[...s.entries()].sort((a, b) => a[0] - b[0]).map((x) => x[1]).join('  ')}`);
+    return `${phase.phase}: ${rows.size} instances; show one with --instance ID --sample N\n  ${LEGEND}\n${lines.join('\n')}\n`;
   }
   let found: string | null = null;
   const samples = new Map<number, string>();

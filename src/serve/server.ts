@@ -1,8 +1,5 @@
 import type { z } from 'zod';
 import type { ServeSchema } from '../recipe/schema.js';
-import { CommandModelServer } from './command.js';
-import { LoraModelServer } from './lora.js';
-import { NoneModelServer } from './none.js';
 
 /**
  * Serving (design §7): makes the model a fine-tune produced answer at an OpenAI-compatible
@@ -43,15 +40,4 @@ export interface ModelServerOptions {
   pollIntervalMs?: number;
   /** command: SIGTERM → SIGKILL grace when stopping (default 15 s). */
   killGraceMs?: number;
-}
-
-export function createModelServer(config: ServeConfig, options: ModelServerOptions): ModelServer {
-  switch (config.kind) {
-    case 'none':
-      return new NoneModelServer();
-    case 'command':
-      return new CommandModelServer(config, options);
-    case 'lora':
-      return new LoraModelServer(config, options);
-  }
 }

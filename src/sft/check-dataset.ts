@@ -39,7 +39,7 @@ export interface SftCheckRequest {
  * assistant and max length 10240.
  */
 export function checkDatasetFile(request: SftCheckRequest): CheckReport {
-  if (!existsSync(request.file)) throw new DatasetCheckError(`${request.file}: no such file`);
+  if (!existsSync(request.file)) throw new DatasetCheckError(`${request.file}: no such file; give an SFT chat JSONL, e.g. a run's iter-0/datasets/cap-2/train.jsonl`);
   const manifestFile = path.join(path.dirname(request.file), MANIFEST_FILE);
   let manifest: Partial<DatasetManifest> = {};
   if (existsSync(manifestFile)) {

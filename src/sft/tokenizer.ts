@@ -169,7 +169,7 @@ function chatTemplateOf(dir: string, config: Record<string, unknown>): string {
 /** Loads a local Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json). */
 export function loadHfTokenizer(dir: string): HfExampleTokenizer {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new TokenizerError(`tokenizer ${dir}: not an encoding (${TIKTOKEN_ENCODINGS.join(', ')}) and not a folder`);
+    throw new TokenizerError(`tokenizer ${dir}: not an encoding (${TIKTOKEN_ENCODINGS.join(', ')}) and not a folder; give an encoding name or the folder of a Hugging Face tokenizer (with tokenizer.json and tokenizer_config.json)`);
   }
   for (const file of ['tokenizer.json', 'tokenizer_config.json']) {
     if (!existsSync(path.join(dir, file))) throw new TokenizerError(`tokenizer ${dir}: ${file} is missing (a Hugging Face tokenizer folder has tokenizer.json and tokenizer_config.json)`);

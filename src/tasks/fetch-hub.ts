@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { backoff, hubAccess, hubBase, parseRetryAfter, type FetchDatasetResult } from './fetch.js';
+import { backoff, hubAccess, hubBase, lookupHint, parseRetryAfter, triesFor, type FetchDatasetResult } from './fetch.js';
 import { TaskFileError } from './load.js';
 import { readInstances, splitOfFile, taskFileFormat } from './read.js';
 import { writeInstanceFile } from './write.js';
@@ -65,11 +65,12 @@ export async function fetchHubFiles(options: FetchHubOptions): Promise<FetchData
       try {
         response = await fetchImpl(url, { headers, signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
       } catch (err) {
-        if (attempt < attempts) {
+        const tries = triesFor(err, attempts);
+        if (attempt < tries) {
           await sleep(backoff(retryBaseMs, attempt));
           continue;
         }
-        return fail(`GET ${url.toString()}: ${(err as Error).message} (after ${attempts} tries)`);
+        return fail(`GET ${url.toString()}: ${(err as Error).message} (after ${tries} tries)${lookupHint(err, url.host)}`);
       }
       if (response.ok) return response;
       if ((response.status === 429 || response.status >= 500) && attempt < attempts) {

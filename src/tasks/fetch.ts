@@ -118,11 +118,12 @@ export async function fetchDataset(options: FetchDatasetOptions): Promise<FetchD
         body = await response.text();
       } catch (err) {
         const reason = err instanceof Error && err.name === 'TimeoutError' ? `no answer in ${timeoutMs / 1000} s` : describeNetworkError(err);
-        if (attempt < attempts) {
+        const tries = triesFor(err, attempts);
+        if (attempt < tries) {
           await sleep(backoff(retryBaseMs, attempt));
           continue;
         }
-        return fail(`${shown}: ${reason} (after ${attempts} tries)`);
+        return fail(`${shown}: ${reason} (after ${tries} tries)${lookupHint(err, url.host)}`);
       }
 
       if (status >= 200 && status < 300) {
@@ -260,6 +261,28 @@ export function hubBase(endpoint: string, suffix: string, { token, fail }: HubAc
     fail(`refusing to send HF_TOKEN over plain http to ${base.host}; use https`);
   }
   return base;
+}
+
+/** getaddrinfo's codes for a host name that does not resolve (no network, no DNS, a typo in --endpoint). */
+const LOOKUP_FAILURES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL']);
+
+/** The request failed because the host name did not resolve: worth one more try, not five (17 s of waiting). */
+export function isLookupFailure(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = (e as Error & { cause?: unknown }).cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined && LOOKUP_FAILURES.has(code)) return true;
+  }
+  return false;
+}
+
+/** Tries a network error earns: a lookup that cannot resolve gets one retry, anything else all `attempts`. */
+export function triesFor(err: unknown, attempts: number): number {
+  return isLookupFailure(err) ? Math.min(attempts, 2) : attempts;
+}
+
+/** What to do when the host does not resolve, after the error's own words. */
+export function lookupHint(err: unknown, host: string): string {
+  return isLookupFailure(err) ? `; ${host} does not resolve: check the network and DNS of this machine, or give a reachable server with --endpoint (or HF_ENDPOINT)` : '';
 }
 
 /** Exponential backoff from `baseMs` for the given (1-based) try, at most 30 s. */

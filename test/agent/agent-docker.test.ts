@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareInstance } from '../../src/agent/instance-workspace.js';
 import { runTrajectory } from '../../src/agent/run.js';
 import { OpenAiPolicy } from '../../src/policy/client.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';

@@ -6,7 +6,7 @@ import { prepareInstance } from '../../src/agent/instance-workspace.js';
 import { runTrajectory } from '../../src/agent/run.js';
 import { takeSnapshot } from '../../src/agent/snapshot.js';
 import { OpenAiPolicy } from '../../src/policy/client.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { LABEL, Sandbox } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';

@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { rft } from './helpers.js';
+import { ROOT, rft } from './helpers.js';
 
 describe('rft CLI: recipe and schema', () => {
   it('--help lists the commands that work', () => {
@@ -52,6 +52,20 @@ describe('rft CLI: recipe and schema', () => {
     const schema = JSON.parse(out.stdout) as { $schema: string; properties: Record<string, unknown> };
     expect(schema.$schema).toMatch(/json-schema\.org/);
     expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['select', 'sampling', 'finetune', 'serve']));
+  });
+
+  it('the committed recipes/recipe.schema.json is `rft schema`, and every shipped recipe points editors at it on its first line', () => {
+    const out = rft(['schema']);
+    expect(out.status).toBe(0);
+    const committed = readFileSync(path.join(ROOT, 'recipes/recipe.schema.json'), 'utf8');
+    // When this fails the recipe schema changed: regenerate with `node dist/cli/main.js schema > recipes/recipe.schema.json`.
+    expect(committed).toBe(out.stdout);
+    const shipped = readdirSync(path.join(ROOT, 'recipes')).filter((f) => f.endsWith('.yaml'));
+    expect(shipped.length).toBeGreaterThanOrEqual(5);
+    for (const file of shipped) {
+      const first = readFileSync(path.join(ROOT, 'recipes', file), 'utf8').split('\n')[0];
+      expect({ file, first }).toEqual({ file, first: '# yaml-language-server: $schema=./recipe.schema.json' });
+    }
   });
 
   it('an unknown command is a usage error', () => {

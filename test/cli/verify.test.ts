@@ -37,6 +37,23 @@ describe('rft verify and rft tasks validate', () => {
     expect(readFileSync(path.join(`${out}.d`, a!.instance_id, 'test_output.txt'), 'utf8')).toMatch(/passed/);
   });
 
+  it('--instance-ids picks the instances verify grades and tasks validate checks', () => {
+    const [a, b] = minigymInstances();
+    const dir = mkdtempSync(path.join(tmpdir(), 'rft-verify-ids-'));
+    const predictions = path.join(dir, 'preds.jsonl');
+    writeFileSync(predictions, [a!, b!].map((i) => JSON.stringify({ instance_id: i.instance_id, model_name_or_path: 'm', model_patch: i.patch })).join('\n') + '\n');
+    const out = path.join(dir, 'report.json');
+    const run = rft(['verify', '--tasks', MINIGYM_TASKS, '--predictions', predictions, '--out', out, '--timeout', '120', '--instance-ids', b!.instance_id], { timeout: 300_000 });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({ total_instances: 1, submitted_instances: 1, resolved_ids: [b!.instance_id], unknown_instance_ids: [] });
+    const validate = rft(['tasks', 'validate', MINIGYM_TASKS, '--timeout', '120', '--instance-ids', `${a!.instance_id}`], { timeout: 300_000 });
+    expect(validate.stderr).toBe('');
+    expect(validate.status).toBe(0);
+    expect(validate.stdout).toMatch(new RegExp(`${a!.instance_id}\\s+resolved\\s+unresolved`));
+    expect(validate.stdout).toContain('1/1 tasks valid');
+  });
+
   it('a bad predictions line is reported with file, line and field', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'rft-verify-cli-'));
     const predictions = path.join(dir, 'preds.jsonl');

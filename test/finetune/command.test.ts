@@ -7,7 +7,8 @@ import { renderTrainerCommand, TRAINER_FILES, wrapperScript } from '../../src/fi
 import { FinetuneFailedError, FinetuneJobSchema, FinetuneMismatchError, FinetuneOutputError, readJob, writeJob, type FinetuneJob } from '../../src/finetune/job.js';
 import { isProcessAlive, spawnDetached } from '../../src/finetune/process.js';
 import { renderTemplate, shellQuote, TemplateError, templatePlaceholders } from '../../src/finetune/template.js';
-import { createTrainer, type CommandFinetuneConfig, type TrainerInput } from '../../src/finetune/trainer.js';
+import { createTrainer } from '../../src/finetune/create-trainer.js';
+import type { CommandFinetuneConfig, TrainerInput } from '../../src/finetune/trainer.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { FinetuneSchema } from '../../src/recipe/schema.js';
 import { transpileSources } from './build-js.js';
@@ -348,7 +349,7 @@ describe('command trainer: the rft process killed while the trainer runs', () =>
     const script = path.join(js, 'rft-side.mjs');
     writeFileSync(
       script,
-      `import { createTrainer } from ${JSON.stringify(path.join(js, 'src/finetune/trainer.js'))};
+      `import { createTrainer } from ${JSON.stringify(path.join(js, 'src/finetune/create-trainer.js'))};
        const [config, input, cwd] = JSON.parse(process.argv[2]);
        await createTrainer(config, { log: (m) => console.log(m), cwd, pollIntervalMs: 20 }).run(input);`,
     );

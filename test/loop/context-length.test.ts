@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLayout } from '../../src/loop/layout.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { readTrajectories } from '../../src/store/trajectories.js';
 import { normalizePatch, patchHash } from '../../src/verify/patch.js';
 import { isFinal, VerdictSchema } from '../../src/verify/verdict.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runLayout } from '../../src/loop/layout.js';
 import { readStops } from '../../src/loop/stops.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { readTrajectories } from '../../src/store/trajectories.js';
 import { minigymInstances } from '../helpers/minigym.js';
 import { startRft, waitFor, writeLoopRecipe } from './helpers.js';

@@ -6,7 +6,7 @@ import { readCarriedForward } from '../../src/loop/carry-forward.js';
 import { driveRun } from '../../src/loop/drive.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { runStatus } from '../../src/loop/status.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { countLines } from '../../src/store/ledger.js';
 import { MINIGYM_TASKS, minigymInstances } from '../helpers/minigym.js';
 import { simTrainerFinetune } from '../helpers/sim-trainer.js';

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulatedPolicy } from '../../src/cli/sim.js';
 import { driveRun } from '../../src/loop/drive.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
 import { imageExists, pushImage, removeImage, tagImage } from '../../src/sandbox/images.js';
@@ -63,7 +64,7 @@ ${simTrainerFinetune({ onEmpty: 'carry_forward' })}`,
     expect(await imageExists(docker, pulledName)).toBe(false);
     const runs = mkdtempSync(path.join(tmpdir(), 'rft-image-policy-runs-'));
     const lines: string[] = [];
-    const result = await driveRun({ recipeFile, runsDir: runs, log: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) });
+    const result = await driveRun({ recipeFile, runsDir: runs, startSimulated: startSimulatedPolicy, log: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) });
     expect(result.status, lines.join('\n')).toBe('complete');
 
     // Pulled by the run: recorded before and after the pull, removed once its samples were verified.

@@ -7,7 +7,7 @@ import { FinetuneJobSchema } from '../../src/finetune/job.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { METRICS_FILE, MetricsLineSchema } from '../../src/loop/metrics.js';
 import { deriveSeed } from '../../src/policy/seed.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
 import { readRecords } from '../../src/store/ledger.js';

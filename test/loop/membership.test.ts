@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startSimulatedPolicy } from '../../src/cli/sim.js';
 import { driveRun } from '../../src/loop/drive.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { runStatus } from '../../src/loop/status.js';
@@ -60,7 +61,7 @@ ${simTrainerFinetune()}`,
 
 async function drive(options: { recipeFile?: string; runDir?: string; runsDir: string; stopAfterSampling?: number }) {
   const lines: string[] = [];
-  const result = await driveRun({ ...options, log: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) });
+  const result = await driveRun({ ...options, startSimulated: startSimulatedPolicy, log: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) });
   return { result, lines };
 }
 

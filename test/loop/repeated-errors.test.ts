@@ -6,7 +6,7 @@ import { driveRun } from '../../src/loop/drive.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { runStatus } from '../../src/loop/status.js';
 import { gatherReport } from '../../src/report/data.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { readRecords } from '../../src/store/ledger.js';
 import { VerdictSchema, type Verdict } from '../../src/verify/verdict.js';
 import { MINIGYM_TASKS, minigymInstances } from '../helpers/minigym.js';

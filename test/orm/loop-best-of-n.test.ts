@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runLayout } from '../../src/loop/layout.js';
 import { VerifierManifestSchema } from '../../src/orm/dataset.js';
 import { ScoreRecordSchema } from '../../src/orm/scores.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { readRecords } from '../../src/store/ledger.js';
 import { rft } from '../cli/helpers.js';
 import { minigymInstances } from '../helpers/minigym.js';

@@ -8,9 +8,9 @@ import { OpenAiVerifier, scoreFromAnswer, VerifierAnswerError, type VerifierClie
 import { SHORTER_LIMITS, verifierMessages, type RenderLimits } from '../../src/orm/render.js';
 import { scoreEvalPool } from '../../src/orm/score-eval.js';
 import { ScoreRecordSchema } from '../../src/orm/scores.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
-import { estimateTokens } from '../../src/policy/sim/policy.js';
-import { SIM_VERIFIER_NAME } from '../../src/policy/sim/verifier.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
+import { estimateTokens } from '../../src/doubles/policy.js';
+import { SIM_VERIFIER_NAME } from '../../src/doubles/verifier.js';
 import { TrajectorySchema, type Trajectory } from '../../src/agent/trajectory.js';
 import { Ledger, readRecords } from '../../src/store/ledger.js';
 import { minigym, sampleTrajectory, writePool, type PoolSample } from './records.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemPrompt } from '../../src/agent/actions.js';
 import { issueBlock } from '../../src/agent/prompts.js';
 import { OpenAiPolicy } from '../../src/policy/client.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { PolicyContextLengthError, PolicyInfraError } from '../../src/policy/types.js';
 import { minigymInstances } from '../helpers/minigym.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OpenAiPolicy } from '../../src/policy/client.js';
 import { PolicyPool } from '../../src/policy/pool.js';
-import { startSimServer } from '../../src/policy/sim/server.js';
+import { startSimServer } from '../../src/doubles/server.js';
 import { PolicyInfraError, type PolicyClient, type PolicyRequest, type PolicyResponse } from '../../src/policy/types.js';
 
 const REQUEST: PolicyRequest = { messages: [{ role: 'user', content: 'x' }], seed: 1, temperature: 1, top_p: 1, max_tokens: 10 };

@@ -180,8 +180,10 @@ describe('--set overrides', () => {
     expect(recipe.agent.visit_limits).toEqual({ EditCode: 3 });
   });
 
-  it('null removes the cap; the last override wins', () => {
-    expect(parseRecipe(MINIMAL, 'r.yaml', ['select.cap=null']).recipe.select.cap).toBeNull();
+  it('null removes the cap, and none (any case) alike as in rft select --cap and rft sweep --grid; the last override wins', () => {
+    for (const word of ['null', 'none', 'None', 'NULL']) expect(parseRecipe(MINIMAL, 'r.yaml', [`select.cap=${word}`]).recipe.select.cap).toBeNull();
+    // A field that takes no null keeps the word as text.
+    expect(parseRecipe(MINIMAL, 'r.yaml', ['policy.model=none']).recipe.policy.model).toBe('none');
     expect(parseRecipe(MINIMAL, 'r.yaml', ['select.cap=3', 'select.cap=1']).recipe.select.cap).toBe(1);
   });
 
@@ -191,7 +193,7 @@ describe('--set overrides', () => {
   });
 
   it('bad values and unknown keys name the --set argument', () => {
-    expect(problemsOf(MINIMAL, ['select.cap=none'])).toMatchObject([{ field: 'select.cap', override: '--set select.cap=none', line: null }]);
+    expect(problemsOf(MINIMAL, ['select.cap=lots'])).toMatchObject([{ field: 'select.cap', override: '--set select.cap=lots', line: null }]);
     expect(problemsOf(MINIMAL, ['select.capp=1'])).toMatchObject([{ field: 'select.capp', override: '--set select.capp=1' }]);
     expect(problemsOf(MINIMAL, ['novalue'])).toMatchObject([{ message: expect.stringContaining('key.path=value') }]);
   });

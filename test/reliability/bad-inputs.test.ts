@@ -228,6 +228,51 @@ describe('malformed prediction files (rft verify): file:line and field, exit 2, 
   });
 });
 
+describe('bad command-line arguments of every command: what to give, exit 2, no stack, the run untouched', () => {
+  const nope = () => path.join(work, 'nope');
+  const preds = () => {
+    const file = path.join(work, 'args-preds.jsonl');
+    writeFileSync(file, `${JSON.stringify({ instance_id: TASK_ID, model_name_or_path: 'm', model_patch: '' })}\n`);
+    return file;
+  };
+  // [case name, arguments, what the message must say]: a missing file, a bad number or count, a bad
+  // tokenizer, an unknown instance, a malformed value, for each command that takes one.
+  const cases: [string, () => string[], RegExp][] = [
+    ['args: select, bad tokenizer path', () => ['select', runDir, '--iteration', '0', '--cap', '1', '--tokenizer', '/nope/Qwen'], /tokenizer \/nope\/Qwen: not an encoding .*; give an encoding name or the folder of a Hugging Face tokenizer/],
+    ['args: select, --iteration not a number', () => ['select', runDir, '--iteration', 'x', '--cap', '1'], /--iteration: "x" is not a number; give a number/],
+    ['args: select, --cap not a cap', () => ['select', runDir, '--iteration', '0', '--cap', 'lots'], /--cap: "lots" is not a cap; give whole numbers/],
+    ['args: select, missing run dir', () => ['select', nope(), '--iteration', '0', '--cap', '1'], /nope is not a run directory/],
+    ['args: show, --eval not a number', () => ['show', runDir, '--eval', 'x'], /--eval: "x" is not a number/],
+    ['args: show, unknown --instance-ids', () => ['show', runDir, '--instance-ids', `${TASK_ID},nope__x-1`], /--instance-ids: iter-0 has no trajectory of "nope__x-1"/],
+    ['args: show, unknown --instance', () => ['show', runDir, '--instance', 'nope__x-1'], /no trajectory of instance "nope__x-1"; `rft show .*` lists the instances/],
+    ['args: status, missing run dir', () => ['status', nope()], /nope is not a run directory .*rft run <recipe.yaml>/],
+    ['args: report, missing run dir', () => ['report', nope()], /nope is not a run directory/],
+    ['args: fork, --from-iteration not a number', () => ['fork', runDir, '--name', 'f', '--from-iteration', 'x'], /--from-iteration: "x" is not a number/],
+    ['args: sweep, --grid without values', () => ['sweep', recipeFile, '--grid', 'select.cap', '--runs-dir', runs], /--grid takes key=v1,v2/],
+    ['args: verify, missing tasks file', () => ['verify', '--tasks', nope(), '--predictions', preds()], /nope: instance file not found; make it with `rft tasks fetch/],
+    ['args: verify, unknown --instance-ids', () => ['verify', '--tasks', tasksFile, '--predictions', preds(), '--instance-ids', 'nope__x-1'], /--instance-ids: instance not in .*tasks\.jsonl: nope__x-1; give ids of its instances/],
+    ['args: verify, --concurrency 0', () => ['verify', '--tasks', tasksFile, '--predictions', preds(), '--concurrency', '0'], /--concurrency: 0 is not a whole number of at least 1/],
+    ['args: tasks validate, unknown --instance-ids', () => ['tasks', 'validate', tasksFile, '--instance-ids', 'a,b'], /--instance-ids: 2 instances not in .*: a, b/],
+    ['args: tasks validate, --timeout not a number', () => ['tasks', 'validate', tasksFile, '--timeout', 'soon'], /--timeout: "soon" is not a number/],
+    ['args: tasks build-images, missing file', () => ['tasks', 'build-images', nope()], /nope: instance file not found/],
+    ['args: agent run, unknown instance', () => ['agent', 'run', '--tasks', tasksFile, '--instance', 'nope__x-1'], /--instance: instance not in .*: nope__x-1/],
+    ['args: sft check, missing file', () => ['sft', 'check', nope()], /nope: no such file; give an SFT chat JSONL/],
+    ['args: recipe check, missing file', () => ['recipe', 'check', nope()], /nope: file not found; start from a bundled one/],
+  ];
+  it.each(cases.map(([name, args, said]) => ({ name, args, said })))('$name', ({ name, args, said }) => {
+    expectRefused(name, rftHere(args()), said);
+  });
+
+  it('none and null are alike in --set of rft fork (a refusal before)', () => {
+    const result = rftHere(['fork', runDir, '--name', 'fork-none', '--set', 'select.cap=none']);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(readFileSync(path.join(runs, 'fork-none', 'recipe.yaml'), 'utf8')).toMatch(/cap: null/);
+    rmSync(path.join(runs, 'fork-none'), { recursive: true });
+    expect(digest(runDir)).toEqual(original);
+  });
+});
+
 describe('damaged ledgers and wrong run directories', () => {
   const ledger = () => runLayout.trajectories(runDir, 0);
 

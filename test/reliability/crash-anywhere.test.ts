@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Trajectory } from '../../src/agent/trajectory.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { deriveSeed } from '../../src/policy/seed.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine } from '../../src/sandbox/engine.js';
 import { CRASH_ENV, CRASH_POINTS, parseCrashSpec } from '../../src/store/crash-points.js';

@@ -9,7 +9,7 @@ import { LABEL } from '../../src/sandbox/container.js';
 import { connectEngine, dockerClient } from '../../src/sandbox/engine.js';
 import { readRecords } from '../../src/store/ledger.js';
 import { processStartTicks, type LockInfo } from '../../src/store/lock.js';
-import { startSimServer } from '../../src/policy/sim/server.js';
+import { startSimServer } from '../../src/doubles/server.js';
 import { imageNameFor } from '../../src/tasks/image-name.js';
 import { isFinal, VerdictSchema, verdictKeyOf, type Verdict } from '../../src/verify/verdict.js';
 import { RFT_BIN, ROOT } from '../cli/helpers.js';

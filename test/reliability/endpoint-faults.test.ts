@@ -7,8 +7,8 @@ import { systemPrompt } from '../../src/agent/actions.js';
 import { TrajectorySchema, type Trajectory } from '../../src/agent/trajectory.js';
 import { runLayout } from '../../src/loop/layout.js';
 import { MAX_RETRY_AFTER_MS, OpenAiPolicy, type RetryInfo } from '../../src/policy/client.js';
-import { FAULT_KINDS, TRANSIENT_FAULTS, startFaultFront, type FaultFront, type FaultKind } from '../../src/policy/sim/faults.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { FAULT_KINDS, TRANSIENT_FAULTS, startFaultFront, type FaultFront, type FaultKind } from '../../src/doubles/faults.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { PolicyInfraError, type PolicyRequest, type PolicyResponse } from '../../src/policy/types.js';
 import { readRecords } from '../../src/store/ledger.js';
 import { readTrajectories } from '../../src/store/trajectories.js';
@@ -19,7 +19,7 @@ import { startRft } from '../loop/helpers.js';
 
 /**
  * The policy endpoint misbehaving in every way a real one does, through the fault-injecting
- * front (src/policy/sim/faults.ts) placed before the SIMULATED policy server: the client retries
+ * front (src/doubles/faults.ts) placed before the SIMULATED policy server: the client retries
  * what can be retried, never takes a broken answer for the model's, and a run either gets the
  * very answers a healthy endpoint gives (so the same data, byte for byte) or stops incomplete
  * with nothing wrong recorded, and resumes.

@@ -7,7 +7,7 @@ import { collapse, logExcerpt, prettyJson, trajectoryView, visible } from '../..
 import { makeTrajectory } from '../sft/records.js';
 import { createReport } from '../../src/report/write.js';
 import { rft } from '../cli/helpers.js';
-import { writeFixtureRun } from './fixture.js';
+import { appendSample, writeFixtureRun } from './fixture.js';
 import { appendHostileTrajectory, BIDI, EVIL_ID, EVIL_SCRIPT, FAILING_TEST, LOG_LINE } from './hostile-trajectory.js';
 
 describe('rft show', () => {
@@ -21,8 +21,10 @@ describe('rft show', () => {
     const text = showTrajectories(runDir, {});
     expect(text).toContain('iter-0: 4 instances');
     expect(text).toMatch(/\ba {2}#0✓resolved {2}#1✓resolved {2}#2✗unresolved/);
-    // b#2 ended in a model error; c#2's real record (apply_failed) replaces its infrastructure error.
-    expect(text).toContain('#2!empty_patch');
+    // b#2 ended in a model error with no patch: an empty patch (∅), not an error (!); c#2's real
+    // record (apply_failed) replaces its infrastructure error.
+    expect(text).toContain('#2∅empty_patch');
+    expect(text).toContain('∅ empty patch, ! error (harness or endpoint)');
     expect(text).toContain('#2✗apply_failed');
     expect(showTrajectories(runDir, { eval: 1 })).toContain('eval/m1: 3 instances');
   });
@@ -54,6 +56,20 @@ describe('rft show', () => {
     expect(text).toContain('── call 1 · SearchCode (new prompt');
     expect(text).toContain('Issue of a, sample 0, call 0');
     expect(text).toContain('resolved');
+  });
+
+  it('lists instances in id order (numbers as numbers), marks an error apart from an empty patch, and lists only --instance-ids', () => {
+    const own = writeFixtureRun();
+    appendSample(own, 0, { id: 'a10', sample: 0, calls: 1, verdicts: ['resolved'] });
+    appendSample(own, 0, { id: 'a9', sample: 0, calls: 1, verdicts: ['error'] });
+    const listed = showTrajectories(own, {}).split('\n').filter((l) => /^ {2}\S+ {2}#/.test(l)).map((l) => l.trim().split(/\s+/)[0]);
+    expect(listed).toEqual(['a', 'a9', 'a10', 'b', 'c']);
+    expect(showTrajectories(own, {})).toMatch(/a9 {2}#0!error/);
+    const picked = showTrajectories(own, { instanceIds: ['c', 'a9'] });
+    expect(picked).toContain('iter-0: 2 instances');
+    expect(picked).toMatch(/\n {2}a9 {2}#0!error\n {2}c {2}#0/);
+    expect(() => showTrajectories(own, { instanceIds: ['a', 'zz', 'yy'] })).toThrow(/--instance-ids: iter-0 has no trajectory of "zz", "yy"/);
+    expect(() => showTrajectories(own, { instance: 'a', instanceIds: ['a'] })).toThrow(/not both/);
   });
 
   it('says what there is when the asked-for trajectory is not', () => {

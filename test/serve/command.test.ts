@@ -9,7 +9,8 @@ import { isProcessAlive } from '../../src/finetune/process.js';
 import { ServeSchema } from '../../src/recipe/schema.js';
 import { CommandModelServer, listModels, portAnswers, SERVER_STATE_FILE, serveDir, type ServerState } from '../../src/serve/command.js';
 import { ServeError } from '../../src/serve/errors.js';
-import { createModelServer, type CommandServeConfig, type ModelServer } from '../../src/serve/server.js';
+import { createModelServer } from '../../src/serve/create-server.js';
+import type { CommandServeConfig, ModelServer } from '../../src/serve/server.js';
 import { transpileSources } from '../finetune/build-js.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -193,7 +194,7 @@ describe('command model server', () => {
     const script = path.join(js, 'serve-then-exit.mjs');
     writeFileSync(
       script,
-      `import { createModelServer } from ${JSON.stringify(path.join(js, 'src/serve/server.js'))};
+      `import { createModelServer } from ${JSON.stringify(path.join(js, 'src/serve/create-server.js'))};
        const [config, runDir] = JSON.parse(process.argv[2]);
        const server = createModelServer(config, { runDir, log: () => {}, pollIntervalMs: 50 });
        await server.serve('/models/m', 0);

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ServeSchema } from '../../src/recipe/schema.js';
 import { ServeError } from '../../src/serve/errors.js';
-import { createModelServer } from '../../src/serve/server.js';
-import { emptySafetensors, writeFolderFiles } from '../../src/policy/sim/standins/model-folder.js';
+import { createModelServer } from '../../src/serve/create-server.js';
+import { emptySafetensors, writeFolderFiles } from '../../src/doubles/standins/model-folder.js';
 import { makeHubModel } from '../helpers/standin-hub.js';
 import { startVllmStandin, stopStandin, type StandinProcess } from '../helpers/vllm-standin.js';
 

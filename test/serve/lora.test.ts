@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServeSchema } from '../../src/recipe/schema.js';
 import { ServeError } from '../../src/serve/errors.js';
-import { createModelServer } from '../../src/serve/server.js';
+import { createModelServer } from '../../src/serve/create-server.js';
 
 /** A stand-in for vLLM's OpenAI server with runtime LoRA updating (VLLM_ALLOW_RUNTIME_LORA_UPDATING=True). */
 class VllmStandin {

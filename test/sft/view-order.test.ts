@@ -4,7 +4,7 @@ import { PythonSpanParser } from '../../src/agent/python-spans.js';
 import { runTrajectory } from '../../src/agent/run.js';
 import type { Trajectory } from '../../src/agent/trajectory.js';
 import { OpenAiPolicy } from '../../src/policy/client.js';
-import { startSimServer, type SimServer } from '../../src/policy/sim/server.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { AgentSchema } from '../../src/recipe/schema.js';
 import { buildExamples, lineMessages } from '../../src/sft/examples.js';
 import { minigymInstances, minigymRepoFiles } from '../helpers/minigym.js';

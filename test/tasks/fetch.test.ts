@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import yargs from 'yargs';
 import { tasksFetchCommand } from '../../src/cli/tasks-fetch.js';
 import { DatasetFetchError, fetchDataset, parseRetryAfter, type FetchDatasetOptions } from '../../src/tasks/fetch.js';
+import { fetchHubFiles } from '../../src/tasks/fetch-hub.js';
 import { loadInstances } from '../../src/tasks/load.js';
 import { startStandIn, SWEBENCH_FEATURES, swebenchRows, swegymRecord, tempDir, type StandIn, type StandInOptions } from './helpers.js';
 
@@ -222,6 +223,22 @@ describe('fetching a dataset from the dataset viewer /rows API', () => {
       'https://datasets-server.huggingface.co/rows?dataset=SWE-Gym%2FSWE-Gym&config=default&split=train&offset=0&length=100',
     );
     expect(error.message).toContain('fetch failed: connect ECONNREFUSED (sent <HF_TOKEN>) (after 3 tries)');
+  });
+
+  it('a host name that does not resolve is tried twice, not five times, and the message says what to check', async () => {
+    const lookup = () => new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND datasets-server.huggingface.co'), { code: 'ENOTFOUND' }) });
+    const rows = vi.fn<typeof fetch>(async () => {
+      throw lookup();
+    });
+    const error = await failureOf(fetchDataset({ dataset: 'SWE-Gym/SWE-Gym', out: path.join(tempDir(), 'x.jsonl'), token: null, fetchImpl: rows, attempts: 5, sleep: async () => {} }));
+    expect(rows).toHaveBeenCalledTimes(2);
+    expect(error.message).toContain('getaddrinfo ENOTFOUND datasets-server.huggingface.co (after 2 tries); datasets-server.huggingface.co does not resolve: check the network');
+    const files = vi.fn<typeof fetch>(async () => {
+      throw lookup();
+    });
+    const hub = await failureOf(fetchHubFiles({ dataset: 'SWE-Gym/SWE-Gym', split: 'train', out: path.join(tempDir(), 'y.jsonl'), token: null, fetchImpl: files, attempts: 5, sleep: async () => {} }));
+    expect(files).toHaveBeenCalledTimes(2);
+    expect(hub.message).toMatch(/\(after 2 tries\); huggingface\.co does not resolve/);
   });
 });
 

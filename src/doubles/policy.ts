@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { ACTIONS, STATES, type StateName, type StructuredState } from '../../agent/actions.js';
-import { RETRY_PREFIX } from '../../agent/trajectory.js';
-import type { Instance } from '../../tasks/instance.js';
-import { canonicalJson } from '../../util/canonical.js';
+import { ACTIONS, STATES, type StateName, type StructuredState } from '../agent/actions.js';
+import { RETRY_PREFIX } from '../agent/trajectory.js';
+import type { Instance } from '../tasks/instance.js';
+import { canonicalJson } from '../util/canonical.js';
 import { skillFor, type SimModel } from './model.js';
-import { mulberry32 } from '../../util/prng.js';
+import { mulberry32 } from '../util/prng.js';
 
 /**
  * The SIMULATED policy (a test double, design §9): pure decision logic that reads the prompts

@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { deriveSeed } from '../seed.js';
+import { deriveSeed } from '../policy/seed.js';
 
 /**
  * A fault-injecting HTTP front (a test double, design §9): a proxy on 127.0.0.1 placed before an

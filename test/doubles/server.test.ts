@@ -1,14 +1,14 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yargs from 'yargs';
-import { simCommand } from '../../../src/cli/sim.js';
-import { issueBlock, fileContextBlock } from '../../../src/agent/prompts.js';
-import { systemPrompt } from '../../../src/agent/actions.js';
-import { OpenAiPolicy } from '../../../src/policy/client.js';
-import { SIM_BASE, SimModelSchema } from '../../../src/policy/sim/model.js';
-import { startSimServer, type SimServer } from '../../../src/policy/sim/server.js';
-import { PolicyInfraError, type PolicyRequest } from '../../../src/policy/types.js';
-import { minigymInstance, minigymInstances } from '../../helpers/minigym.js';
+import { simCommand } from '../../src/cli/sim.js';
+import { issueBlock, fileContextBlock } from '../../src/agent/prompts.js';
+import { systemPrompt } from '../../src/agent/actions.js';
+import { OpenAiPolicy } from '../../src/policy/client.js';
+import { SIM_BASE, SimModelSchema } from '../../src/doubles/model.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
+import { PolicyInfraError, type PolicyRequest } from '../../src/policy/types.js';
+import { minigymInstance, minigymInstances } from '../helpers/minigym.js';
 
 const TRAINED = SimModelSchema.parse({ name: 'sim-it1', simulated: true, parent: 'sim-base', skill: { default: 0.9 } });
 

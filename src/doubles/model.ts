@@ -6,7 +6,7 @@ import { z } from 'zod';
 /**
  * SIMULATED policy models (a test double, design §9). A simulated model is nothing but a name
  * and a skill per task: the probability that a trajectory sampled at temperature 1.0 ends with
- * a correct fix. The simulated server (src/policy/sim/server.ts) turns skills into behaviour;
+ * a correct fix. The simulated server (src/doubles/server.ts) turns skills into behaviour;
  * the simulated trainer writes new model files whose skills are higher on the tasks it saw.
  */
 

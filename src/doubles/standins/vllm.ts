@@ -2,8 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadInstances } from '../../../tasks/load.js';
-import type { Instance } from '../../../tasks/instance.js';
+import { loadInstances } from '../../tasks/load.js';
+import type { Instance } from '../../tasks/instance.js';
 import { baseSkill, SIM_BASE, SIM_BASE_NAME, type SimModel } from '../model.js';
 import { startSimServer, VllmHttpError, type SimServer } from '../server.js';
 import {
@@ -38,7 +38,7 @@ import { parseVllmArgs, type ServeArgs } from './vllm-args.js';
 
 export const BANNER = 'SIMULATED vllm stand-in (test double)';
 
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEFAULT_SIM_TASKS = path.join(PACKAGE_ROOT, 'test/fixtures/minigym/tasks.jsonl');
 
 export interface StandinIo {

@@ -2,7 +2,7 @@
  * What the trainer stand-ins (test doubles for `trl sft`, `llamafactory-cli train`, `axolotl train`
  * and the LoRA merge launcher) share: the banner, failing as a Python tool fails (a traceback's last
  * line, exit 1) or as argparse does (usage + error, exit 2), reading JSONL as datasets' json builder
- * does, and the SIMULATED training rule applied to the rows (src/policy/sim/train.ts simTrain, as
+ * does, and the SIMULATED training rule applied to the rows (src/doubles/train.ts simTrain, as
  * scripts/sim-train.mjs uses it).
  */
 import { createHash } from 'node:crypto';

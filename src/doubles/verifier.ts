@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Instance } from '../../tasks/instance.js';
-import { mulberry32 } from '../../util/prng.js';
+import type { Instance } from '../tasks/instance.js';
+import { mulberry32 } from '../util/prng.js';
 
 /**
  * The SIMULATED verifier (a test double, like the SIMULATED policy it is served beside): answers
@@ -14,7 +14,7 @@ import { mulberry32 } from '../../util/prng.js';
  * cannot place (an unknown issue, no diff) gets a score of noise alone.
  */
 
-export const SIM_VERIFIER_NAME = 'sim-verifier';
+export { SIM_VERIFIER_NAME } from '../policy/simulated.js';
 
 /** Logit shift of a correct (+) or wrong (−) candidate, and the spread of the noise added. */
 export const SIM_VERIFIER = { separation: 1.2, noise: 1.3 } as const;

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SIM_BASE, SIM_BASE_NAME, SimModelError, SimModelSchema, baseSkill, loadSimModels, parseSimModel, skillFor } from '../../../src/policy/sim/model.js';
-import { minigymInstances } from '../../helpers/minigym.js';
+import { SIM_BASE, SIM_BASE_NAME, SimModelError, SimModelSchema, baseSkill, loadSimModels, parseSimModel, skillFor } from '../../src/doubles/model.js';
+import { minigymInstances } from '../helpers/minigym.js';
 
 function modelDir(files: Record<string, unknown>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'rft-sim-models-'));

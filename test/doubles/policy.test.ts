@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ACTIONS, SearchRequestSchema, actionJsonSchema, parseActionOf, systemPrompt, type StateName, type StructuredState } from '../../../src/agent/actions.js';
-import { CodeIndex } from '../../../src/agent/code-index.js';
-import { fileContextBlock, issueBlock, parseEditAnswer, searchResultsBlock, type RenderedFile } from '../../../src/agent/prompts.js';
-import { editCode } from '../../../src/agent/states/edit.js';
-import { PythonSpanParser } from '../../../src/agent/python-spans.js';
-import { SimModelSchema, type SimModel } from '../../../src/policy/sim/model.js';
+import { ACTIONS, SearchRequestSchema, actionJsonSchema, parseActionOf, systemPrompt, type StateName, type StructuredState } from '../../src/agent/actions.js';
+import { CodeIndex } from '../../src/agent/code-index.js';
+import { fileContextBlock, issueBlock, parseEditAnswer, searchResultsBlock, type RenderedFile } from '../../src/agent/prompts.js';
+import { editCode } from '../../src/agent/states/edit.js';
+import { PythonSpanParser } from '../../src/agent/python-spans.js';
+import { SimModelSchema, type SimModel } from '../../src/doubles/model.js';
 import {
   SimPolicy,
   SimRequestError,
@@ -15,10 +15,10 @@ import {
   type SimChatRequest,
   type SimCompletion,
   type SimMessage,
-} from '../../../src/policy/sim/policy.js';
-import type { ChatMessage } from '../../../src/policy/types.js';
-import type { Instance } from '../../../src/tasks/instance.js';
-import { minigymInstance, minigymInstances, minigymRepoFiles } from '../../helpers/minigym.js';
+} from '../../src/doubles/policy.js';
+import type { ChatMessage } from '../../src/policy/types.js';
+import type { Instance } from '../../src/tasks/instance.js';
+import { minigymInstance, minigymInstances, minigymRepoFiles } from '../helpers/minigym.js';
 
 const model = (name: string, skill: number): SimModel => SimModelSchema.parse({ name, simulated: true, parent: null, skill: { default: skill } });
 const PERFECT = model('sim-perfect', 1);

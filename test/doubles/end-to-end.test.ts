@@ -4,17 +4,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyPatch } from 'diff';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CodeIndex } from '../../../src/agent/code-index.js';
-import { PythonSpanParser } from '../../../src/agent/python-spans.js';
-import type { Trajectory } from '../../../src/agent/trajectory.js';
-import { runTrajectory } from '../../../src/agent/run.js';
-import { OpenAiPolicy } from '../../../src/policy/client.js';
-import { SIM_BASE, SimModelSchema, skillFor, type SimModel } from '../../../src/policy/sim/model.js';
-import { startSimServer, type SimServer } from '../../../src/policy/sim/server.js';
-import { RecipeSchema } from '../../../src/recipe/schema.js';
-import type { Instance } from '../../../src/tasks/instance.js';
-import { parsePytestSummary } from '../../../src/verify/pytest-log.js';
-import { MINIGYM_DIR, minigymInstances, minigymRepoFiles } from '../../helpers/minigym.js';
+import { CodeIndex } from '../../src/agent/code-index.js';
+import { PythonSpanParser } from '../../src/agent/python-spans.js';
+import type { Trajectory } from '../../src/agent/trajectory.js';
+import { runTrajectory } from '../../src/agent/run.js';
+import { OpenAiPolicy } from '../../src/policy/client.js';
+import { SIM_BASE, SimModelSchema, skillFor, type SimModel } from '../../src/doubles/model.js';
+import { startSimServer, type SimServer } from '../../src/doubles/server.js';
+import { RecipeSchema } from '../../src/recipe/schema.js';
+import type { Instance } from '../../src/tasks/instance.js';
+import { parsePytestSummary } from '../../src/verify/pytest-log.js';
+import { MINIGYM_DIR, minigymInstances, minigymRepoFiles } from '../helpers/minigym.js';
 
 /**
  * The workflow agent (src/agent/workflow.ts) against the SIMULATED policy over real HTTP, on

@@ -16,7 +16,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSyn
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic, writeJsonAtomic } from '../../../store/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../store/atomic.js';
 import { SIM_BASE, parseSimModel, type SimModel } from '../model.js';
 
 export const SIM_MODEL_FILE = 'SIMULATED_MODEL.json';
@@ -24,8 +24,8 @@ export const CONFIG_FILE = 'config.json';
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
 
-/** The package root (dist/policy/sim/standins/ → four levels up, as src/ is). */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+/** The package root (dist/doubles/standins/ → three levels up, as src/ is). */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** Files a tokenizer save writes that the stand-ins carry over when present. */
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'vocab.json', 'merges.txt', 'added_tokens.json'];
