@@ -31,6 +31,7 @@ import { VerdictSchema, verdictKey } from '../verify/verdict.js';
 import { emitVerifierData, scoreEvalPhase } from '../orm/phase.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
 import { runLayout } from './layout.js';
+import { phaseCounts } from './phase-summary.js';
 import { readCarriedForward, recordCarriedForward } from './carry-forward.js';
 import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
 import { finetuneMetrics, MetricsLog, rolloutMetrics, selectMetrics } from './metrics.js';
@@ -240,6 +241,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         for (const { head } of readTrajectoryHeads(files.trajectories)) yield head;
       })();
       metrics.append(rolloutMetrics(kind, common(iteration, served.model, startedMs, resumed), heads, readRecords(files.verdicts, VerdictSchema)));
+      // Kept for `rft status`, which otherwise counts the phase's ledgers (GBs at SWE-Gym size) on every call.
+      phaseCounts(files.trajectories, files.verdicts);
     }
     markPhase(run, phase, summary.complete ? 'done' : 'running');
     return summary;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { RUN_FILES } from '../store/run-dir.js';
 import { renderTrajectoryText } from './trajectory-text.js';
-import { forEachTrajectoryView, phasesOf, type PhaseLedgers } from './trajectory-source.js';
+import { forEachTrajectoryView, forInstanceViews, phasesOf, type PhaseLedgers } from './trajectory-source.js';
 import { visible, type Filter } from './trajectory-view.js';
 
 /** What `rft show` was asked for cannot be found: says what there is instead. */
@@ -63,18 +63,15 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
   }
   let found: string | null = null;
   const samples = new Map<number, string>();
-  forEachTrajectoryView(
-    phase,
-    (v) => {
-      samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls)`);
-      if (o.sample !== undefined && v.sample_index === o.sample) found = renderTrajectoryText(v, { full: o.full ?? false });
-    },
-    (t) => t.instance_id === o.instance,
-  );
-  if (samples.size === 0) throw new ShowError(`${phase.phase} has no trajectory of instance ${JSON.stringify(o.instance)}; \`rft show ${runDir}\` lists the instances`);
+  // Through the ledger's offset index: one instance's records are read, not the whole ledger.
+  const recorded = forInstanceViews(phase, o.instance, o.sample, (v) => {
+    samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls)`);
+    if (o.sample !== undefined && v.sample_index === o.sample) found = renderTrajectoryText(v, { full: o.full ?? false });
+  });
+  if (recorded.length === 0) throw new ShowError(`${phase.phase} has no trajectory of instance ${JSON.stringify(o.instance)}; \`rft show ${runDir}\` lists the instances`);
   if (o.sample === undefined) {
     return `${visible(o.instance)} in ${phase.phase}: ${samples.size} samples; show one with --sample N\n${[...samples.entries()].sort((a, b) => a[0] - b[0]).map((x) => `  ${x[1]}`).join('\n')}\n`;
   }
-  if (found === null) throw new ShowError(`${visible(o.instance)} has no sample ${o.sample} in ${phase.phase} (recorded: ${[...samples.keys()].sort((a, b) => a - b).join(', ')})`);
+  if (found === null) throw new ShowError(`${visible(o.instance)} has no sample ${o.sample} in ${phase.phase} (recorded: ${recorded.join(', ')})`);
   return found;
 }

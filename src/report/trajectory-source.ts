@@ -5,7 +5,9 @@ import { runLayout } from '../loop/layout.js';
 import { readTrajectoriesAt, readVerdictsStreaming, scanPool } from '../select/scan.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { trajectoryKey } from '../select/pool.js';
-import { isFinal, type Verdict } from '../verify/verdict.js';
+import { isFinal, VerdictSchema, type Verdict } from '../verify/verdict.js';
+import { ledgerLines, parseLedgerLine } from '../store/ledger.js';
+import { locateInstance } from '../store/trajectory-index.js';
 import { trajectoryView, type TrajectoryView } from './trajectory-view.js';
 
 /**
@@ -48,16 +50,35 @@ export function phasesOf(runDir: string): PhaseLedgers[] {
   return out;
 }
 
+/** Keeps `v` as the verdict of its (instance, patch) unless a final one is kept already, as the pool takes it. */
+function keepVerdict(byKey: Map<string, Verdict>, v: Verdict): void {
+  const key = `${v.instance_id}@${v.patch_hash}`;
+  const seen = byKey.get(key);
+  if (seen === undefined || !isFinal(seen.outcome) || isFinal(v.outcome)) byKey.set(key, v);
+}
+
+const verdictOfIn = (byKey: Map<string, Verdict>) => (t: Trajectory) => byKey.get(`${t.instance_id}@${patchHash(normalizePatch(t.patch))}`) ?? null;
+
 /** The verdict of each (instance, patch): a final one when there is one, as the pool takes it. */
 function verdictIndex(file: string): (t: Trajectory) => Verdict | null {
   const byKey = new Map<string, Verdict>();
-  readVerdictsStreaming(file, (read) => {
-    const v = read as Verdict; // `full`: every field, validated by VerdictSchema
-    const key = `${v.instance_id}@${v.patch_hash}`;
-    const seen = byKey.get(key);
-    if (seen === undefined || !isFinal(seen.outcome) || isFinal(v.outcome)) byKey.set(key, v);
-  }, { full: true });
-  return (t) => byKey.get(`${t.instance_id}@${patchHash(normalizePatch(t.patch))}`) ?? null;
+  readVerdictsStreaming(file, (read) => keepVerdict(byKey, read as Verdict), { full: true }); // `full`: every field, validated by VerdictSchema
+  return verdictOfIn(byKey);
+}
+
+/**
+ * The verdicts of one instance: only lines holding its id as the `instance_id` value are parsed
+ * (the bytes `"instance_id":"<id>"` cannot occur inside a JSON string, whose quotes are escaped).
+ */
+function instanceVerdicts(file: string, instanceId: string): (t: Trajectory) => Verdict | null {
+  const needle = Buffer.from(`"instance_id":${JSON.stringify(instanceId)}`);
+  const byKey = new Map<string, Verdict>();
+  for (const { bytes, line } of ledgerLines(file)) {
+    if (bytes.indexOf(needle) === -1) continue;
+    const v = parseLedgerLine(file, line, bytes.toString('utf8'), VerdictSchema);
+    if (v.instance_id === instanceId) keepVerdict(byKey, v);
+  }
+  return verdictOfIn(byKey);
 }
 
 function readLog(phase: PhaseLedgers, verdict: Verdict | null): string | null {
@@ -85,4 +106,23 @@ export function forEachTrajectoryView(
     const verdict = verdictOf(t);
     visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)));
   }
+}
+
+/**
+ * The views of one instance's trajectories (one sample, or all of them when `sample` is
+ * undefined), found through the ledger's offset index (src/store/trajectory-index.ts): only those
+ * records and the instance's verdicts are read, so one trajectory costs about the same in a run of
+ * 250 or of 73,140. Returns the instance's recorded sample indexes, whether or not they were asked for.
+ */
+export function forInstanceViews(phase: PhaseLedgers, instanceId: string, sample: number | undefined, visit: (view: TrajectoryView) => void): number[] {
+  const at = locateInstance(phase.trajectories, instanceId);
+  const samples = [...at.keys()].sort((a, b) => a - b);
+  const wanted = [...at.entries()].filter(([s]) => sample === undefined || s === sample).map(([, location]) => location);
+  if (wanted.length === 0) return samples;
+  const verdictOf = instanceVerdicts(phase.verdicts, instanceId);
+  for (const t of readTrajectoriesAt(phase.trajectories, wanted.sort((a, b) => a.offset - b.offset))) {
+    const verdict = verdictOf(t);
+    visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)));
+  }
+  return samples;
 }
