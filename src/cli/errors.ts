@@ -18,6 +18,7 @@ import { LedgerCorruptError } from '../store/ledger.js';
 import { RunLockedError } from '../store/lock.js';
 import { RecipeMismatchError } from '../store/run-dir.js';
 import { ShowError } from '../report/show.js';
+import { PagesSpecError } from '../report/page-selection.js';
 import { NotReadyError } from '../doctor/preflight.js';
 import { describeSystemError, WriteFailedError } from '../store/atomic.js';
 import { AppendError } from '../store/ledger.js';
@@ -46,6 +47,7 @@ const USER_ERRORS = [
   RunDirOccupiedError,
   FinetuneInterruptedError,
   ShowError,
+  PagesSpecError,
   NotReadyError,
   WriteFailedError,
   AppendError,

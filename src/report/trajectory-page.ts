@@ -4,7 +4,10 @@ import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
 import { htmlDocument } from './page.js';
 import { escapeHtml } from './svg.js';
-import { forEachTrajectoryView, phasesOf } from './trajectory-source.js';
+import type { LedgerLocation } from '../store/ledger.js';
+import { PageInputs } from './page-reuse.js';
+import { parsePagesSpec, pickPages, type PagesSpec } from './page-selection.js';
+import { forEachViewAt, phasesOf, trajectoryHeads } from './trajectory-source.js';
 import { collapse, visible, type Filter, type MessageView, type TrajectoryView } from './trajectory-view.js';
 
 /**
@@ -109,7 +112,8 @@ export interface TrajectoryEntry {
   filter: Filter;
   verdict: string;
   llm_calls: number;
-  file: string;
+  /** Its page, or null: no page was asked for (--pages). */
+  file: string | null;
 }
 
 export function renderTrajectoryIndex(run: string, entries: readonly TrajectoryEntry[], current: 'all' | Filter, links: { report: string | null }): string {
@@ -125,7 +129,9 @@ export function renderTrajectoryIndex(run: string, entries: readonly TrajectoryE
     for (const x of shown.filter((x) => x.phase === phase)) byInstance.set(x.instance_id, [...(byInstance.get(x.instance_id) ?? []), x]);
     const rows = [...byInstance.entries()].map(([id, xs]) => {
       const sorted = [...xs].sort((a, b) => a.sample_index - b.sample_index);
-      const links = sorted.map((x) => `<a class="${x.filter}" href="${e(x.file)}" title="${e(x.verdict)}, ${x.llm_calls} calls">#${x.sample_index} ${e(x.verdict)}</a>`).join(' ');
+      const links = sorted
+        .map((x) => (x.file === null ? `<span class="${x.filter}" title="${e(x.verdict)}, ${x.llm_calls} calls; no page (rft report --pages)">#${x.sample_index} ${e(x.verdict)}</span>` : `<a class="${x.filter}" href="${e(x.file)}" title="${e(x.verdict)}, ${x.llm_calls} calls">#${x.sample_index} ${e(x.verdict)}</a>`))
+        .join(' ');
       const resolved = xs.filter((x) => x.filter === 'resolved').length;
       return `<tr><td>${e(id)}</td><td>${resolved}/${xs.length}</td><td>${links}</td></tr>`;
     });
@@ -143,39 +149,47 @@ export function renderTrajectoryIndex(run: string, entries: readonly TrajectoryE
 export interface TrajectoryPages {
   dir: string;
   index: string;
+  /** Trajectory pages the report has (written now + reused). */
   pages: number;
+  written: number;
+  reused: number;
   counts: Record<'all' | Filter, number>;
 }
 
 /**
- * Writes the trajectory pages of one run into `dir` (created if missing): one page per
- * trajectory, then the four index pages. `reportHref` is the report's path relative to `dir`.
+ * Writes the trajectory pages of one run into `dir` (created if missing): a page for each
+ * trajectory `pages` picks (page-selection.ts; the index pages list every trajectory and link the
+ * ones with a page), then the four index pages. The index comes from the records' heads; only the
+ * picked records are read whole, and a page whose inputs did not change is not written again
+ * (page-reuse.ts). `reportHref` is the report's path relative to `dir`.
  */
-export function writeTrajectoryPages(runDir: string, runName: string, dir: string, reportHref: string | null): TrajectoryPages {
+export function writeTrajectoryPages(runDir: string, runName: string, dir: string, reportHref: string | null, pages: PagesSpec = parsePagesSpec(undefined)): TrajectoryPages {
   mkdirSync(dir, { recursive: true });
-  const entries = new Map<string, TrajectoryEntry>();
-  let pages = 0;
+  const list: TrajectoryEntry[] = [];
+  const inputs = PageInputs.open(dir);
+  let written = 0;
+  let reused = 0;
   for (const phase of phasesOf(runDir)) {
-    forEachTrajectoryView(phase, (v) => {
-      const file = trajectoryPageName(v.phase, v.instance_id, v.sample_index);
-      writeFileAtomic(path.join(dir, file), renderTrajectoryPage(v, { index: INDEX_PAGES.all, report: reportHref }));
-      pages += 1;
-      entries.set(JSON.stringify([v.phase, v.instance_id, v.sample_index]), {
-        phase: v.phase,
-        instance_id: v.instance_id,
-        sample_index: v.sample_index,
-        filter: v.filter,
-        verdict: v.verdict?.outcome ?? (v.outcome.status === 'error' ? 'error' : 'unverified'),
-        llm_calls: v.llm_calls,
-        file,
-      });
+    const heads = trajectoryHeads(phase);
+    const picked = pickPages(heads, pages);
+    const toWrite: LedgerLocation[] = [];
+    heads.forEach((h, i) => {
+      const file = picked.has(i) ? trajectoryPageName(h.phase, h.instance_id, h.sample_index) : null;
+      list.push({ phase: h.phase, instance_id: h.instance_id, sample_index: h.sample_index, filter: h.filter, verdict: h.verdict, llm_calls: h.llm_calls, file });
+      if (file === null) return;
+      if (inputs.current(file, inputs.hash(phase.trajectories, h.at, h.verdict, h.log, [INDEX_PAGES.all, reportHref ?? '']))) reused += 1;
+      else toWrite.push(h.at);
+    });
+    forEachViewAt(phase, toWrite, (v) => {
+      writeFileAtomic(path.join(dir, trajectoryPageName(v.phase, v.instance_id, v.sample_index)), renderTrajectoryPage(v, { index: INDEX_PAGES.all, report: reportHref }));
+      written += 1;
     });
   }
-  const list = [...entries.values()];
+  inputs.close();
   for (const f of ['all', 'resolved', 'unresolved', 'error'] as const) {
     writeFileAtomic(path.join(dir, INDEX_PAGES[f]), renderTrajectoryIndex(runName, list, f, { report: reportHref }));
   }
   const counts = { all: list.length, resolved: 0, unresolved: 0, error: 0 };
   for (const x of list) counts[x.filter] += 1;
-  return { dir, index: path.join(dir, INDEX_PAGES.all), pages, counts };
+  return { dir, index: path.join(dir, INDEX_PAGES.all), pages: written + reused, written, reused, counts };
 }

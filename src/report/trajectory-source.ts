@@ -6,9 +6,11 @@ import { readTrajectoriesAt, readVerdictsStreaming, scanPool } from '../select/s
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { trajectoryKey } from '../select/pool.js';
 import { isFinal, VerdictSchema, type Verdict } from '../verify/verdict.js';
-import { ledgerLines, parseLedgerLine } from '../store/ledger.js';
+import { ledgerLines, parseLedgerLine, type LedgerLocation } from '../store/ledger.js';
+import { readTrajectoryHeads } from '../store/trajectories.js';
+import { isInfrastructureError } from '../select/pool.js';
 import { locateInstance } from '../store/trajectory-index.js';
-import { trajectoryView, type TrajectoryView } from './trajectory-view.js';
+import { filterOf, trajectoryView, type Filter, type TrajectoryView } from './trajectory-view.js';
 
 /**
  * Where the trajectories of a run are, and each one with its verdict and test log, for
@@ -125,4 +127,57 @@ export function forInstanceViews(phase: PhaseLedgers, instanceId: string, sample
     visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)));
   }
   return samples;
+}
+
+/** One trajectory as the index pages list it, from its record's head (calls never read). */
+export interface TrajectoryHeadEntry {
+  phase: string;
+  instance_id: string;
+  sample_index: number;
+  filter: Filter;
+  verdict: string;
+  llm_calls: number;
+  at: LedgerLocation;
+  /** The test log the page shows (when verified), for telling whether a written page is current. */
+  log: string | null;
+}
+
+/**
+ * Every trajectory of a phase from the records' heads and the verdicts' outcomes only (memory: a
+ * few hundred bytes a record), in ledger order; infrastructure errors left out as the pool leaves them.
+ */
+export function trajectoryHeads(phase: PhaseLedgers): TrajectoryHeadEntry[] {
+  const outcomes = new Map<string, Pick<Verdict, 'outcome'>>();
+  readVerdictsStreaming(phase.verdicts, (v) => {
+    const key = `${v.instance_id}@${v.patch_hash}`;
+    const seen = outcomes.get(key);
+    if (seen === undefined || !isFinal(seen.outcome) || isFinal(v.outcome)) outcomes.set(key, { outcome: v.outcome });
+  });
+  const byKey = new Map<string, TrajectoryHeadEntry>();
+  for (const { head, at } of readTrajectoryHeads(phase.trajectories)) {
+    if (isInfrastructureError(head)) continue;
+    const hash = patchHash(normalizePatch(head.patch));
+    const verdict = outcomes.get(`${head.instance_id}@${hash}`) ?? null;
+    byKey.set(`${head.instance_id}\u0000${head.sample_index}`, {
+      phase: phase.phase,
+      instance_id: head.instance_id,
+      sample_index: head.sample_index,
+      filter: filterOf(head, verdict),
+      verdict: verdict?.outcome ?? (head.outcome.status === 'error' ? 'error' : 'unverified'),
+      llm_calls: head.llm_calls,
+      at,
+      log: verdict === null ? null : runLayout.verifyLog(phase.verdicts, head.instance_id, hash),
+    });
+  }
+  return [...byKey.values()];
+}
+
+/** The views of the records at `locations` (read back one at a time, in file order), with their verdicts and logs. */
+export function forEachViewAt(phase: PhaseLedgers, locations: readonly LedgerLocation[], visit: (view: TrajectoryView) => void): void {
+  if (locations.length === 0) return;
+  const verdictOf = verdictIndex(phase.verdicts);
+  for (const t of readTrajectoriesAt(phase.trajectories, [...locations].sort((a, b) => a.offset - b.offset))) {
+    const verdict = verdictOf(t);
+    visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)));
+  }
 }
