@@ -82,9 +82,11 @@ function lastCoverage(file: string, validBytes: number): Covered | null {
 }
 
 /** Streams the index's whole lines to `visit`; false when a line is not an index line (the index is rebuilt). */
-function readIndex(file: string, validBytes: number, visit: (e: IndexEntry) => void): boolean {
+function readIndex(file: string, validBytes: number, visit: (e: IndexEntry) => void, needle: Buffer | null): boolean {
   for (const { bytes, offset } of ledgerLines(file)) {
     if (offset >= validBytes) break;
+    // Lines of other instances are passed over unparsed (a line is one entry; its id is JSON-quoted).
+    if (needle !== null && bytes.indexOf(needle) === -1) continue;
     let value: unknown;
     try {
       value = JSON.parse(bytes.toString('utf8'));
@@ -146,9 +148,10 @@ function rebuild(trajectoriesFile: string, file: string, visit: (e: IndexEntry) 
  * Calls `visit` with every index entry of the ledger (in ledger order; an entry may come more than
  * once — a rebuild after a bad index line visits again from the start, two appenders may both
  * have added it — so `visit` must be idempotent per key: the last of a key wins), after bringing
- * the index up to date with the ledger's whole lines.
+ * the index up to date with the ledger's whole lines. With `onlyInstance`, the index lines of other
+ * instances are not parsed (entries the index is extended with are all visited).
  */
-export function forEachIndexEntry(trajectoriesFile: string, visit: (e: IndexEntry) => void, restart: () => void = () => {}): void {
+export function forEachIndexEntry(trajectoriesFile: string, visit: (e: IndexEntry) => void, restart: () => void = () => {}, onlyInstance?: string): void {
   if (!existsSync(trajectoriesFile)) return;
   const file = indexFileOf(trajectoriesFile);
   const { validBytes, totalBytes } = wholeLinesEnd(file);
@@ -157,7 +160,8 @@ export function forEachIndexEntry(trajectoriesFile: string, visit: (e: IndexEntr
     rebuild(trajectoriesFile, file, visit);
     return;
   }
-  if (!readIndex(file, validBytes, visit)) {
+  const needle = onlyInstance === undefined ? null : Buffer.from(`"instance_id":${JSON.stringify(onlyInstance)}`);
+  if (!readIndex(file, validBytes, visit, needle)) {
     restart();
     rebuild(trajectoriesFile, file, visit);
     return;
@@ -189,6 +193,7 @@ export function locateInstance(trajectoriesFile: string, instanceId: string): Ma
       if (e.instance_id === instanceId) at.set(e.sample_index, { offset: e.offset, length: e.length, line: e.line });
     },
     () => at.clear(),
+    instanceId,
   );
   return at;
 }
