@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { RUN_FILES } from '../store/run-dir.js';
 import { renderTrajectoryText } from './trajectory-text.js';
-import { forEachTrajectoryView, forInstanceViews, phasesOf, type PhaseLedgers } from './trajectory-source.js';
+import { forInstanceViews, phasesOf, trajectoryHeads, type PhaseLedgers } from './trajectory-source.js';
 import { visible, type Filter } from './trajectory-view.js';
 
 /** What `rft show` was asked for cannot be found: says what there is instead. */
@@ -53,11 +53,12 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
   if (o.instance === undefined) {
     if (o.sample !== undefined) throw new ShowError('--sample needs --instance (which instance\'s sample?)');
     const rows = new Map<string, Map<number, string>>();
-    forEachTrajectoryView(phase, (v) => {
+    // From the records' heads and the verdicts' outcomes: no record is read whole.
+    for (const v of trajectoryHeads(phase)) {
       const samples = rows.get(v.instance_id) ?? new Map<number, string>();
-      samples.set(v.sample_index, `#${v.sample_index}${MARK[v.filter]}${v.verdict?.outcome ?? 'unverified'}`);
+      samples.set(v.sample_index, `#${v.sample_index}${MARK[v.filter]}${v.outcome ?? 'unverified'}`);
       rows.set(v.instance_id, samples);
-    });
+    }
     const lines = [...rows.entries()].map(([id, s]) => `  ${visible(id)}  ${[...s.entries()].sort((a, b) => a[0] - b[0]).map((x) => x[1]).join('  ')}`);
     return `${phase.phase}: ${rows.size} instances (✓ resolved, ✗ unresolved, ! error); show one with --instance ID --sample N\n${lines.join('\n')}\n`;
   }

@@ -2,9 +2,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Trajectory } from '../agent/trajectory.js';
 import { runLayout } from '../loop/layout.js';
-import { readTrajectoriesAt, readVerdictsStreaming, scanPool } from '../select/scan.js';
+import { readTrajectoriesAt, readVerdictsStreaming } from '../select/scan.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
-import { trajectoryKey } from '../select/pool.js';
 import { isFinal, VerdictSchema, type Verdict } from '../verify/verdict.js';
 import { ledgerLines, parseLedgerLine, type LedgerLocation } from '../store/ledger.js';
 import { readTrajectoryHeads } from '../store/trajectories.js';
@@ -90,27 +89,6 @@ function readLog(phase: PhaseLedgers, verdict: Verdict | null): string | null {
 }
 
 /**
- * Calls `visit` with the view of every trajectory of a phase, in ledger order. Records of
- * infrastructure errors (not data: the sample is retried on resume) are left out, as the pool
- * leaves them out. `want` picks records by instance and sample before they are read.
- */
-export function forEachTrajectoryView(
-  phase: PhaseLedgers,
-  visit: (view: TrajectoryView) => void,
-  want: (t: Pick<Trajectory, 'instance_id' | 'sample_index'>) => boolean = () => true,
-): void {
-  const verdictOf = verdictIndex(phase.verdicts);
-  // Only where each record is: the scan's own verdict lookup is not used (the key never matches).
-  const scanned = scanPool(phase.trajectories, phase.verdicts, () => '');
-  const wanted = scanned.entries.filter(want).map((e) => scanned.locations.get(trajectoryKey(e))!);
-  wanted.sort((a, b) => a.offset - b.offset);
-  for (const t of readTrajectoriesAt(phase.trajectories, wanted)) {
-    const verdict = verdictOf(t);
-    visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)));
-  }
-}
-
-/**
  * The views of one instance's trajectories (one sample, or all of them when `sample` is
  * undefined), found through the ledger's offset index (src/store/trajectory-index.ts): only those
  * records and the instance's verdicts are read, so one trajectory costs about the same in a run of
@@ -136,6 +114,8 @@ export interface TrajectoryHeadEntry {
   sample_index: number;
   filter: Filter;
   verdict: string;
+  /** The verdict's outcome, or null: not verified yet. */
+  outcome: Verdict['outcome'] | null;
   llm_calls: number;
   at: LedgerLocation;
   /** The test log the page shows (when verified), for telling whether a written page is current. */
@@ -164,6 +144,7 @@ export function trajectoryHeads(phase: PhaseLedgers): TrajectoryHeadEntry[] {
       sample_index: head.sample_index,
       filter: filterOf(head, verdict),
       verdict: verdict?.outcome ?? (head.outcome.status === 'error' ? 'error' : 'unverified'),
+      outcome: verdict?.outcome ?? null,
       llm_calls: head.llm_calls,
       at,
       log: verdict === null ? null : runLayout.verifyLog(phase.verdicts, head.instance_id, hash),
