@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, existsSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { isInfrastructureError } from '../select/pool.js';
@@ -169,6 +169,13 @@ export function forEachIndexEntry(trajectoriesFile: string, visit: (e: IndexEntr
   const read = { covered, validBytes, totalBytes };
   const ledgerEnd = wholeLinesEnd(trajectoriesFile).validBytes;
   if (ledgerEnd <= read.covered.offset) return;
+  // A fork shares its parent's files by hard link (src/loop/fork.ts): appending would change the
+  // parent's index too, so a shared index is replaced (rename) instead of grown.
+  if (statSync(file).nlink > 1) {
+    restart();
+    rebuild(trajectoriesFile, file, visit);
+    return;
+  }
   if (read.totalBytes > read.validBytes) truncateSync(file, read.validBytes);
   const added: string[] = [];
   let last = { end: 0, line: 0, entry: true };

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { countPhase, phaseCounts, phaseSummaryFile, PhaseSummarySchema } from '../../src/loop/phase-summary.js';
@@ -78,6 +78,22 @@ describe("show's offset index", () => {
     const rebuilt = locate();
     expect(rebuilt.get(42)).toBeUndefined();
     expect([...rebuilt.values()].every((at) => at.offset < heads[2]!.at.offset)).toBe(true);
+  });
+
+  it("a fork's index shared by hard link is replaced, never appended to (the parent's stays as it was)", () => {
+    const { trajectories } = ledgers(writeFixtureRun());
+    const heads = [...readTrajectoryHeads(trajectories)];
+    const id = heads[0]!.head.instance_id;
+    locateInstance(trajectories, id);
+    const index = indexFileOf(trajectories);
+    const parentIndex = `${index}.parent`;
+    linkSync(index, parentIndex);
+    const before = readFileSync(parentIndex, 'utf8');
+    const lastLine = readFileSync(trajectories, 'utf8').split('\n').filter(Boolean).at(-1)!;
+    appendFileSync(trajectories, `${JSON.stringify({ ...(JSON.parse(lastLine) as object), instance_id: id, sample_index: 42 })}\n`);
+    expect(locateInstance(trajectories, id).get(42)).toBeDefined();
+    expect(readFileSync(parentIndex, 'utf8')).toBe(before);
+    expect(statSync(index).nlink).toBe(1);
   });
 
   it('rft show prints one trajectory through the index', () => {
