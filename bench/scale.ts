@@ -20,7 +20,7 @@ import { ensureScaleRun, type ScaleRun } from './scale-gen.js';
 /** Full SWE-Gym: 2,438 instances × 30 samples. */
 export const SWE_GYM_TRAJECTORIES = 73_140;
 
-interface CommandResult {
+export interface CommandResult {
   ok: boolean;
   code: number | null;
   seconds: number;
@@ -31,7 +31,7 @@ interface CommandResult {
   error: string | null;
 }
 
-function runCommand(cli: string, args: string[], marks?: { from: RegExp; to: RegExp }): Promise<CommandResult> {
+export function runCommand(cli: string, args: string[], marks?: { from: RegExp; to: RegExp }): Promise<CommandResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rft-bench-scale-'));
   const out = path.join(dir, 'usage.json');
   const wrapper = path.join(ROOT, 'dist-bench/bench/lib/rss-run.js');

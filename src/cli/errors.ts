@@ -20,6 +20,7 @@ import { LedgerCorruptError } from '../store/ledger.js';
 import { RunLockedError } from '../store/lock.js';
 import { RecipeMismatchError } from '../store/run-dir.js';
 import { ShowError } from '../report/show.js';
+import { PagesSpecError } from '../report/page-selection.js';
 import { NotReadyError } from '../doctor/preflight.js';
 import { describeSystemError, WriteFailedError } from '../store/atomic.js';
 import { AppendError } from '../store/ledger.js';
@@ -51,6 +52,7 @@ const USER_ERRORS = [
   RunDirOccupiedError,
   FinetuneInterruptedError,
   ShowError,
+  PagesSpecError,
   NotReadyError,
   WriteFailedError,
   AppendError,

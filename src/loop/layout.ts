@@ -18,6 +18,8 @@ import path from 'node:path';
  *                                   carried-forward.json when the iteration trained nothing (carry-forward.ts)
  *   eval/m<m>/trajectories.jsonl    evaluation of model m (m = 0 is the base model) + verdicts.jsonl
  *   <ledger dir>/verify-logs/       the test log of each verification (one file per instance and patch; rft show)
+ *   <ledger dir>/phase-summary.json what rft status counts there (phase-summary.ts; a cache, rebuilt when stale)
+ *   <ledger dir>/trajectories.index.jsonl  where each record is (src/store/trajectory-index.ts; a cache)
  *   pulled-images.jsonl             images this run pulled, for remove_after_use (src/sandbox/pulled-images.ts)
  *   stops.jsonl                     what each Ctrl-C cost: trajectories ended unrecorded, their calls (src/loop/stops.ts)
  *   sim-models/                     models written by the SIMULATED trainer (demo and tests only)

@@ -32,6 +32,8 @@ import { VerdictSchema, verdictKey } from '../verify/verdict.js';
 import { emitVerifierData, scoreEvalPhase } from '../orm/phase.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
 import { runLayout } from './layout.js';
+import { phaseCounts } from './phase-summary.js';
+import { instancesWithWork } from './image-checks.js';
 import { readCarriedForward, recordCarriedForward } from './carry-forward.js';
 import type { StartSimulatedPolicy } from '../policy/simulated.js';
 import { apiKeyFrom, PolicyEndpoint } from './policy-endpoint.js';
@@ -138,13 +140,20 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   // incomplete, naming the image and how to rebuild it.
   const exclusionsFile = path.join(run.dir, EXCLUDED_FILE);
   const leftOutBefore = run.created ? null : new Set(readExclusions(exclusionsFile).map((e) => e.instance_id));
-  const checked = await preflight(allTasks, {
+  // Only instances that still have work are checked (none on a resume of a fully sampled run).
+  const doneNow = run.created ? new Set<string>() : new Set(Object.entries(run.readState().phases).filter(([, p]) => p.status === 'done').map(([name]) => name));
+  const evalModels = Array.from({ length: recipe.iterations + 1 }, (_, m) => m).filter((m) => m > 0 || recipe.eval.zero_shot);
+  const toCheck = instancesWithWork(train, evalSet, { done: doneNow, iterations: recipe.iterations, evalModels });
+  const checkedIds = new Set(toCheck.map((i) => i.instance_id));
+  const checked = await preflight(toCheck, {
     specFor,
     imageFor,
     dockers: engines ? engines.healthy().map((e) => e.docker) : [docker],
     pull: true,
   });
-  const excluded = leftOutBefore === null ? checked.excluded : checked.excluded.filter((e) => leftOutBefore.has(e.instance_id));
+  // An instance not checked now keeps what the last start found (a begun phase keeps its members).
+  const unchecked = leftOutBefore === null ? [] : readExclusions(exclusionsFile).filter((e) => !checkedIds.has(e.instance_id));
+  const excluded = leftOutBefore === null ? checked.excluded : [...checked.excluded.filter((e) => leftOutBefore.has(e.instance_id)), ...unchecked];
   for (const e of excluded) options.warn(`left out ${e.instance_id}: ${e.reason}`);
   // Written when it says something new: a resume that changes nothing leaves the file as it was.
   const excludedNow = new Set(excluded.map((e) => e.instance_id));
@@ -244,6 +253,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         for (const { head } of readTrajectoryHeads(files.trajectories)) yield head;
       })();
       metrics.append(rolloutMetrics(kind, common(iteration, served.model, startedMs, resumed), heads, readRecords(files.verdicts, VerdictSchema)));
+      // Kept for `rft status`, which otherwise counts the phase's ledgers (GBs at SWE-Gym size) on every call.
+      phaseCounts(files.trajectories, files.verdicts);
     }
     markPhase(run, phase, summary.complete ? 'done' : 'running');
     return summary;

@@ -4,12 +4,11 @@ import { FINETUNE_FILE, FinetuneJobSchema } from '../finetune/job.js';
 import { MANIFEST_FILE } from '../sft/write.js';
 import { wholeLinesEnd } from '../store/ledger.js';
 import { liveLockHolder, type LockInfo } from '../store/lock.js';
-import { readTrajectoryHeads } from '../store/trajectories.js';
-import { readVerdictsStreaming } from '../select/scan.js';
 import { RUN_FILES, RunStateSchema } from '../store/run-dir.js';
 import { readCarriedForward } from './carry-forward.js';
 import { EXCLUDED_FILE, readExclusions, type Exclusion } from '../verify/preflight.js';
 import { loadRunRecipe } from './drive.js';
+import { phaseCounts } from './phase-summary.js';
 import { runLayout } from './layout.js';
 import { readStops, type StopRecord } from './stops.js';
 import { readJoining, type Joining } from './membership.js';
@@ -61,16 +60,9 @@ export function runStatus(runDir: string): RunStatus {
   const models: (string | null)[] = [recipe.policy.model];
   const sameAs: number[] = [0];
   const rollout = (phase: string, trajectoriesFile: string, verdictsFile: string) => {
-    // Heads only, one at a time (a ledger may be gigabytes), exactly as resume and select read them:
-    // a damaged line stops status as it stops them (LedgerCorruptError names the file and line).
-    let trajectories = 0;
-    for (const _ of readTrajectoryHeads(trajectoriesFile)) trajectories += 1;
-    let finalVerdicts = 0;
-    let repeatedErrors = 0;
-    readVerdictsStreaming(verdictsFile, (v) => {
-      if (v.outcome !== 'error') finalVerdicts += 1;
-      if (v.outcome === 'repeated_error') repeatedErrors += 1;
-    });
+    // The phase's kept summary, or its ledgers counted (streaming) when it is missing or stale; a
+    // damaged line stops status as it stops resume and select (LedgerCorruptError names the file and line).
+    const { trajectories, final_verdicts: finalVerdicts, repeated_errors: repeatedErrors } = phaseCounts(trajectoriesFile, verdictsFile);
     const torn = [trajectoriesFile, verdictsFile].flatMap((file) => {
       const { validBytes, totalBytes } = wholeLinesEnd(file);
       return totalBytes > validBytes ? [`${path.relative(runDir, file)} ends in a torn line of ${totalBytes - validBytes} bytes, not recorded (resume redoes it)`] : [];

@@ -1,13 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Trajectory } from '../agent/trajectory.js';
-import { readVerdictsStreaming } from '../select/scan.js';
-import { readTrajectoryHeads } from '../store/trajectories.js';
-import { normalizePatch, patchHash } from '../verify/patch.js';
-import type { Verdict } from '../verify/verdict.js';
 import { bestOfN, readEvalPool } from '../orm/eval-pool.js';
 import { runLayout } from './layout.js';
+import { phaseCounts } from './phase-summary.js';
 
 /** One row of the per-iteration table: what model m did in training sampling and in eval. */
 export const IterationRowSchema = z.object({
@@ -79,34 +75,9 @@ function trainSummary(runDir: string, k: number, cap: number | null): IterationR
 }
 
 function resolvedOf(trajectoriesFile: string, verdictsFile: string): { total: number; resolved: number; successes: number; emptyPatch: number } {
-  const byPatch = verdictsByPatch(verdictsFile);
-  let total = 0;
-  let resolved = 0;
-  let successes = 0;
-  let emptyPatch = 0;
-  for (const { head: t } of readTrajectoryHeads(trajectoriesFile)) {
-    total += 1;
-    const outcome = byPatch.get(patchKey(t));
-    if (outcome === 'resolved') resolved += 1;
-    if (outcome === 'resolved' && t.outcome.status === 'finished') successes += 1;
-    if (t.patch.trim() === '') emptyPatch += 1;
-  }
-  return { total, resolved, successes, emptyPatch };
-}
-
-/** The final outcome per (instance, patch hash); the spec hash is the run's own, so it is left out here. */
-function verdictsByPatch(verdictsFile: string): Map<string, Verdict['outcome']> {
-  const map = new Map<string, Verdict['outcome']>();
-  readVerdictsStreaming(verdictsFile, (v) => {
-    const key = `${v.instance_id}@${v.patch_hash}`;
-    if (v.outcome !== 'error' || !map.has(key)) map.set(key, v.outcome);
-  });
-  return map;
-}
-
-
-function patchKey(t: Pick<Trajectory, 'instance_id' | 'patch'>): string {
-  return `${t.instance_id}@${patchHash(normalizePatch(t.patch))}`;
+  // The phase's kept summary when its ledgers have not changed since (phase-summary.ts).
+  const c = phaseCounts(trajectoriesFile, verdictsFile);
+  return { total: c.trajectories, resolved: c.resolved, successes: c.successes, emptyPatch: c.empty_patch };
 }
 
 function numberOr(value: unknown): number | null {

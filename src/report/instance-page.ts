@@ -19,8 +19,8 @@ export interface TrajectoryEntry {
   llm_calls: number;
   tokens: number;
   context: TrajectoryContext | null;
-  /** Its page, relative to the folder of the pages. */
-  file: string;
+  /** Its page, relative to the folder of the pages, or null: no page was asked for (rft report --pages). */
+  file: string | null;
 }
 
 export function renderInstancePage(run: string, samples: readonly TrajectoryEntry[], links: { index: string; report: string | null }): string {
@@ -35,7 +35,7 @@ export function renderInstancePage(run: string, samples: readonly TrajectoryEntr
     const c = x.context?.candidate ?? null;
     const t = c ? candidateText(c) : null;
     const cells = [
-      `<a href="${e(x.file)}">#${x.sample_index}</a>`,
+      x.file === null ? `<span title="no page (rft report --pages)">#${x.sample_index}</span>` : `<a href="${e(x.file)}">#${x.sample_index}</a>`,
       `<span class="${x.filter}">${e(x.verdict)}</span>`,
       e(x.outcome),
       String(x.llm_calls),

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { RUN_FILES } from '../store/run-dir.js';
 import { candidateMark, candidateText, evalRanks } from './trajectory-context.js';
 import { renderTrajectoryText } from './trajectory-text.js';
-import { forEachTrajectoryView, phasesOf, type PhaseLedgers } from './trajectory-source.js';
-import { visible, type TrajectoryView } from './trajectory-view.js';
+import { forInstanceViews, phasesOf, trajectoryHeads, type PhaseLedgers, type TrajectoryHeadEntry } from './trajectory-source.js';
+import { visible } from './trajectory-view.js';
 
 /** What `rft show` was asked for cannot be found: says what there is instead. */
 export class ShowError extends Error {
@@ -52,9 +52,8 @@ function pickPhase(runDir: string, o: ShowOptions): PhaseLedgers {
 const MARKS = { resolved: '✓', failed: '✗', empty: '∅', error: '!', unverified: '?' } as const;
 const LEGEND = '✓ resolved, ✗ unresolved (tests fail, patch does not apply, timeout), ∅ empty patch, ! error (harness or endpoint), ? not verified, ⚠ tampering';
 
-function markOf(v: Pick<TrajectoryView, 'outcome' | 'verdict'>): string {
-  if (v.outcome.status === 'error' && v.outcome.fault === 'infrastructure') return MARKS.error;
-  switch (v.verdict?.outcome) {
+function markOf(v: Pick<TrajectoryHeadEntry, 'outcome' | 'status'>): string {
+  switch (v.outcome) {
     case 'resolved':
       return MARKS.resolved;
     case 'unresolved':
@@ -68,7 +67,7 @@ function markOf(v: Pick<TrajectoryView, 'outcome' | 'verdict'>): string {
     case 'invalid_task':
       return MARKS.error;
     default:
-      return v.outcome.status === 'error' ? MARKS.error : MARKS.unverified;
+      return v.status === 'error' ? MARKS.error : MARKS.unverified;
   }
 }
 
@@ -86,15 +85,13 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
     if (o.sample !== undefined) throw new ShowError('--sample needs --instance (which instance\'s sample?)');
     const rows = new Map<string, Map<number, string>>();
     const wanted = o.instanceIds ? new Set(o.instanceIds) : null;
-    forEachTrajectoryView(
-      phase,
-      (v) => {
-        const samples = rows.get(v.instance_id) ?? new Map<number, string>();
-        samples.set(v.sample_index, `#${v.sample_index}${markOf(v)}${v.verdict?.outcome ?? 'unverified'}${v.verdict?.tampering ? '⚠tampering' : ''}`);
-        rows.set(v.instance_id, samples);
-      },
-      wanted ? (t) => wanted.has(t.instance_id) : undefined,
-    );
+    // From the records' heads and the verdicts' outcomes: no record is read whole.
+    for (const v of trajectoryHeads(phase)) {
+      if (wanted && !wanted.has(v.instance_id)) continue;
+      const samples = rows.get(v.instance_id) ?? new Map<number, string>();
+      samples.set(v.sample_index, `#${v.sample_index}${markOf(v)}${v.outcome ?? 'unverified'}${v.tampered ? '⚠tampering' : ''}`);
+      rows.set(v.instance_id, samples);
+    }
     const missing = (o.instanceIds ?? []).filter((id) => !rows.has(id));
     if (missing.length > 0) throw new ShowError(`--instance-ids: ${phase.phase} has no trajectory of ${missing.map((id) => JSON.stringify(id)).join(', ')}; \`rft show ${runDir}\` lists the instances`);
     const lines = [...rows.entries()]
@@ -107,21 +104,18 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
   // Eval candidates: the verifier's score and rank, and which one best-of-n submits.
   const ranks = phase.kind === 'eval' ? evalRanks(path.dirname(phase.trajectories)) : null;
   const instance = o.instance;
-  forEachTrajectoryView(
-    phase,
-    (v) => {
-      const candidate = ranks ? candidateMark(ranks, v.instance_id, v.sample_index) : null;
-      const t = candidate ? candidateText(candidate) : null;
-      const scored = ranks?.verifier ? (t ? ` · score ${t.score} · rank ${t.rank}${candidate!.submitted === 'yes' ? ' ◀ submitted' : candidate!.submitted === 'tied' ? ` ◀ ${t.submitted}` : ''}` : ' · not ranked (no final verdict)') : '';
-      const tampering = v.verdict?.tampering ? `, tampering: ${[...new Set(v.verdict.tampering.reasons.map((r) => r.rule))].join(', ')}` : '';
-      samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls${tampering})${scored}`);
-      if (o.sample !== undefined && v.sample_index === o.sample) {
-        found = renderTrajectoryText(v, { full: o.full ?? false, context: ranks ? { datasets: [], candidate, verifier: ranks.verifier } : null });
-      }
-    },
-    (t) => t.instance_id === instance,
-  );
-  if (samples.size === 0) throw new ShowError(`${phase.phase} has no trajectory of instance ${JSON.stringify(o.instance)}; \`rft show ${runDir}\` lists the instances`);
+  // Through the ledger's offset index: one instance's records are read, not the whole ledger.
+  const recorded = forInstanceViews(phase, instance, o.sample, (v) => {
+    const candidate = ranks ? candidateMark(ranks, v.instance_id, v.sample_index) : null;
+    const t = candidate ? candidateText(candidate) : null;
+    const scored = ranks?.verifier ? (t ? ` · score ${t.score} · rank ${t.rank}${candidate!.submitted === 'yes' ? ' ◀ submitted' : candidate!.submitted === 'tied' ? ` ◀ ${t.submitted}` : ''}` : ' · not ranked (no final verdict)') : '';
+    const tampering = v.verdict?.tampering ? `, tampering: ${[...new Set(v.verdict.tampering.reasons.map((r) => r.rule))].join(', ')}` : '';
+    samples.set(v.sample_index, `#${v.sample_index} ${v.verdict?.outcome ?? 'unverified'} (${v.outcome.status}, ${v.llm_calls} calls${tampering})${scored}`);
+    if (o.sample !== undefined && v.sample_index === o.sample) {
+      found = renderTrajectoryText(v, { full: o.full ?? false, context: ranks ? { datasets: [], candidate, verifier: ranks.verifier } : null });
+    }
+  });
+  if (recorded.length === 0) throw new ShowError(`${phase.phase} has no trajectory of instance ${JSON.stringify(o.instance)}; \`rft show ${runDir}\` lists the instances`);
   if (o.sample === undefined) {
     const pool = ranks?.byInstance.get(instance) ?? [];
     const pick = pool.find((c) => c.submitted === 'yes');
@@ -133,6 +127,6 @@ export function showTrajectories(runDir: string, o: ShowOptions): string {
           : ` · best-of-${pool.length} by verifier ${visible(ranks.verifier)}: ${pick ? `submits #${pick.sample_index} (${pick.resolved ? 'resolved' : 'not resolved'})` : pool.some((c) => c.submitted === 'tied') ? 'the top score is tied' : 'no pick until every candidate is scored'}`;
     return `${visible(o.instance)} in ${phase.phase}: ${samples.size} samples${head}; show one with --sample N\n${[...samples.entries()].sort((a, b) => a[0] - b[0]).map((x) => `  ${x[1]}`).join('\n')}\n`;
   }
-  if (found === null) throw new ShowError(`${visible(o.instance)} has no sample ${o.sample} in ${phase.phase} (recorded: ${[...samples.keys()].sort((a, b) => a - b).join(', ')})`);
+  if (found === null) throw new ShowError(`${visible(o.instance)} has no sample ${o.sample} in ${phase.phase} (recorded: ${recorded.join(', ')})`);
   return found;
 }

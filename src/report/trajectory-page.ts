@@ -3,10 +3,13 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
 import { renderInstancePage, type TrajectoryEntry } from './instance-page.js';
+import { PageInputs } from './page-reuse.js';
+import { parsePagesSpec, pickPages, type PagesSpec } from './page-selection.js';
 import { candidateText, datasetMarkText, readRunContext, type TrajectoryContext } from './trajectory-context.js';
 import { diffHtml, diffStat, e, longText, trajectoryDocument } from './trajectory-html.js';
-import { forEachTrajectoryView, phasesOf } from './trajectory-source.js';
+import { forEachViewAt, phasesOf, trajectoryHeads } from './trajectory-source.js';
 export type { TrajectoryEntry } from './instance-page.js';
+import type { LedgerLocation } from '../store/ledger.js';
 import type { Filter, MessageView, PromptView, StepView, TrajectoryView } from './trajectory-view.js';
 
 /**
@@ -177,7 +180,12 @@ export function renderTrajectoryIndex(run: string, entries: readonly TrajectoryE
     const rows = [...byInstance.entries()].map(([id, xs]) => {
       const sorted = [...xs].sort((a, b) => a.sample_index - b.sample_index);
       const samples = sorted
-        .map((x) => `<a class="${x.filter}" href="${e(x.file)}" title="${e(x.verdict)}, ${x.llm_calls} calls">#${x.sample_index} ${e(x.verdict)}${x.context?.candidate?.submitted === 'yes' ? ' ★' : ''}</a>`)
+        .map((x) => {
+          const label = `#${x.sample_index} ${e(x.verdict)}${x.context?.candidate?.submitted === 'yes' ? ' ★' : ''}`;
+          return x.file === null
+            ? `<span class="${x.filter}" title="${e(x.verdict)}, ${x.llm_calls} calls; no page (rft report --pages)">${label}</span>`
+            : `<a class="${x.filter}" href="${e(x.file)}" title="${e(x.verdict)}, ${x.llm_calls} calls">${label}</a>`;
+        })
         .join(' ');
       const resolved = xs.filter((x) => x.filter === 'resolved').length;
       return `<tr><td><a href="${e(instancePageName(phase, id))}">${e(id)}</a></td><td>${resolved}/${xs.length}</td><td>${samples}</td></tr>`;
@@ -196,44 +204,76 @@ export function renderTrajectoryIndex(run: string, entries: readonly TrajectoryE
 export interface TrajectoryPages {
   dir: string;
   index: string;
+  /** Trajectory pages the report has (written now + reused). */
   pages: number;
+  written: number;
+  reused: number;
   counts: Record<'all' | Filter, number>;
 }
 
 /**
- * Writes the trajectory pages of one run into `dir` (created if missing): one page per
- * trajectory, one per instance and phase, then the four index pages. `reportHref` is the
- * report's path relative to `dir`.
+ * Writes the trajectory pages of one run into `dir` (created if missing): a page for each
+ * trajectory `pages` picks (page-selection.ts; the index and instance pages list every trajectory
+ * and link the ones with a page; previous/next link picked siblings only), one page per instance
+ * and phase, then the four index pages. The lists come from the records' heads; only the picked
+ * records are read whole, and a page whose inputs did not change is not written again
+ * (page-reuse.ts). `reportHref` is the report's path relative to `dir`.
  */
-export function writeTrajectoryPages(runDir: string, runName: string, dir: string, reportHref: string | null): TrajectoryPages {
+export function writeTrajectoryPages(runDir: string, runName: string, dir: string, reportHref: string | null, pages: PagesSpec = parsePagesSpec(undefined)): TrajectoryPages {
   mkdirSync(dir, { recursive: true });
   const context = readRunContext(runDir);
-  const entries = new Map<string, TrajectoryEntry>();
-  let pages = 0;
+  const list: TrajectoryEntry[] = [];
+  const inputs = PageInputs.open(dir);
+  let written = 0;
+  let reused = 0;
   for (const phase of phasesOf(runDir)) {
-    forEachTrajectoryView(phase, (v, siblings) => {
-      const file = trajectoryPageName(v.phase, v.instance_id, v.sample_index);
-      const at = siblings.samples.indexOf(v.sample_index);
-      const neighbour = (i: number) => (i >= 0 && i < siblings.samples.length ? { sample: siblings.samples[i]!, href: trajectoryPageName(v.phase, v.instance_id, siblings.samples[i]!) } : null);
-      const ctx = context.of(phase, v.instance_id, v.sample_index);
-      const links = { index: INDEX_PAGES.all, report: reportHref, instance: instancePageName(v.phase, v.instance_id), prev: neighbour(at - 1), next: neighbour(at + 1) };
-      writeFileAtomic(path.join(dir, file), renderTrajectoryPage(v, links, ctx));
-      pages += 1;
-      entries.set(JSON.stringify([v.phase, v.instance_id, v.sample_index]), {
-        phase: v.phase,
-        instance_id: v.instance_id,
-        sample_index: v.sample_index,
-        filter: v.filter,
-        verdict: v.verdict?.outcome ?? (v.outcome.status === 'error' ? 'error' : 'unverified'),
-        outcome: v.outcome.status,
-        llm_calls: v.llm_calls,
-        tokens: v.tokens.prompt + v.tokens.completion,
+    const heads = trajectoryHeads(phase);
+    const picked = pickPages(heads, pages);
+    // Previous/next within an instance link only samples that have a page.
+    const withPage = new Map<string, number[]>();
+    heads.forEach((h, i) => {
+      if (!picked.has(i)) return;
+      const samples = withPage.get(h.instance_id);
+      if (samples) samples.push(h.sample_index);
+      else withPage.set(h.instance_id, [h.sample_index]);
+    });
+    for (const samples of withPage.values()) samples.sort((a, b) => a - b);
+    const toWrite: LedgerLocation[] = [];
+    const linksOf = new Map<string, TrajectoryLinks>();
+    const contextOf = new Map<string, TrajectoryContext | null>();
+    heads.forEach((h, i) => {
+      const file = picked.has(i) ? trajectoryPageName(h.phase, h.instance_id, h.sample_index) : null;
+      const ctx = context.of(phase, h.instance_id, h.sample_index);
+      list.push({
+        phase: h.phase,
+        instance_id: h.instance_id,
+        sample_index: h.sample_index,
+        filter: h.filter,
+        verdict: h.verdict,
+        outcome: h.status,
+        llm_calls: h.llm_calls,
+        tokens: h.tokens,
         context: ctx,
         file,
       });
+      if (file === null) return;
+      const siblings = withPage.get(h.instance_id)!;
+      const at = siblings.indexOf(h.sample_index);
+      const neighbour = (k: number) => (k >= 0 && k < siblings.length ? { sample: siblings[k]!, href: trajectoryPageName(h.phase, h.instance_id, siblings[k]!) } : null);
+      const links: TrajectoryLinks = { index: INDEX_PAGES.all, report: reportHref, instance: instancePageName(h.phase, h.instance_id), prev: neighbour(at - 1), next: neighbour(at + 1) };
+      const key = JSON.stringify([h.instance_id, h.sample_index]);
+      linksOf.set(key, links);
+      contextOf.set(key, ctx);
+      if (inputs.current(file, inputs.hash(phase.trajectories, h.at, h.verdict, h.log, [JSON.stringify(links), JSON.stringify(ctx)]))) reused += 1;
+      else toWrite.push(h.at);
+    });
+    forEachViewAt(phase, toWrite, (v) => {
+      const key = JSON.stringify([v.instance_id, v.sample_index]);
+      writeFileAtomic(path.join(dir, trajectoryPageName(v.phase, v.instance_id, v.sample_index)), renderTrajectoryPage(v, linksOf.get(key)!, contextOf.get(key) ?? null));
+      written += 1;
     });
   }
-  const list = [...entries.values()];
+  inputs.close();
   const byInstance = new Map<string, TrajectoryEntry[]>();
   for (const x of list) {
     const key = JSON.stringify([x.phase, x.instance_id]);
@@ -250,5 +290,5 @@ export function writeTrajectoryPages(runDir: string, runName: string, dir: strin
   }
   const counts = { all: list.length, resolved: 0, unresolved: 0, error: 0 };
   for (const x of list) counts[x.filter] += 1;
-  return { dir, index: path.join(dir, INDEX_PAGES.all), pages, counts };
+  return { dir, index: path.join(dir, INDEX_PAGES.all), pages: written + reused, written, reused, counts };
 }

@@ -2,11 +2,14 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Trajectory } from '../agent/trajectory.js';
 import { runLayout } from '../loop/layout.js';
-import { readTrajectoriesAt, readVerdictsStreaming, scanPool } from '../select/scan.js';
+import { readTrajectoriesAt, readVerdictsStreaming } from '../select/scan.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
-import { trajectoryKey } from '../select/pool.js';
-import { isFinal, type Verdict } from '../verify/verdict.js';
-import { trajectoryView, type TrajectoryView } from './trajectory-view.js';
+import { isFinal, VerdictSchema, type Verdict } from '../verify/verdict.js';
+import { ledgerLines, parseLedgerLine, type LedgerLocation } from '../store/ledger.js';
+import { readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
+import { isInfrastructureError } from '../select/pool.js';
+import { locateInstance } from '../store/trajectory-index.js';
+import { filterOf, trajectoryView, type Filter, type TrajectoryView } from './trajectory-view.js';
 
 /**
  * Where the trajectories of a run are, and each one with its verdict and test log, for
@@ -48,16 +51,35 @@ export function phasesOf(runDir: string): PhaseLedgers[] {
   return out;
 }
 
+/** Keeps `v` as the verdict of its (instance, patch) unless a final one is kept already, as the pool takes it. */
+function keepVerdict(byKey: Map<string, Verdict>, v: Verdict): void {
+  const key = `${v.instance_id}@${v.patch_hash}`;
+  const seen = byKey.get(key);
+  if (seen === undefined || !isFinal(seen.outcome) || isFinal(v.outcome)) byKey.set(key, v);
+}
+
+const verdictOfIn = (byKey: Map<string, Verdict>) => (t: Trajectory) => byKey.get(`${t.instance_id}@${patchHash(normalizePatch(t.patch))}`) ?? null;
+
 /** The verdict of each (instance, patch): a final one when there is one, as the pool takes it. */
 function verdictIndex(file: string): (t: Trajectory) => Verdict | null {
   const byKey = new Map<string, Verdict>();
-  readVerdictsStreaming(file, (read) => {
-    const v = read as Verdict; // `full`: every field, validated by VerdictSchema
-    const key = `${v.instance_id}@${v.patch_hash}`;
-    const seen = byKey.get(key);
-    if (seen === undefined || !isFinal(seen.outcome) || isFinal(v.outcome)) byKey.set(key, v);
-  }, { full: true });
-  return (t) => byKey.get(`${t.instance_id}@${patchHash(normalizePatch(t.patch))}`) ?? null;
+  readVerdictsStreaming(file, (read) => keepVerdict(byKey, read as Verdict), { full: true }); // `full`: every field, validated by VerdictSchema
+  return verdictOfIn(byKey);
+}
+
+/**
+ * The verdicts of one instance: only lines holding its id as the `instance_id` value are parsed
+ * (the bytes `"instance_id":"<id>"` cannot occur inside a JSON string, whose quotes are escaped).
+ */
+function instanceVerdicts(file: string, instanceId: string): (t: Trajectory) => Verdict | null {
+  const needle = Buffer.from(`"instance_id":${JSON.stringify(instanceId)}`);
+  const byKey = new Map<string, Verdict>();
+  for (const { bytes, line } of ledgerLines(file)) {
+    if (bytes.indexOf(needle) === -1) continue;
+    const v = parseLedgerLine(file, line, bytes.toString('utf8'), VerdictSchema);
+    if (v.instance_id === instanceId) keepVerdict(byKey, v);
+  }
+  return verdictOfIn(byKey);
 }
 
 function readLog(phase: PhaseLedgers, verdict: Verdict | null): string | null {
@@ -73,30 +95,85 @@ export interface Siblings {
 }
 
 /**
- * Calls `visit` with the view of every trajectory of a phase, in ledger order. Records of
- * infrastructure errors (not data: the sample is retried on resume) are left out, as the pool
- * leaves them out. `want` picks records by instance and sample before they are read.
+ * The views of one instance's trajectories (one sample, or all of them when `sample` is
+ * undefined), found through the ledger's offset index (src/store/trajectory-index.ts): only those
+ * records and the instance's verdicts are read, so one trajectory costs about the same in a run of
+ * 250 or of 73,140. Returns the instance's recorded sample indexes, whether or not they were asked for.
  */
-export function forEachTrajectoryView(
-  phase: PhaseLedgers,
-  visit: (view: TrajectoryView, siblings: Siblings) => void,
-  want: (t: Pick<Trajectory, 'instance_id' | 'sample_index'>) => boolean = () => true,
-): void {
-  const verdictOf = verdictIndex(phase.verdicts);
-  // Only where each record is: the scan's own verdict lookup is not used (the key never matches).
-  const scanned = scanPool(phase.trajectories, phase.verdicts, () => '');
-  const picked = scanned.entries.filter(want);
-  const samples = new Map<string, number[]>();
-  for (const e of picked) {
-    const list = samples.get(e.instance_id);
-    if (list) list.push(e.sample_index);
-    else samples.set(e.instance_id, [e.sample_index]);
-  }
-  for (const list of samples.values()) list.sort((a, b) => a - b);
-  const wanted = picked.map((e) => scanned.locations.get(trajectoryKey(e))!);
-  wanted.sort((a, b) => a.offset - b.offset);
-  for (const t of readTrajectoriesAt(phase.trajectories, wanted)) {
+export function forInstanceViews(phase: PhaseLedgers, instanceId: string, sample: number | undefined, visit: (view: TrajectoryView) => void): number[] {
+  const at = locateInstance(phase.trajectories, instanceId);
+  const samples = [...at.keys()].sort((a, b) => a - b);
+  const wanted = [...at.entries()].filter(([s]) => sample === undefined || s === sample).map(([, location]) => location);
+  if (wanted.length === 0) return samples;
+  const verdictOf = instanceVerdicts(phase.verdicts, instanceId);
+  for (const t of readTrajectoriesAt(phase.trajectories, wanted.sort((a, b) => a.offset - b.offset))) {
     const verdict = verdictOf(t);
-    visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)), { samples: samples.get(t.instance_id) ?? [t.sample_index] });
+    visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)));
+  }
+  return samples;
+}
+
+/** One trajectory as the index pages list it, from its record's head (calls never read). */
+export interface TrajectoryHeadEntry {
+  phase: string;
+  instance_id: string;
+  sample_index: number;
+  filter: Filter;
+  verdict: string;
+  /** The verdict's outcome, or null: not verified yet. */
+  outcome: Verdict['outcome'] | null;
+  llm_calls: number;
+  /** How the trajectory itself ended (the record's outcome status). */
+  status: TrajectoryHead['outcome']['status'];
+  /** The verdict found test-reporting machinery touched (verify/tampering.ts). */
+  tampered: boolean;
+  /** Prompt + completion tokens of all its calls. */
+  tokens: number;
+  at: LedgerLocation;
+  /** The test log the page shows (when verified), for telling whether a written page is current. */
+  log: string | null;
+}
+
+/**
+ * Every trajectory of a phase from the records' heads and the verdicts' outcomes only (memory: a
+ * few hundred bytes a record), in ledger order; infrastructure errors left out as the pool leaves them.
+ */
+export function trajectoryHeads(phase: PhaseLedgers): TrajectoryHeadEntry[] {
+  const outcomes = new Map<string, Pick<Verdict, 'outcome' | 'tampering'>>();
+  readVerdictsStreaming(phase.verdicts, (v) => {
+    const key = `${v.instance_id}@${v.patch_hash}`;
+    const seen = outcomes.get(key);
+    if (seen === undefined || !isFinal(seen.outcome) || isFinal(v.outcome)) outcomes.set(key, { outcome: v.outcome, tampering: v.tampering });
+  });
+  const byKey = new Map<string, TrajectoryHeadEntry>();
+  for (const { head, at } of readTrajectoryHeads(phase.trajectories)) {
+    if (isInfrastructureError(head)) continue;
+    const hash = patchHash(normalizePatch(head.patch));
+    const verdict = outcomes.get(`${head.instance_id}@${hash}`) ?? null;
+    byKey.set(`${head.instance_id}\u0000${head.sample_index}`, {
+      phase: phase.phase,
+      instance_id: head.instance_id,
+      sample_index: head.sample_index,
+      filter: filterOf(head, verdict),
+      verdict: verdict?.outcome ?? (head.outcome.status === 'error' ? 'error' : 'unverified'),
+      outcome: verdict?.outcome ?? null,
+      llm_calls: head.llm_calls,
+      status: head.outcome.status,
+      tampered: verdict?.tampering !== undefined,
+      tokens: head.tokens.prompt + head.tokens.completion,
+      at,
+      log: verdict === null ? null : runLayout.verifyLog(phase.verdicts, head.instance_id, hash),
+    });
+  }
+  return [...byKey.values()];
+}
+
+/** The views of the records at `locations` (read back one at a time, in file order), with their verdicts and logs. */
+export function forEachViewAt(phase: PhaseLedgers, locations: readonly LedgerLocation[], visit: (view: TrajectoryView) => void): void {
+  if (locations.length === 0) return;
+  const verdictOf = verdictIndex(phase.verdicts);
+  for (const t of readTrajectoriesAt(phase.trajectories, [...locations].sort((a, b) => a.offset - b.offset))) {
+    const verdict = verdictOf(t);
+    visit(trajectoryView(phase.phase, t, verdict, readLog(phase, verdict)));
   }
 }

@@ -42,13 +42,14 @@ const CHUNK_BYTES = 8 * 1024 * 1024;
  * Every whole line of a JSONL file, in order. A last line without its newline is a torn write
  * and is not yielded (Ledger.open cuts it off). Memory: one chunk plus the longest line.
  */
-export function* ledgerLines(file: string, chunkBytes = CHUNK_BYTES): Generator<LedgerLine> {
+export function* ledgerLines(file: string, chunkBytes = CHUNK_BYTES, from: { offset: number; line: number } = { offset: 0, line: 0 }): Generator<LedgerLine> {
   if (!existsSync(file)) return;
   const fd = openSync(file, 'r');
   let buf = Buffer.allocUnsafe(chunkBytes);
-  let base = 0; // file offset of buf[0]
+  // `from`: resume after lines already read (an index extended with what was appended since).
+  let base = from.offset; // file offset of buf[0]
   let len = 0; // valid bytes in buf
-  let lineNo = 0;
+  let lineNo = from.line;
   try {
     for (;;) {
       if (len === buf.length) {

@@ -128,8 +128,8 @@ function parseJson(file: string, line: number, parse: () => unknown): unknown {
 }
 
 /** Every record's head (calls left out, never read) and where its line is. Memory: one line. */
-export function* readTrajectoryHeads(file: string): Generator<{ head: TrajectoryHead; at: LedgerLocation }> {
-  for (const { bytes, offset, length, line } of ledgerLines(file)) {
+export function* readTrajectoryHeads(file: string, from?: { offset: number; line: number }): Generator<{ head: TrajectoryHead; at: LedgerLocation }> {
+  for (const { bytes, offset, length, line } of ledgerLines(file, undefined, from)) {
     const value = parseJson(file, line, () => parseHead(bytes));
     if (isObject(value)) delete value.calls;
     yield { head: checkRecord(file, line, value, TrajectoryHeadSchema), at: { offset, length, line } };
