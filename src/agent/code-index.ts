@@ -4,6 +4,7 @@ import type { SearchRequest } from './states/search.js';
 import { renderFiles, type RenderedFile, type RenderedSpan } from './prompts.js';
 import { PythonSpanParser, type Span, type SpanDetail } from './python-spans.js';
 import { rowAt } from '../util/rows.js';
+import { SearchRequestError } from './search-request-error.js';
 
 /**
  * The code index the SearchCode state queries (design §5): every Python file of a repository
@@ -48,10 +49,7 @@ export interface AgentIndex {
   renderFile(path: string, spanIds: readonly string[], text?: string): RenderedFile;
 }
 
-/** A search request the index cannot run; its message says what is wrong, for the retry prompt. */
-export class SearchRequestError extends Error {
-  override readonly name = 'SearchRequestError';
-}
+export { SearchRequestError };
 
 export const DEFAULT_MAX_HITS = 10;
 export const DEFAULT_MAX_TOKENS = 8000;

@@ -1,49 +1,54 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { agentCommand } from './agent.js';
-import { recipeCommand } from './recipe.js';
-import { doctorCommand } from './doctor.js';
-import { reportCommand } from './report.js';
-import { showCommand } from './show.js';
-import { resumeCommand, runCommand } from './run.js';
-import { statusCommand } from './status.js';
-import { selectCommand } from './select.js';
-import { forkCommand } from './fork.js';
-import { gcCommand } from './gc.js';
-import { sweepCommand } from './sweep.js';
-import { schemaCommand } from './schema.js';
-import { sftCommand } from './sft.js';
-import { simCommand } from './sim.js';
-import { tasksCommand } from './tasks.js';
-import { verifyCommand } from './verify.js';
-import { verifierCommand } from './verifier.js';
-import { reportFailure } from './errors.js';
+import type { CommandModule } from 'yargs';
 import { refuseNonNumbers } from './arguments.js';
 
+type AnyCommand = CommandModule<object, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * The commands by name, each loaded only when it runs: loading every command's modules (the
+ * OpenAI client, dockerode, tokenizers, parsers…) costs over a second before any work, which is
+ * most of `rft status` and `rft show` on a run of any size. `rft --help`, no command and an
+ * unknown one (for its suggestion) load them all. Listed in the order `rft --help` shows.
+ */
+const COMMANDS: readonly [name: string, load: () => Promise<AnyCommand[]>][] = [
+  ['run', async () => [(await import('./run.js')).runCommand]],
+  ['resume', async () => [(await import('./run.js')).resumeCommand]],
+  ['status', async () => [(await import('./status.js')).statusCommand]],
+  ['report', async () => [(await import('./report.js')).reportCommand]],
+  ['show', async () => [(await import('./show.js')).showCommand]],
+  ['select', async () => [(await import('./select.js')).selectCommand]],
+  ['sft', async () => [(await import('./sft.js')).sftCommand]],
+  ['fork', async () => [(await import('./fork.js')).forkCommand]],
+  ['gc', async () => [(await import('./gc.js')).gcCommand]],
+  ['sweep', async () => [(await import('./sweep.js')).sweepCommand]],
+  ['recipe', async () => [(await import('./recipe.js')).recipeCommand]],
+  ['doctor', async () => [(await import('./doctor.js')).doctorCommand]],
+  ['schema', async () => [(await import('./schema.js')).schemaCommand]],
+  ['tasks', async () => [(await import('./tasks.js')).tasksCommand]],
+  ['verify', async () => [(await import('./verify.js')).verifyCommand]],
+  ['verifier', async () => [(await import('./verifier.js')).verifierCommand]],
+  ['agent', async () => [(await import('./agent.js')).agentCommand]],
+  ['sim', async () => [(await import('./sim.js')).simCommand]],
+];
+
+/** The command the arguments name (their first word that is not an option), if rft has it. */
+function namedCommand(argv: readonly string[]): string | null {
+  const first = argv.find((a) => !a.startsWith('-'));
+  return first !== undefined && COMMANDS.some(([name]) => name === first) ? first : null;
+}
+
 try {
-  await yargs(hideBin(process.argv))
+  const argv = hideBin(process.argv);
+  const named = namedCommand(argv);
+  const commands = (await Promise.all(COMMANDS.filter(([name]) => named === null || name === named).map(([, load]) => load()))).flat();
+  let parser = yargs(argv);
+  for (const command of commands) parser = parser.command(command);
+  await parser
     .scriptName('rft')
     .usage('$0 <command>\n\nIterative rejection-sampling fine-tuning of software-engineering agents.')
-    .command(runCommand)
-    .command(resumeCommand)
-    .command(statusCommand)
-    .command(reportCommand)
-    .command(showCommand)
-    .command(selectCommand)
-    .command(sftCommand)
-    .command(forkCommand)
-    .command(gcCommand)
-    .command(sweepCommand)
-    .command(recipeCommand)
-    .command(doctorCommand)
-    .command(schemaCommand)
-    .command(tasksCommand)
-    .command(verifyCommand)
-    .command(verifierCommand)
-    .command(agentCommand)
-    .command(simCommand)
-    .middleware((argv) => refuseNonNumbers(argv, hideBin(process.argv)))
+    .middleware((parsed) => refuseNonNumbers(parsed, argv))
     .demandCommand(1, 'name a command (see the list above)')
     .strict()
     .recommendCommands()
@@ -52,12 +57,15 @@ try {
     .version()
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((message, error, y) => {
-      if (error) reportFailure(error);
+      // A command's own error goes to the catch below (reportFailure, loaded only then).
+      if (error) throw error;
       y.showHelp('error');
       console.error(`\n${message}`);
       process.exit(2);
     })
     .parseAsync();
 } catch (error) {
+  // Loaded only on failure: it names every error class rft has, and with them their modules.
+  const { reportFailure } = await import('./errors.js');
   reportFailure(error);
 }

@@ -1,10 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { assertReady } from '../doctor/preflight.js';
 import { loadRecipe, type LoadedRecipe } from '../recipe/load.js';
-import { RunDir, RunMetaSchema, RUN_FILES } from '../store/run-dir.js';
+import { RunDir, RUN_FILES } from '../store/run-dir.js';
+import { loadRunRecipe } from './run-recipe.js';
 import type { StartSimulatedPolicy } from '../policy/simulated.js';
 import { runLoop, type LoopResult } from './run-loop.js';
+
+export { loadRunRecipe, NotARunDirError } from './run-recipe.js';
 
 export interface DriveOptions {
   /** A recipe file (rft run) … */
@@ -73,30 +76,4 @@ export async function driveRun(options: DriveOptions): Promise<DriveResult> {
   }
 }
 
-/** The path given is not a usable run directory. */
-export class NotARunDirError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotARunDirError';
-  }
-}
 
-/** The recipe a run was created from (its resolved copy), with relative paths against the original folder. */
-export function loadRunRecipe(runDir: string, overrides: readonly string[]): LoadedRecipe {
-  const metaFile = path.join(runDir, RUN_FILES.meta);
-  if (!existsSync(metaFile)) {
-    // RunDir.open writes recipe.yaml, state.json, then run.json: a process killed in between left a run never started.
-    const interrupted = existsSync(path.join(runDir, RUN_FILES.recipe))
-      ? `${runDir} was interrupted while being created, before anything was recorded: start it again with \`rft run <recipe>\` (same recipe and --runs-dir); `
-      : '';
-    throw new NotARunDirError(`${interrupted}${runDir} is not a run directory (no ${RUN_FILES.meta}); runs are made by \`rft run <recipe.yaml>\``);
-  }
-  let meta;
-  try {
-    meta = RunMetaSchema.parse(JSON.parse(readFileSync(metaFile, 'utf8')));
-  } catch (err) {
-    throw new NotARunDirError(`${metaFile} is damaged (${(err as Error).message.split('\n')[0]}); nothing was changed`);
-  }
-  const loaded = loadRecipe(path.join(runDir, RUN_FILES.recipe), overrides);
-  return { ...loaded, baseDir: meta.base_dir };
-}

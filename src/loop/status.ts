@@ -1,13 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FINETUNE_FILE, FinetuneJobSchema } from '../finetune/job.js';
-import { MANIFEST_FILE } from '../sft/write.js';
+import { MANIFEST_FILE } from '../sft/files.js';
 import { wholeLinesEnd } from '../store/ledger.js';
 import { liveLockHolder, type LockInfo } from '../store/lock.js';
 import { RUN_FILES, RunStateSchema } from '../store/run-dir.js';
 import { readCarriedForward } from './carry-forward.js';
 import { EXCLUDED_FILE, readExclusions, type Exclusion } from '../verify/preflight.js';
-import { loadRunRecipe } from './drive.js';
+import { loadRunRecipe } from './run-recipe.js';
 import { phaseCounts } from './phase-summary.js';
 import { runLayout } from './layout.js';
 import { readStops, type StopRecord } from './stops.js';

@@ -5,7 +5,7 @@ import { EXCLUDED_FILE, readExclusions } from '../verify/preflight.js';
 import { TrajectorySchema, type Trajectory } from '../agent/trajectory.js';
 import { FINETUNE_FILE, FinetuneJobSchema, type FinetuneJob } from '../finetune/job.js';
 import { readCarriedForward } from '../loop/carry-forward.js';
-import { loadRunRecipe } from '../loop/drive.js';
+import { loadRunRecipe } from '../loop/run-recipe.js';
 import { runLayout } from '../loop/layout.js';
 import type { Recipe } from '../recipe/schema.js';
 import { capComparisonRow, CapComparisonRowSchema, type CapComparisonRow, type SuccessTest } from '../select/compare.js';
@@ -13,7 +13,7 @@ import { addVerdict, compareRefs, duplicateRecord, poolEntryOf, successTest, tra
 import { selectTrajectories } from '../select/select.js';
 import { buildExamples } from '../sft/examples.js';
 import { DatasetManifestSchema, type DatasetManifest } from '../sft/manifest.js';
-import { MANIFEST_FILE } from '../sft/write.js';
+import { MANIFEST_FILE } from '../sft/files.js';
 import type { LedgerLocation } from '../store/ledger.js';
 import { readTrajectoriesAt, readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
 import { readVerdictsStreaming, type VerdictOutcome } from '../select/scan.js';

@@ -1,13 +1,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { loadRunRecipe } from '../loop/drive.js';
+import { loadRunRecipe } from '../loop/run-recipe.js';
 import { runLayout } from '../loop/layout.js';
 import { readEvalPool, rankCandidates, type CandidateRank } from '../orm/eval-pool.js';
 import { trajectoryKey } from '../select/pool.js';
 import { DropReasonSchema, selectTrajectories } from '../select/select.js';
 import { DatasetManifestSchema } from '../sft/manifest.js';
-import { MANIFEST_FILE } from '../sft/write.js';
+import { MANIFEST_FILE } from '../sft/files.js';
 import { iterationFolders, readLedgers, type Ledgers } from './data.js';
 import type { PhaseLedgers } from './trajectory-source.js';
 

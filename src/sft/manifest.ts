@@ -5,6 +5,8 @@ import { OutcomeSchema } from '../verify/verdict.js';
 import { ExampleCountsSchema, ExampleOptionsSchema, LENGTH_BUCKETS, lineFormOf, toolArgumentsOf, type ExamplesResult } from './examples.js';
 import { exampleTokenizer, TokenizerInfoSchema } from './tokenizer.js';
 
+export { MANIFEST_FILE } from './files.js';
+
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 hex digest');
 const count = () => z.number().int().nonnegative();
 

@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Template } from '@huggingface/jinja';
-import { Tokenizer } from '@huggingface/tokenizers';
+import { createRequire } from 'node:module';
+import type { Template } from '@huggingface/jinja';
+import type { Tokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
 import { boundedTokenCount } from '../agent/tokens.js';
+
+// Loaded when a Hugging Face tokenizer is first built (their CommonJS builds, synchronously):
+// commands that only read a run (status, show) name this module's schemas but never tokenize.
+const require = createRequire(import.meta.url);
+const jinja = (): typeof import('@huggingface/jinja') => require('@huggingface/jinja') as typeof import('@huggingface/jinja');
+const tokenizers = (): typeof import('@huggingface/tokenizers') => require('@huggingface/tokenizers') as typeof import('@huggingface/tokenizers');
 
 /**
  * Token counting of SFT lines "as the trainer will": for a Hugging Face model, the text its chat
@@ -107,7 +114,7 @@ export class HfExampleTokenizer implements ExampleTokenizer {
     config: Record<string, unknown>,
     sha256: string,
   ) {
-    this.template = new Template(templateText);
+    this.template = new (jinja().Template)(templateText);
     this.specials = Object.fromEntries(['bos_token', 'eos_token', 'pad_token', 'unk_token'].map((k) => [k, tokenText(config[k])]));
     this.info = { name, kind: 'huggingface', sha256, generation_markers: /\{%-?\s*generation\s*-?%\}/.test(templateText) };
   }
@@ -179,7 +186,7 @@ export function loadHfTokenizer(dir: string): HfExampleTokenizer {
   const config = readJson(path.join(dir, 'tokenizer_config.json'));
   const template = chatTemplateOf(dir, config);
   const sha256 = createHash('sha256').update(jsonText).update('\0').update(template).digest('hex');
-  return new HfExampleTokenizer(dir, new Tokenizer(tokenizerJson, config), template, config, sha256);
+  return new HfExampleTokenizer(dir, new (tokenizers().Tokenizer)(tokenizerJson, config), template, config, sha256);
 }
 
 const loaded = new Map<string, ExampleTokenizer>();

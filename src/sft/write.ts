@@ -3,10 +3,10 @@ import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import { compareSources, type SftExample, type SftLine } from './examples.js';
+import { DATASET_FILE, MANIFEST_FILE } from './files.js';
 import { buildManifest, type DatasetManifest, type ManifestInput } from './manifest.js';
 
-export const DATASET_FILE = 'train.jsonl';
-export const MANIFEST_FILE = 'manifest.json';
+export { DATASET_FILE, MANIFEST_FILE } from './files.js';
 
 /**
  * One JSONL line: keys sorted at every depth (canonical JSON), except inside `tools`, which keeps

@@ -1,4 +1,10 @@
-import { getEncoding, type Tiktoken, type TiktokenEncoding } from 'js-tiktoken';
+import { createRequire } from 'node:module';
+import type { Tiktoken, TiktokenEncoding } from 'js-tiktoken';
+
+// Loaded when an encoding is first needed (its CommonJS build, synchronously): its ranks are
+// megabytes of text to parse, which commands that only read a run never need.
+const require = createRequire(import.meta.url);
+const getEncoding = (encoding: TiktokenEncoding): Tiktoken => (require('js-tiktoken') as typeof import('js-tiktoken')).getEncoding(encoding);
 
 const encoders = new Map<TiktokenEncoding, Tiktoken>();
 

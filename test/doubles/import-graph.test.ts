@@ -99,4 +99,40 @@ describe('import graph of src/', () => {
     expect(cyclesWithin(graph, 'src/a/')).toEqual(['src/a/x.ts → src/a/y.ts → src/a/x.ts']);
     expect(cyclesWithin(graph, 'src/b/')).toEqual([]);
   });
+
+  it('rft status and rft show load no client, container, tokenizer or index package before their work (lazy commands)', () => {
+    // Loaded at start-up these cost more than the commands' own work on a run of any size
+    // (bench/RESULTS.md, "Reading at SWE-Gym size"); type-only and dynamic imports load nothing.
+    const heavy = ['openai', 'dockerode', 'js-tiktoken', '@huggingface/tokenizers', '@huggingface/jinja', 'minisearch', 'web-tree-sitter', 'hyparquet', 'fast-xml-parser'];
+    const loadedAtStart = (entry: string): Map<string, string> => {
+      const reached = new Map<string, string>();
+      const seen = new Set([entry]);
+      const queue = [[entry, entry]];
+      while (queue.length > 0) {
+        const [file, trail] = queue.shift()!;
+        const code = readFileSync(path.join(ROOT, file!), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+        for (const m of code.matchAll(/^(?:import|export)\s(?!type\s)[^'"`;]*?from\s*['"]([^'"]+)['"]|^import\s*['"]([^'"]+)['"]/gm)) {
+          const spec = (m[1] ?? m[2])!;
+          if (!spec.startsWith('.')) {
+            const pkg = spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+            if (!reached.has(pkg)) reached.set(pkg, `${trail} → ${pkg}`);
+            continue;
+          }
+          const dep = path.posix.normalize(path.posix.join(path.posix.dirname(file!), spec)).replace(/\.js$/, '.ts');
+          if (!seen.has(dep)) {
+            seen.add(dep);
+            queue.push([dep, `${trail} → ${dep}`]);
+          }
+        }
+      }
+      return reached;
+    };
+    for (const [entry, light] of [['src/cli/main.ts', 'yargs'], ['src/cli/status.ts', 'zod'], ['src/cli/show.ts', 'zod']] as const) {
+      const reached = loadedAtStart(entry);
+      expect(reached.has(light)).toBe(true);
+      expect(heavy.filter((p) => reached.has(p)).map((p) => reached.get(p))).toEqual([]);
+    }
+    // The run command does load them (the check sees through its imports).
+    expect(loadedAtStart('src/cli/run.ts').has('dockerode')).toBe(true);
+  });
 });

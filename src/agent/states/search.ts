@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ChatMessage } from '../../policy/types.js';
-import { SearchRequestError, type SearchHit } from '../code-index.js';
+import type { SearchHit } from '../code-index.js';
+import { SearchRequestError } from '../search-request-error.js';
 import { truncate } from '../parse-action.js';
 import { fileContextBlock, historyMessages, issueBlock, renderWithin, composeSystemPrompt, type Budgeted } from '../prompts.js';
 import type { ActionSpec, Handled, Protocol, Reply, State, StateContext, Visit } from './state.js';
