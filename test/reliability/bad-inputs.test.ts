@@ -33,9 +33,13 @@ let original: Map<string, string>;
 /** Every case tried, with what it showed. */
 const tried: { name: string; exit: number | null; message: string }[] = [];
 
+/** A reader's cache beside a ledger (src/store/trajectory-index.ts), built by the first `rft show`: not run state. */
+const READER_CACHE = /(^|\/)trajectories\.index\.jsonl$/;
+
 function digest(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort()) {
+    if (READER_CACHE.test(name)) continue;
     const file = path.join(dir, name);
     if (statSync(file).isFile()) out.set(name, createHash('sha256').update(readFileSync(file)).digest('hex'));
   }
