@@ -12,7 +12,7 @@ import { capComparisonRow, CapComparisonRowSchema, type CapComparisonRow, type S
 import { addVerdict, compareRefs, duplicateRecord, poolEntryOf, successTest, trajectoryKey, type PoolEntry } from '../select/pool.js';
 import { selectTrajectories } from '../select/select.js';
 import { buildExamples } from '../sft/examples.js';
-import { DatasetManifestSchema, type DatasetManifest } from '../sft/manifest.js';
+import { DatasetManifestSchema, manifestSelectOptions, type DatasetManifest } from '../sft/manifest.js';
 import { MANIFEST_FILE } from '../sft/files.js';
 import type { LedgerLocation } from '../store/ledger.js';
 import { readTrajectoriesAt, readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
@@ -540,7 +540,7 @@ function datasetReport(
   let comparison: CapComparisonRow | null = null;
   let exampleTokens: DatasetReport['example_tokens'] = null;
   try {
-    const options = { cap: manifest.cap, order: manifest.order, dedup: manifest.dedup, seed: manifest.seed, require_finished: manifest.require_finished, allow_tampering: manifest.allow_tampering ?? true };
+    const options = manifestSelectOptions(manifest);
     const parts = manifest.iterations_included.map((i) => ({ iteration: i, pool: poolAt(i), selection: selectTrajectories(poolAt(i), options) }));
     // The kept trajectories read back one at a time; their examples counted, never held.
     const exampleOptions = { unit: manifest.unit, max_tokens: manifest.max_tokens, tokenizer: manifest.tokenizer, train_on: manifest.train_on, backend: manifest.backend, tool_arguments: manifest.tool_arguments };

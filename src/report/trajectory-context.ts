@@ -6,7 +6,7 @@ import { runLayout } from '../loop/layout.js';
 import { readEvalPool, rankCandidates, type CandidateRank } from '../orm/eval-pool.js';
 import { trajectoryKey } from '../select/pool.js';
 import { DropReasonSchema, selectTrajectories } from '../select/select.js';
-import { DatasetManifestSchema } from '../sft/manifest.js';
+import { DatasetManifestSchema, manifestSelectOptions } from '../sft/manifest.js';
 import { MANIFEST_FILE } from '../sft/files.js';
 import { iterationFolders, readLedgers, type Ledgers } from './data.js';
 import type { PhaseLedgers } from './trajectory-source.js';
@@ -100,7 +100,7 @@ function readDatasets(runDir: string): DatasetDecisions[] {
       const parsed = DatasetManifestSchema.safeParse(JSON.parse(readFileSync(manifestFile, 'utf8')));
       if (!parsed.success) continue;
       const m = parsed.data;
-      const options = { cap: m.cap, order: m.order, dedup: m.dedup, seed: m.seed, require_finished: m.require_finished };
+      const options = manifestSelectOptions(m);
       const decisions = new Map<string, DatasetMark['reason']>();
       for (const i of m.iterations_included) {
         if (!existsSync(runLayout.trajectories(runDir, i))) continue;

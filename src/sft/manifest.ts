@@ -1,6 +1,6 @@
 import lodash from 'lodash';
 import { z } from 'zod';
-import { SelectionCountsSchema, SelectOptionsSchema, type SelectionResult } from '../select/select.js';
+import { SelectionCountsSchema, SelectOptionsSchema, type SelectionResult, type SelectOptionsInput } from '../select/select.js';
 import { OutcomeSchema } from '../verify/verdict.js';
 import { ExampleCountsSchema, ExampleOptionsSchema, LENGTH_BUCKETS, lineFormOf, toolArgumentsOf, type ExamplesResult } from './examples.js';
 import { exampleTokenizer, TokenizerInfoSchema } from './tokenizer.js';
@@ -116,6 +116,15 @@ export const DatasetManifestSchema = z.object({
   example_counts: ExampleCountsSchema,
 });
 export type DatasetManifest = z.infer<typeof DatasetManifestSchema>;
+
+/**
+ * The selection options a dataset was made with, from its manifest: what selection is run again
+ * with to tell which trajectories it kept (the report's dataset section, the trajectory pages).
+ * A manifest written before allow_tampering existed kept every resolved run.
+ */
+export function manifestSelectOptions(m: DatasetManifest): SelectOptionsInput {
+  return { cap: m.cap, order: m.order, dedup: m.dedup, seed: m.seed, require_finished: m.require_finished, allow_tampering: m.allow_tampering ?? true };
+}
 
 export interface IterationSelection {
   iteration: number;
