@@ -1,9 +1,9 @@
-import { getEncoding, type Tiktoken } from 'js-tiktoken';
 import MiniSearch from 'minisearch';
 import type { SearchRequest } from './states/search.js';
 import { renderFiles, type RenderedFile, type RenderedSpan } from './prompts.js';
 import { PythonSpanParser, type Span, type SpanDetail } from './python-spans.js';
 import { rowAt } from '../util/rows.js';
+import { encoder } from '../util/tokens.js';
 import { SearchRequestError } from './search-request-error.js';
 
 /**
@@ -374,11 +374,9 @@ interface IndexedPython {
   normalized?: { text: string; rowStarts: number[] };
 }
 
-let encoder: Tiktoken | undefined;
-
 function countTokens(text: string): number {
-  encoder ??= getEncoding('cl100k_base');
-  return encoder.encode(text, [], []).length;
+  // Special-token text counts as text here (no allowed or disallowed specials).
+  return encoder('cl100k_base').encode(text, [], []).length;
 }
 
 function collapseWhitespace(text: string): string {

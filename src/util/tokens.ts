@@ -8,7 +8,8 @@ const getEncoding = (encoding: TiktokenEncoding): Tiktoken => (require('js-tikto
 
 const encoders = new Map<TiktokenEncoding, Tiktoken>();
 
-function encoder(encoding: TiktokenEncoding): Tiktoken {
+/** The encoder of an encoding, built once per process (its ranks are megabytes to parse). */
+export function encoder(encoding: TiktokenEncoding): Tiktoken {
   let found = encoders.get(encoding);
   if (!found) {
     found = getEncoding(encoding);
