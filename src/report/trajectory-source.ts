@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Trajectory } from '../agent/trajectory.js';
 import { runLayout } from '../loop/layout.js';
-import { readTrajectoriesAt, readVerdictsStreaming } from '../select/scan.js';
+import { readTrajectoriesAt, readVerdictsStreaming, type VerdictOutcome } from '../select/scan.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import { isFinal, VerdictSchema, type Verdict } from '../verify/verdict.js';
 import { ledgerLines, parseLedgerLine, type LedgerLocation } from '../store/ledger.js';
@@ -52,7 +52,7 @@ export function phasesOf(runDir: string): PhaseLedgers[] {
 }
 
 /** Keeps `v` as the verdict of its (instance, patch) unless a final one is kept already, as the pool takes it. */
-function keepVerdict(byKey: Map<string, Verdict>, v: Verdict): void {
+function keepVerdict<V extends Pick<Verdict, 'instance_id' | 'patch_hash' | 'outcome'>>(byKey: Map<string, V>, v: V): void {
   const key = `${v.instance_id}@${v.patch_hash}`;
   const seen = byKey.get(key);
   if (seen === undefined || !isFinal(seen.outcome) || isFinal(v.outcome)) byKey.set(key, v);
@@ -139,12 +139,9 @@ export interface TrajectoryHeadEntry {
  * few hundred bytes a record), in ledger order; infrastructure errors left out as the pool leaves them.
  */
 export function trajectoryHeads(phase: PhaseLedgers): TrajectoryHeadEntry[] {
-  const outcomes = new Map<string, Pick<Verdict, 'outcome' | 'tampering'>>();
-  readVerdictsStreaming(phase.verdicts, (v) => {
-    const key = `${v.instance_id}@${v.patch_hash}`;
-    const seen = outcomes.get(key);
-    if (seen === undefined || !isFinal(seen.outcome) || isFinal(v.outcome)) outcomes.set(key, { outcome: v.outcome, tampering: v.tampering });
-  });
+  // Only the outcome of each verdict (and its key): the test maps and reports are not read.
+  const outcomes = new Map<string, VerdictOutcome>();
+  readVerdictsStreaming(phase.verdicts, (v) => keepVerdict(outcomes, v));
   const byKey = new Map<string, TrajectoryHeadEntry>();
   for (const { head, at } of readTrajectoryHeads(phase.trajectories)) {
     if (isInfrastructureError(head)) continue;
