@@ -21,7 +21,9 @@ const PageInputsSchema = z.object({ format: z.literal(1), pages: z.record(z.stri
 /** The rendering code's fingerprint: the page modules as they are on disk (built .js, or .ts under test). */
 function codeFingerprint(): string {
   const hash = createHash('sha256');
-  for (const name of ['trajectory-page', 'trajectory-view', 'page']) {
+  // Every module whose code shapes a trajectory page's bytes: the page, its view, the shared
+  // document, style and diff (trajectory-html), the dataset and score wording (trajectory-context), escaping (svg).
+  for (const name of ['trajectory-page', 'trajectory-view', 'trajectory-html', 'trajectory-context', 'page', 'svg']) {
     for (const ext of ['.js', '.ts']) {
       const file = fileURLToPath(new URL(`./${name}${ext}`, import.meta.url));
       if (existsSync(file)) {
@@ -67,7 +69,8 @@ export class PageInputs {
     }
     const record = Buffer.allocUnsafe(at.length);
     readSync(fd, record, 0, at.length, at.offset);
-    const logStamp = log !== null && existsSync(log) ? `${statSync(log).size}:${statSync(log).mtimeMs}` : '-';
+    const logStat = log !== null && existsSync(log) ? statSync(log) : null;
+    const logStamp = logStat ? `${logStat.size}:${logStat.mtimeMs}` : '-';
     return createHash('sha256').update(this.code).update(record).update(JSON.stringify([verdict, logStamp, links])).digest('hex');
   }
 
