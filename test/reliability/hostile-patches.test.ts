@@ -373,7 +373,10 @@ _rft_ax.register(_rft_forge)
 `;
     const { verdict } = await verify(atImport(code));
     expect(verdict.outcome).not.toBe('resolved');
-    expect(verdict.outcome).toBe('timeout');
+    // Which of the two safe ends it reaches is a race with the harness's reader of the report
+    // pipe: gone, the forger's open blocks until the run times out; still reading, the forgery
+    // lands after pytest's report and the mixed report does not parse (CI saw both).
+    expect(['timeout', 'unresolved']).toContain(verdict.outcome);
   });
 
   it('a forger that holds the report open around pytest\'s own write: the mixed report does not parse, not resolved', { timeout: 200_000 }, async () => {
