@@ -31,6 +31,7 @@ const COMMANDS: readonly [name: string, load: () => Promise<AnyCommand[]>][] = [
   ['verifier', async () => [(await import('./verifier.js')).verifierCommand]],
   ['agent', async () => [(await import('./agent.js')).agentCommand]],
   ['sim', async () => [(await import('./sim.js')).simCommand]],
+  ['worker', async () => [(await import('./worker.js')).workerCommand]],
 ];
 
 /** The command the arguments name (their first word that is not an option), if rft has it. */

@@ -48,6 +48,11 @@ export class PolicyEndpoint {
     return endpoint;
   }
 
+  /** The recipe's endpoint as a process that serves nothing reaches it (a shard worker, given the coordinator's URLs). */
+  static remote(recipe: Recipe): PolicyEndpoint {
+    return new PolicyEndpoint(recipe);
+  }
+
   get simulated(): boolean {
     return this.recipe.policy.kind === 'simulated';
   }

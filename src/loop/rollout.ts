@@ -35,6 +35,11 @@ export interface RolloutPlan {
   encoding: 'cl100k_base' | 'o200k_base';
   trajectoriesFile: string;
   verdictsFile: string;
+  /**
+   * A shard worker's own ledgers (shardLedgerFile of the two above): new records go there, while
+   * what is recorded is read from the whole ledger (the named files and every shard's part).
+   */
+  appendTo?: { trajectories: string; verdicts: string };
 }
 
 export interface RolloutResources {
@@ -117,8 +122,11 @@ export function sampleSeed(runSeed: number, phase: string, instanceId: string, s
  * Everything already in the ledgers is skipped, so a resumed rollout redoes only what is missing.
  */
 export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise<RolloutSummary> {
-  const trajectoryLedger = TrajectoryLedger.open(plan.trajectoriesFile, (bytes) => res.warn?.(`${plan.trajectoriesFile}: dropped a torn last line (${bytes} bytes)`));
-  const verdictLedger = Ledger.open(plan.verdictsFile, VerdictSchema, (bytes) => res.warn?.(`${plan.verdictsFile}: dropped a torn last line (${bytes} bytes)`));
+  const writeTrajectories = plan.appendTo?.trajectories ?? plan.trajectoriesFile;
+  const writeVerdicts = plan.appendTo?.verdicts ?? plan.verdictsFile;
+  if (plan.appendTo) mkdirSync(path.dirname(writeTrajectories), { recursive: true });
+  const trajectoryLedger = TrajectoryLedger.open(writeTrajectories, (bytes) => res.warn?.(`${writeTrajectories}: dropped a torn last line (${bytes} bytes)`));
+  const verdictLedger = Ledger.open(writeVerdicts, VerdictSchema, (bytes) => res.warn?.(`${writeVerdicts}: dropped a torn last line (${bytes} bytes)`));
 
   const verifier = new Verifier(res.verifyContext, {
     concurrency: res.containerConcurrency,

@@ -8,7 +8,6 @@ import { LABEL, reapContainers } from '../sandbox/container.js';
 import { connectEngine } from '../sandbox/engine.js';
 import { EnginePool } from '../sandbox/engine-pool.js';
 import { PULLED_IMAGES_FILE, PulledImages } from '../sandbox/pulled-images.js';
-import { parseByteSize } from '../sandbox/limits.js';
 import { createModelServer } from '../serve/create-server.js';
 import type { ModelServer } from '../serve/server.js';
 import type { DatasetManifest } from '../sft/manifest.js';
@@ -21,13 +20,11 @@ import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
 import { countLines, readRecords } from '../store/ledger.js';
 import { readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
 import type { RunDir } from '../store/run-dir.js';
-import { imageNameFor } from '../tasks/image-name.js';
 import type { Instance } from '../tasks/instance.js';
 import { fixMembership, writeJoining } from './membership.js';
 import { selectTaskSet } from '../tasks/select.js';
-import type { VerifyContext } from '../verify/run.js';
 import { EXCLUDED_FILE, preflight, readExclusions, writeExclusions } from '../verify/preflight.js';
-import { buildEvalSpec, specHash, type EvalSpec } from '../verify/spec.js';
+import { specHash, type EvalSpec } from '../verify/spec.js';
 import { VerdictSchema, verdictKey } from '../verify/verdict.js';
 import { emitVerifierData, scoreEvalPhase } from '../orm/phase.js';
 import { RUN_DIR_LABEL, sweepAtomicTemps } from './gc.js';
@@ -41,6 +38,9 @@ import { finetuneMetrics, MetricsLog, rolloutMetrics, selectMetrics } from './me
 import { recordStop } from './stops.js';
 import { PhaseProgress } from './progress.js';
 import { rollout, type RolloutEvent, type RolloutSummary } from './rollout.js';
+import { rolloutContext, rolloutSettings } from './rollout-context.js';
+import { runShardedPhase } from '../cluster/coordinator.js';
+import { SlurmCommands, type SlurmFarEnd } from '../cluster/far-end.js';
 import { formatTable, summarizeRun, type IterationRow } from './summary.js';
 
 export interface LoopOptions {
@@ -58,6 +58,8 @@ export interface LoopOptions {
   stopAfterSampling?: number;
   /** Starts the SIMULATED policy for `policy.kind: simulated` (the CLI wires it; a real policy never needs it). */
   startSimulated?: StartSimulatedPolicy;
+  /** The Slurm commands, for `cluster.kind: slurm` (tests play the far end; default: sbatch/squeue/sacct on PATH). */
+  slurm?: SlurmFarEnd;
 }
 
 /**
@@ -112,26 +114,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     warn: options.warn,
     cwd: baseDir,
   });
-  const specs = new Map<string, EvalSpec>();
-  const specFor = (instance: Instance): EvalSpec => {
-    let spec = specs.get(instance.instance_id);
-    if (!spec) {
-      const set = trainIds.has(instance.instance_id) ? recipe.tasks.train : recipe.tasks.eval;
-      spec = buildEvalSpec(instance, { timeout_s: recipe.sandbox.test_timeout_s, pythonEnv: set?.python_env ?? recipe.sandbox.python_env });
-      specs.set(instance.instance_id, spec);
-    }
-    return spec;
-  };
-  const imageTemplate = (set: 'train' | 'eval') => recipe.tasks[set]?.image ?? recipe.sandbox.image;
-  const trainIds = new Set(train.map((i) => i.instance_id));
-  const imageFor = (instance: Instance) => imageNameFor(instance.instance_id, imageTemplate(trainIds.has(instance.instance_id) ? 'train' : 'eval'));
-  const verifyContext: VerifyContext = {
-    docker,
-    imageFor,
-    limits: { memoryBytes: parseByteSize(recipe.sandbox.memory), cpus: recipe.sandbox.cpus, pids: recipe.sandbox.pids },
-    // The directory too: two runs may share a name, and `rft gc` reads the run's lock there.
-    labels: { [LABEL.run]: recipe.name, [RUN_DIR_LABEL]: run.dir },
-  };
+  const { specFor, imageFor, verifyContext } = rolloutContext(recipe, run.dir, docker, train);
 
   // Instances that cannot be verified are left out before the first LLM call (one line each) and
   // recorded for `rft status` and the report; checked again on every start of the run. An
@@ -203,6 +186,27 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     const progress = new PhaseProgress(phase, instances.length * samples, process.stderr);
     const startedMs = Date.now();
     let resumed = false;
+    // On a cluster, the iteration's shards sample and verify there first; the rollout below then
+    // finds everything recorded (it reads the shards' ledgers) and only takes the phase's measures.
+    if (recipe.cluster?.kind === 'slurm' && seedPhase.startsWith('iter-') && run.readState().phases[phase]?.status !== 'done') {
+      const sharded = await runShardedPhase({
+        phaseDir: path.dirname(files.trajectories),
+        phase,
+        jobName: `rft-${recipe.name}-${seedPhase}`,
+        cluster: recipe.cluster,
+        ...workerCommand(run.dir, iteration, Math.max(1, Math.min(recipe.cluster.shards, instances.length)), served),
+        farEnd: options.slurm ?? new SlurmCommands(),
+        log,
+        warn: options.warn,
+        stopping: options.stopping,
+        sleep: (ms) => abortableSleep(ms, options.signal),
+      });
+      if (!sharded.complete) {
+        progress.finish();
+        if (sharded.reason && !options.stopping()) options.warn(sharded.reason);
+        return { recorded: 0, infraErrors: 0, verifyErrors: 0, complete: false, abandoned: { trajectories: 0, llm_calls: 0, tokens: { prompt: 0, completion: 0 } } };
+      }
+    }
     const summary = await rollout(
       {
         phase: seedPhase,
@@ -225,13 +229,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         imageFor,
         specFor,
         verifyContext,
-        llmConcurrency: recipe.policy.concurrency,
-        containerConcurrency: recipe.sandbox.concurrency,
-        instancesInFlight: recipe.sampling.instances_in_flight,
-        pullImages: true,
+        ...rolloutSettings(recipe),
         ...(engines ? { engines } : {}),
-        removeImagesAfterUse: recipe.sandbox.image_policy === 'remove_after_use',
-        maxErrorAttempts: recipe.sandbox.max_error_attempts,
         stopping: options.stopping,
         warn: options.warn,
         log,
@@ -404,6 +403,25 @@ function emitDataset(run: RunDir, loaded: LoadedRecipe, k: number, specFor: (ins
   // rft sft check after each emit: the data as the recipe's trainer reads it; a problem stops the run here.
   assertDatasetReadable(path.join(dir, DATASET_FILE), options);
   return manifest;
+}
+
+/** The `rft worker` command of an iteration's shards (the array task adds --shard), with this process's node and rft. */
+function workerCommand(runDir: string, iteration: number, shards: number, served: { baseUrl: string[]; model: string }): { shards: number; worker: string[] } {
+  const main = path.resolve(import.meta.dirname, '..', 'cli', 'main.js');
+  const urls = served.baseUrl.flatMap((url) => ['--base-url', url]);
+  return { shards, worker: [process.execPath, main, 'worker', '--run', path.resolve(runDir), '--iteration', String(iteration), '--shards', String(shards), '--model', served.model, ...urls] };
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** Why no iteration can sample: every train instance was left out by preflight (or none was selected). */

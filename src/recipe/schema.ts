@@ -91,6 +91,32 @@ export const SandboxSchema = z.strictObject({
     .describe("Harness failures (`error` verdicts, across resumes) on one patch before the last is recorded as final (`repeated_error`), so the iteration completes"),
 });
 
+/**
+ * Where the iteration's sampling and verification run: here (`local`), or as a Slurm job array of
+ * instance shards, each an `rft worker` on a node with its own Docker engine and the run folder
+ * on a shared filesystem (README, Scale-out).
+ */
+const SlurmClusterSchema = z.strictObject({
+  kind: z.literal('slurm'),
+  partition: z.string().min(1).nullable().default(null).describe('sbatch --partition (null: the cluster default)'),
+  account: z.string().min(1).nullable().default(null).describe('sbatch --account'),
+  time_limit: z
+    .string()
+    .regex(/^(\d+-)?\d+(:\d{1,2}){0,2}$/, 'a Slurm time, e.g. 90, 1:30:00 or 2-00:00:00')
+    .nullable()
+    .default(null)
+    .describe('sbatch --time per shard job; a shard that times out is resubmitted for what it had not recorded'),
+  cpus_per_task: positiveInt().nullable().default(null).describe('sbatch --cpus-per-task'),
+  mem: z.string().regex(/^\d+[KMGT]?$/, 'a Slurm memory size, e.g. 8G').nullable().default(null).describe('sbatch --mem'),
+  shards: positiveInt().default(4).describe("Array tasks an iteration's instances are split into (instance i goes to shard i mod shards)"),
+  array_width: positiveInt().nullable().default(null).describe('Shards running at once (sbatch --array=…%width; null: no limit)'),
+  max_attempts: positiveInt().default(3).describe('Submissions of one shard (first + resubmissions after a kill, preemption, time-out or node loss) before the run stops as incomplete'),
+  poll_s: z.number().positive().default(5).describe('Seconds between squeue/sacct looks'),
+  sbatch_args: z.array(z.string().min(1)).default([]).describe('Extra sbatch arguments, e.g. [--qos=low, --gres=gpu:0]'),
+});
+const ClusterSchema = z.discriminatedUnion('kind', [z.strictObject({ kind: z.literal('local') }), SlurmClusterSchema]);
+export type SlurmCluster = z.infer<typeof SlurmClusterSchema>;
+
 const STATE_NAMES = ['SearchCode', 'IdentifyCode', 'DecideRelevance', 'PlanToCode', 'ClarifyCodeChange', 'EditCode'] as const;
 export const AgentStateNameSchema = z.enum(STATE_NAMES);
 
@@ -324,6 +350,7 @@ export const RecipeSchema = z.strictObject({
     eval: TaskSetSchema.nullable().default(null).describe('Held-out task set (null: no eval)'),
   }),
   sandbox: SandboxSchema.prefault({}),
+  cluster: ClusterSchema.optional().describe('Where sampling and verification run (absent: here, as kind: local)'),
   agent: AgentSchema.prefault({}),
   policy: PolicySchema,
   sampling: SamplingSchema.prefault({}),

@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { z } from 'zod';
@@ -29,6 +29,8 @@ export interface LedgerLocation {
   length: number;
   /** 1-based line number, for messages. */
   line: number;
+  /** The part the line is in, when it is a shard's ledger rather than the one named (see ledgerParts). */
+  file?: string;
 }
 
 /** One whole line of a ledger. `bytes` is a view into the reader's buffer: valid only until the next line is asked for. */
@@ -38,11 +40,47 @@ export interface LedgerLine extends LedgerLocation {
 
 const CHUNK_BYTES = 8 * 1024 * 1024;
 
+/** Where the shards of a cluster run keep their own ledgers: `<dir>/shards/<i>/<name>` beside `<dir>/<name>`. */
+export const SHARDS_DIR = 'shards';
+
+/** Shard `shard`'s own part of the ledger `file` (a worker appends there; readers of `file` see it). */
+export function shardLedgerFile(file: string, shard: number): string {
+  return path.join(path.dirname(file), SHARDS_DIR, String(shard), path.basename(file));
+}
+
 /**
- * Every whole line of a JSONL file, in order. A last line without its newline is a torn write
- * and is not yielded (Ledger.open cuts it off). Memory: one chunk plus the longest line.
+ * The files that make up a ledger: the one named, then each shard's part that exists, by shard
+ * number. Shards write disjoint records (each its own instances), and every reader orders records
+ * by their keys, never by where they were found, so which shard finished first changes nothing.
  */
-export function* ledgerLines(file: string, chunkBytes = CHUNK_BYTES, from: { offset: number; line: number } = { offset: 0, line: 0 }): Generator<LedgerLine> {
+export function ledgerParts(file: string): string[] {
+  const dir = path.join(path.dirname(file), SHARDS_DIR);
+  if (!existsSync(dir)) return [file];
+  const shards = readdirSync(dir)
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .sort((a, b) => a - b);
+  return [file, ...shards.map((i) => shardLedgerFile(file, i)).filter((part) => existsSync(part))];
+}
+
+/**
+ * Every whole line of a ledger, in order: the file named, then its shards' parts (ledgerParts;
+ * a line of a part carries `file`). A last line without its newline is a torn write (or one being
+ * written by a live shard) and is not yielded (Ledger.open cuts it off). `from` resumes within
+ * the named file only. Memory: one chunk plus the longest line.
+ */
+export function* ledgerLines(file: string, chunkBytes = CHUNK_BYTES, from?: { offset: number; line: number }): Generator<LedgerLine> {
+  if (from !== undefined) {
+    yield* fileLines(file, chunkBytes, from);
+    return;
+  }
+  for (const part of ledgerParts(file)) {
+    if (part === file) yield* fileLines(file, chunkBytes, { offset: 0, line: 0 });
+    else for (const line of fileLines(part, chunkBytes, { offset: 0, line: 0 })) yield Object.assign(line, { file: part });
+  }
+}
+
+function* fileLines(file: string, chunkBytes: number, from: { offset: number; line: number }): Generator<LedgerLine> {
   if (!existsSync(file)) return;
   const fd = openSync(file, 'r');
   let buf = Buffer.allocUnsafe(chunkBytes);
@@ -102,7 +140,7 @@ export function checkRecord<T>(file: string, lineNo: number, value: unknown, sch
 
 /** The records of a ledger, one at a time, each validated (a missing file has none). */
 export function* readRecords<T>(file: string, schema: z.ZodType<T>): Generator<T> {
-  for (const line of ledgerLines(file)) yield parseLedgerLine(file, line.line, line.bytes.toString('utf8'), schema);
+  for (const line of ledgerLines(file)) yield parseLedgerLine(line.file ?? file, line.line, line.bytes.toString('utf8'), schema);
 }
 
 /** How many whole lines a ledger holds (no record is parsed). */

@@ -129,10 +129,11 @@ function parseJson(file: string, line: number, parse: () => unknown): unknown {
 
 /** Every record's head (calls left out, never read) and where its line is. Memory: one line. */
 export function* readTrajectoryHeads(file: string, from?: { offset: number; line: number }): Generator<{ head: TrajectoryHead; at: LedgerLocation }> {
-  for (const { bytes, offset, length, line } of ledgerLines(file, undefined, from)) {
-    const value = parseJson(file, line, () => parseHead(bytes));
+  for (const { bytes, offset, length, line, file: part } of ledgerLines(file, undefined, from)) {
+    const where = part ?? file;
+    const value = parseJson(where, line, () => parseHead(bytes));
     if (isObject(value)) delete value.calls;
-    yield { head: checkRecord(file, line, value, TrajectoryHeadSchema), at: { offset, length, line } };
+    yield { head: checkRecord(where, line, value, TrajectoryHeadSchema), at: part === undefined ? { offset, length, line } : { offset, length, line, file: part } };
   }
 }
 
@@ -158,36 +159,70 @@ function decode(file: string, line: number, value: unknown, blobs: BlobReader): 
 
 /** Every trajectory of a ledger, whole and validated, one at a time. Memory: one record. */
 export function* readTrajectories(file: string): Generator<Trajectory> {
-  const blobs = new BlobReader(blobsFileOf(file));
+  const parts = new PartFiles();
   try {
-    for (const { bytes, line } of ledgerLines(file)) {
-      const value = parseJson(file, line, () => JSON.parse(bytes.toString('utf8')));
-      yield checkRecord(file, line, decode(file, line, value, blobs), TrajectorySchema);
+    for (const { bytes, line, file: part } of ledgerLines(file)) {
+      const where = part ?? file;
+      const value = parseJson(where, line, () => JSON.parse(bytes.toString('utf8')));
+      yield checkRecord(where, line, decode(where, line, value, parts.blobs(where)), TrajectorySchema);
     }
   } finally {
-    blobs.close();
+    parts.close();
+  }
+}
+
+/** The open files of a ledger's parts (the named file and its shards' parts), opened when first read. */
+class PartFiles {
+  private readonly open = new Map<string, { blobs: BlobReader; fd: number | null }>();
+
+  private get(file: string): { blobs: BlobReader; fd: number | null } {
+    let entry = this.open.get(file);
+    if (!entry) {
+      entry = { blobs: new BlobReader(blobsFileOf(file)), fd: null };
+      this.open.set(file, entry);
+    }
+    return entry;
+  }
+
+  blobs(file: string): BlobReader {
+    return this.get(file).blobs;
+  }
+
+  fd(file: string): number {
+    const entry = this.get(file);
+    entry.fd ??= openSync(file, 'r');
+    return entry.fd;
+  }
+
+  close(): void {
+    for (const { blobs, fd } of this.open.values()) {
+      if (fd !== null) closeSync(fd);
+      blobs.close();
+    }
+    this.open.clear();
   }
 }
 
 /** Whole trajectories read back from where readTrajectoryHeads found them, in the order given. Memory: one record. */
 export function* readTrajectoriesAt(file: string, locations: Iterable<LedgerLocation>): Generator<Trajectory> {
-  const blobs = new BlobReader(blobsFileOf(file));
-  const fd = openSync(file, 'r');
+  const parts = new PartFiles();
   let buf = Buffer.allocUnsafe(1024 * 1024);
   try {
-    for (const { offset, length, line } of locations) {
+    for (const { offset, length, line, file: part } of locations) {
+      // A location found in a shard's part of the ledger names that part.
+      const where = part ?? file;
+      const fd = parts.fd(where);
       if (length > buf.length) buf = Buffer.allocUnsafe(Math.max(length, buf.length * 2));
       let got = 0;
       while (got < length) {
         const read = readSync(fd, buf, got, length - got, offset + got);
-        if (read === 0) throw new LedgerCorruptError(file, line, 'the record ends early: the ledger changed after it was scanned');
+        if (read === 0) throw new LedgerCorruptError(where, line, 'the record ends early: the ledger changed after it was scanned');
         got += read;
       }
-      const value = parseJson(file, line, () => JSON.parse(buf.toString('utf8', 0, length)));
-      yield checkRecord(file, line, decode(file, line, value, blobs), TrajectorySchema);
+      const value = parseJson(where, line, () => JSON.parse(buf.toString('utf8', 0, length)));
+      yield checkRecord(where, line, decode(where, line, value, parts.blobs(where)), TrajectorySchema);
     }
   } finally {
-    closeSync(fd);
-    blobs.close();
+    parts.close();
   }
 }
