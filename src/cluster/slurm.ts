@@ -100,6 +100,26 @@ export function parseTaskStates(stdout: string): TaskState[] {
   return out;
 }
 
+/**
+ * `scontrol -o show job <array job>`: one line per task (`ArrayJobId=12 ArrayTaskId=0 …
+ * JobState=CANCELLED …`; a pending rest as `ArrayTaskId=3-5%2`). Slurm keeps ended jobs there for
+ * MinJobAge seconds, which says how a task ended where sacct has no accounting to ask.
+ */
+export function parseScontrolJobs(stdout: string): TaskState[] {
+  const out: TaskState[] = [];
+  for (const line of stdout.split('\n')) {
+    const job = /(?:^|\s)ArrayJobId=(\d+)/.exec(line)?.[1];
+    const tasks = /(?:^|\s)ArrayTaskId=([\d,\-]+)/.exec(line)?.[1];
+    const state = /(?:^|\s)JobState=([A-Z_]+)/.exec(line)?.[1];
+    if (!job || !tasks || !state) continue;
+    for (const part of tasks.split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      for (let t = a!; t <= (b ?? a!); t++) out.push({ job, task: t, state });
+    }
+  }
+  return out;
+}
+
 /** States in which a task may still run (or run again, as a requeued one): its shard is waited for, not resubmitted. */
 const LIVE_STATES = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING', 'SUSPENDED', 'STAGE_OUT', 'SIGNALING', 'STOPPED']);
 

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PolicyEndpoint } from '../loop/policy-endpoint.js';
 import { readMembership } from '../loop/membership.js';
@@ -57,6 +58,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   if (missing.length > 0) throw new Error(`iteration ${o.iteration} samples ${missing.slice(0, 3).join(', ')}, which tasks.train no longer selects`);
   const members = shardMembers(membership.instance_ids.map((id) => byId.get(id)!), o.shard, o.shards);
 
+  mkdirSync(shardLayout.shardDir(iterDir, o.shard), { recursive: true });
   const lock = acquireLock(shardLayout.lock(iterDir, o.shard), o.warn);
   const docker = await connectEngine(recipe.sandbox.docker[0]!.url);
   const shardLabel = { [SHARD_LABEL]: `${o.runDir}#iter-${o.iteration}/${o.shard}` };

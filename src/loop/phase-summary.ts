@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { readVerdictsStreaming } from '../select/scan.js';
 import { writeJsonAtomic } from '../store/atomic.js';
+import { ledgerParts } from '../store/ledger.js';
 import { readTrajectoryHeads } from '../store/trajectories.js';
 import { normalizePatch, patchHash } from '../verify/patch.js';
 import type { Verdict } from '../verify/verdict.js';
@@ -47,10 +48,17 @@ export const PhaseSummarySchema = z
   .strict();
 export type PhaseSummary = z.infer<typeof PhaseSummarySchema>;
 
+/** The ledger with its shards' parts (ledgerParts): what grows when any part is appended to. */
 function stamp(file: string): FileStamp {
   if (!existsSync(file)) return null;
-  const s = statSync(file);
-  return { size: s.size, mtime_ms: s.mtimeMs };
+  let size = 0;
+  let mtime = 0;
+  for (const part of ledgerParts(file)) {
+    const s = statSync(part);
+    size += s.size;
+    mtime = Math.max(mtime, s.mtimeMs);
+  }
+  return { size, mtime_ms: mtime };
 }
 
 const sameStamp = (a: FileStamp, b: FileStamp) => (a === null || b === null ? a === b : a.size === b.size && a.mtime_ms === b.mtime_ms);

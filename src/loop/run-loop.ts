@@ -183,7 +183,6 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     crashPoint(CRASH_POINTS.loopPhase, phase);
     if (run.readState().phases[phase]?.status !== 'done') await ensureServed();
     markPhase(run, phase, 'running');
-    const progress = new PhaseProgress(phase, instances.length * samples, process.stderr);
     const startedMs = Date.now();
     let resumed = false;
     // On a cluster, the iteration's shards sample and verify there first; the rollout below then
@@ -202,11 +201,11 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
         sleep: (ms) => abortableSleep(ms, options.signal),
       });
       if (!sharded.complete) {
-        progress.finish();
         if (sharded.reason && !options.stopping()) options.warn(sharded.reason);
         return { recorded: 0, infraErrors: 0, verifyErrors: 0, complete: false, abandoned: { trajectories: 0, llm_calls: 0, tokens: { prompt: 0, completion: 0 } } };
       }
     }
+    const progress = new PhaseProgress(phase, instances.length * samples, process.stderr);
     const summary = await rollout(
       {
         phase: seedPhase,

@@ -6,6 +6,7 @@ import { wholeLinesEnd } from '../store/ledger.js';
 import { liveLockHolder, type LockInfo } from '../store/lock.js';
 import { RUN_FILES, RunStateSchema } from '../store/run-dir.js';
 import { readCarriedForward } from './carry-forward.js';
+import { shardProgress } from '../cluster/shards.js';
 import { EXCLUDED_FILE, readExclusions, type Exclusion } from '../verify/preflight.js';
 import { loadRunRecipe } from './run-recipe.js';
 import { phaseCounts } from './phase-summary.js';
@@ -77,6 +78,11 @@ export function runStatus(runDir: string): RunStatus {
   if (recipe.tasks.eval && recipe.eval.zero_shot) rollout('eval/m0', path.join(runLayout.evalDir(runDir, 0), 'trajectories.jsonl'), path.join(runLayout.evalDir(runDir, 0), 'verdicts.jsonl'));
   for (let k = 0; k < recipe.iterations; k++) {
     rollout(`iter-${k}/sample`, runLayout.trajectories(runDir, k), runLayout.verdicts(runDir, k));
+    // Sampled on a cluster: each shard's own ledgers and its Slurm job (src/cluster/shards.ts).
+    for (const shard of shardProgress(runLayout.iterationDir(runDir, k))) {
+      const job = shard.job ? `; job ${shard.job}, attempt ${shard.attempts}${shard.last_state ? `, ended ${shard.last_state}` : ''}` : '';
+      phases.push({ phase: `iter-${k}/sample shard ${shard.shard}`, status: shard.finished || state.phases[`iter-${k}/sample`]?.status === 'done' ? 'done' : begun, detail: `${shard.trajectories} trajectories, ${shard.verdicts} verdicts${job}` });
+    }
     const manifest = path.join(runLayout.datasetDir(runDir, k, recipe.select.cap), MANIFEST_FILE);
     phases.push({ phase: `iter-${k}/select`, status: existsSync(manifest) ? 'done' : 'pending', detail: existsSync(manifest) ? path.relative(runDir, manifest) : '' });
     const carried = readCarriedForward(runDir, k);
