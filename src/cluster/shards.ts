@@ -63,6 +63,7 @@ export function shardFinished(phaseDir: string, shard: number, shards: number): 
 }
 
 export function writeShardDone(phaseDir: string, done: ShardDone): void {
+  mkdirSync(shardLayout.shardDir(phaseDir, done.shard), { recursive: true });
   writeJsonAtomic(shardLayout.done(phaseDir, done.shard), done);
 }
 
