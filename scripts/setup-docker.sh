@@ -12,7 +12,8 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=lib/daemons.sh
+. "$(dirname "$0")/lib/daemons.sh"
 
 if ! command -v dockerd >/dev/null 2>&1; then
   log "installing Debian's docker.io"
@@ -21,19 +22,6 @@ if ! command -v dockerd >/dev/null 2>&1; then
     || die "apt-get install docker.io failed"
 fi
 
-# A daemon killed earlier leaves its pid file behind, and the next start refuses
-# with "pid file found": drop a pid file whose process is gone. Pids are recycled, so a live
-# pid only counts if it is still the daemon named in the file's place.
-drop_stale_pidfile() {
-  local pidfile=$1 expected=$2 pid comm
-  [ -f "$pidfile" ] || return 0
-  pid=$(cat "$pidfile" 2>/dev/null || true)
-  comm=$( [ -n "$pid" ] && cat "/proc/$pid/comm" 2>/dev/null || true)
-  if [ "$comm" != "$expected" ]; then
-    log "removing stale pid file $pidfile (pid ${pid:-none} is not a running $expected)"
-    as_root rm -f "$pidfile"
-  fi
-}
 drop_stale_pidfile /var/run/docker.pid dockerd
 drop_stale_pidfile /run/docker/containerd/containerd.pid containerd
 

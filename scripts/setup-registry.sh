@@ -15,20 +15,10 @@ if [ -x "$BIN" ]; then
   exit 0
 fi
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-# policy-rc.d exit 101 = "action forbidden": invoke-rc.d then starts no service during the
-# install. Only a policy file this script created is removed again, whatever happens.
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-  as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy"
-  trap 'as_root rm -f "$policy"' EXIT
-fi
+# shellcheck source=lib/daemons.sh
+. "$(dirname "$0")/lib/daemons.sh"
 
 log "installing Debian's docker-registry"
-as_root apt-get update -qq || die "apt-get update failed"
-as_root env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 \
-  apt-get install -y -qq --no-install-recommends docker-registry >/dev/null \
-  || die "apt-get install docker-registry failed"
+apt_install_no_services docker-registry
 [ -x "$BIN" ] || die "docker-registry was installed but $BIN is missing"
 log "installed $("$BIN" --version 2>/dev/null || echo "$BIN")"

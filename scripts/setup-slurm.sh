@@ -2,7 +2,8 @@
 # Make a one-node Slurm cluster answer on this machine, idempotently: Debian's slurm-wlm and
 # munge, a munge key, /etc/slurm/slurm.conf naming this host as controller and only node, then
 # munged, slurmctld and slurmd. Finished jobs are kept in a job completion log
-# (JobCompType=jobcomp/filetxt), so `sacct` lists them without a database.
+# (JobCompType=jobcomp/filetxt, /var/log/slurm/jobcomp.log): Slurm's own record of every ended
+# task. `sacct` would need accounting storage (slurmdbd and a database), which this cluster has not.
 # Proctrack linuxproc and TaskPlugin none: no cgroup set-up is needed inside a container.
 # Running it again when the cluster answers does nothing; a daemon that died leaves a pid file,
 # which is dropped before the daemon is started again.
@@ -10,7 +11,8 @@ set -euo pipefail
 
 log() { echo "[setup-slurm] $*" >&2; }
 die() { echo "[setup-slurm] ERROR: $*" >&2; exit 1; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=lib/daemons.sh
+. "$(dirname "$0")/lib/daemons.sh"
 
 CONF=/etc/slurm/slurm.conf
 JOBCOMP_LOG=/var/log/slurm/jobcomp.log
@@ -23,12 +25,6 @@ node_ready() {
   case "$state" in idle|mix|alloc|comp*) return 0 ;; *) return 1 ;; esac
 }
 
-running() { # pidfile name: the pid file names a live process of that name (pids are recycled)
-  local pid
-  pid=$(cat "$1" 2>/dev/null || true)
-  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = "$2" ]
-}
-
 # The cluster answers, its daemons are alive (the controller reports a killed slurmd as idle for
 # minutes) and it is the one this script configures (same node name, jobcomp log).
 if node_ready && running /run/munge/munged.pid munged && running /run/slurm/slurmctld.pid slurmctld \
@@ -38,18 +34,8 @@ if node_ready && running /run/munge/munged.pid munged && running /run/slurm/slur
 fi
 
 if ! command -v slurmctld >/dev/null 2>&1 || ! command -v slurmd >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then
-  # policy-rc.d exit 101: the packages' own services are not started during the install (they
-  # would start with the package's example config); this script starts the daemons itself.
-  policy=/usr/sbin/policy-rc.d
-  if [ ! -e "$policy" ]; then
-    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy"
-    trap 'as_root rm -f "$policy"' EXIT
-  fi
   log "installing Debian's slurm-wlm and munge"
-  as_root apt-get update -qq || die "apt-get update failed"
-  as_root env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 \
-    apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null \
-    || die "apt-get install slurm-wlm munge failed"
+  apt_install_no_services slurm-wlm munge
 fi
 
 # --- munge ------------------------------------------------------------------------------------
@@ -64,17 +50,6 @@ as_root chmod 400 "$KEY"
 as_root mkdir -p /run/munge /var/log/munge /var/lib/munge
 as_root chown munge:munge /run/munge /var/log/munge /var/lib/munge
 
-# Drop a pid file whose process is gone or is not the named daemon (pids are recycled).
-drop_stale_pidfile() {
-  local pidfile=$1 expected=$2 pid comm
-  [ -f "$pidfile" ] || return 0
-  pid=$(cat "$pidfile" 2>/dev/null || true)
-  comm=$( [ -n "$pid" ] && cat "/proc/$pid/comm" 2>/dev/null || true)
-  if [ "$comm" != "$expected" ]; then
-    log "removing stale pid file $pidfile (pid ${pid:-none} is not a running $expected)"
-    as_root rm -f "$pidfile"
-  fi
-}
 drop_stale_pidfile /run/munge/munged.pid munged
 if ! running /run/munge/munged.pid munged; then
   as_root rm -f /run/munge/munge.socket.2 /run/munge/munge.socket.2.lock
