@@ -3,6 +3,7 @@ import path from 'node:path';
 import { loadRecipe } from '../recipe/load.js';
 import { RUN_FILES, RunDir, RunStateSchema, type RunState } from '../store/run-dir.js';
 import { trajectoryLedgerFiles } from '../store/trajectories.js';
+import { SHARDS_DIR } from '../store/ledger.js';
 import { loadRunRecipe } from './drive.js';
 import { runLayout } from './layout.js';
 
@@ -63,6 +64,8 @@ export function forkRun(options: ForkOptions): ForkResult {
     for (let i = 0; i < k; i++) share(path.relative(options.parentDir, runLayout.iterationDir(options.parentDir, i)));
     for (const file of trajectoryLedgerFiles(runLayout.trajectories(options.parentDir, k))) share(path.relative(options.parentDir, file));
     share(path.relative(options.parentDir, runLayout.verdicts(options.parentDir, k)));
+    // Sampled on a cluster: the shards' parts of those ledgers (and their records) too.
+    share(path.relative(options.parentDir, path.join(runLayout.iterationDir(options.parentDir, k), SHARDS_DIR)));
     for (let m = 0; m <= k; m++) share(path.relative(options.parentDir, runLayout.evalDir(options.parentDir, m)));
     share(path.relative(options.parentDir, runLayout.simModels(options.parentDir)));
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { isInfrastructureError } from '../select/pool.js';
 import { fsyncDir } from './atomic.js';
-import { ledgerLines, wholeLinesEnd, type LedgerLocation } from './ledger.js';
+import { ledgerLines, ledgerParts, wholeLinesEnd, type LedgerLocation } from './ledger.js';
 import { readTrajectoryHeads } from './trajectories.js';
 
 /**
@@ -202,5 +202,11 @@ export function locateInstance(trajectoriesFile: string, instanceId: string): Ma
     () => at.clear(),
     instanceId,
   );
+  // A cluster run's shard parts are not indexed (offsets are the named file's): scanned, record heads only.
+  for (const part of ledgerParts(trajectoriesFile).slice(1)) {
+    for (const { head, at: where } of readTrajectoryHeads(part)) {
+      if (head.instance_id === instanceId && !isInfrastructureError(head)) at.set(head.sample_index, { ...where, file: part });
+    }
+  }
   return at;
 }
