@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { countLines, LedgerCorruptError, ledgerLines, ledgerParts, readRecords, shardLedgerFile } from '../../src/store/ledger.js';
+import { locateInstance } from '../../src/store/trajectory-index.js';
 import { readTrajectories, readTrajectoriesAt, readTrajectoryHeads, TrajectoryLedger } from '../../src/store/trajectories.js';
 import { makeTrajectory } from '../sft/records.js';
 
@@ -60,6 +61,10 @@ describe('a ledger with shard parts (a cluster run: iter-<k>/shards/<i>/)', () =
     const back = [...readTrajectoriesAt(file, wanted)];
     expect(back).toEqual([makeTrajectory({ instance_id: 'c', sample_index: 0 }), makeTrajectory({ instance_id: 'a', sample_index: 0 }), makeTrajectory({ instance_id: 'b', sample_index: 1 })]);
     expect([...readTrajectories(file)].map((t) => t.instance_id)).toEqual(['a', 'b', 'b', 'c']);
+    // rft show: an instance's samples are found in the parts too (the index covers the named file only).
+    const at = locateInstance(file, 'b');
+    expect([...at.keys()].sort()).toEqual([0, 1]);
+    expect([...readTrajectoriesAt(file, [at.get(1)!])]).toEqual([makeTrajectory({ instance_id: 'b', sample_index: 1 })]);
   });
 
   it('an index extended from an offset reads the named file only (offsets are of that file)', () => {
