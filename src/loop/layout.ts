@@ -10,6 +10,9 @@ import path from 'node:path';
  *   iter-<k>/trajectories.blobs.jsonl  each distinct message text (chunk) once (append-only)
  *   iter-<k>/verdicts.jsonl         verdicts of their patches (append-only; `error` ones are retried, up to
  *                                   sandbox.max_error_attempts: the last is recorded as final `repeated_error`)
+ *   iter-<k>/shards/                on a cluster (recipe `cluster.kind: slurm`): job.sh, jobs.jsonl, logs/, and per
+ *                                   shard <i>/ its own part of the two ledgers above (read with them) + done.json
+ *                                   (src/cluster/shards.ts)
  *   iter-<k>/instances.json         the instances iteration k samples, fixed when it begins (membership.ts;
  *                                   likewise eval/m<m>/instances.json)
  *   joining.json                    instances the next iteration not begun will add (for rft status)
