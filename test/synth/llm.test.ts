@@ -4,8 +4,8 @@ import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { SIM_BASE_NAME } from '../../src/doubles/model.js';
 import type { Candidate, FunctionTarget } from '../../src/synth/candidate.js';
 import { writeIssueText, issuePrompt, observedError, quotesPatch, templateIssue } from '../../src/synth/issue-text.js';
-import { dedent, fencedCode, llmRewriteStrategy, spliceAnswer } from '../../src/synth/strategies/llm-rewrite.js';
-import { createPythonParser } from '../../src/synth/strategies/procedural/tree.js';
+import { fencedCode, llmRewriteStrategy, spliceAnswer } from '../../src/synth/strategies/llm-rewrite.js';
+import { createPythonParser, dedent } from '../../src/synth/strategies/procedural/tree.js';
 import type { ChatEndpoint, RepoView } from '../../src/synth/strategy.js';
 
 // The LLM-facing parts of synthesis against the SIMULATED policy, over HTTP as the real path talks to an endpoint.

@@ -1,6 +1,6 @@
 import type { Candidate, FunctionTarget } from '../candidate.js';
 import type { ChatEndpoint, ChatMessage, RepoView, Strategy, StrategyInput } from '../strategy.js';
-import { check, createPythonParser, findFunction, namedChildren, type Proposals, type PythonParser } from './procedural/tree.js';
+import { check, createPythonParser, dedent, findFunction, namedChildren, type Proposals, type PythonParser } from './procedural/tree.js';
 import { seededRng, shuffled } from './seeded.js';
 
 /**
@@ -43,15 +43,6 @@ export function fencedCode(answer: string): string | null {
   return match ? match[1]! : null;
 }
 
-/** Removes the indentation every non-blank line shares. */
-export function dedent(code: string): string {
-  const lines = code.replace(/\s+$/, '').split('\n');
-  const indents = lines.filter((l) => l.trim() !== '').map((l) => /^[ \t]*/.exec(l)![0]);
-  let common = indents[0] ?? '';
-  for (const indent of indents) while (!indent.startsWith(common)) common = common.slice(0, -1);
-  return lines.map((l) => (l.startsWith(common) ? l.slice(common.length) : l.trimStart())).join('\n');
-}
-
 /** The function's text from its `def` (its first line read at the def's column) and its indentation. */
 function functionSource(parser: PythonParser, text: string, target: FunctionTarget): { source: string; indent: string; proposals: Proposals } | null {
   return parser.withTree(text, (root) => {
@@ -63,7 +54,7 @@ function functionSource(parser: PythonParser, text: string, target: FunctionTarg
     return {
       source: dedent(text.slice(lineStart, fn.endIndex)),
       indent,
-      proposals: { start: fn.startIndex, end: fn.endIndex, originalError: root.hasError, rewrites: [] },
+      proposals: { start: fn.startIndex, end: fn.endIndex, lineStart, originalError: root.hasError, rewrites: [] },
     };
   });
 }

@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, namedChildren, ownNodes, snippet } from './tree.js';
+import { type Modifier, type Rewrite, namedChildren, snippet } from './tree.js';
 
 /** Arguments (SWE-smith's swap family): two neighbouring positional arguments of a call change places. */
 
@@ -7,9 +7,9 @@ const POSITIONAL_EXCLUDED = new Set(['keyword_argument', 'list_splat', 'dictiona
 
 export const swapArguments: Modifier = {
   kind: 'swap_arguments',
-  rewrites(fn, rng) {
+  rewrites({ nodes }, rng) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       if (node.type !== 'call') continue;
       const list = node.childForFieldName('arguments');
       if (!list || list.type !== 'argument_list') continue;

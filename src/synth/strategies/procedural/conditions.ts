@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, ownNodes, snippet } from './tree.js';
+import { type Modifier, type Rewrite, snippet } from './tree.js';
 
 /** Conditions (SWE-smith's "invert if/else" family): negate a test, or swap what the two branches do. */
 
@@ -15,9 +15,9 @@ function conditionOf(node: Node): Node | null {
 /** `if c:` → `if not (c):`; a test that is already `not x` loses its `not` instead. */
 export const invertCondition: Modifier = {
   kind: 'invert_condition',
-  rewrites(fn) {
+  rewrites({ fn, nodes }) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       const condition = conditionOf(node);
       if (!condition) continue;
       const argument = condition.type === 'not_operator' ? condition.childForFieldName('argument') : null;
@@ -31,9 +31,9 @@ export const invertCondition: Modifier = {
 /** `if c: A else: B` → `if c: B else: A` (no elif: the two bodies sit at one indentation, so their texts swap as they are). */
 export const swapIfElse: Modifier = {
   kind: 'swap_if_else',
-  rewrites(fn) {
+  rewrites({ fn, nodes }) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       if (node.type !== 'if_statement') continue;
       const alternatives = node.childrenForFieldName('alternative').filter((c): c is Node => c !== null);
       if (alternatives.length !== 1 || alternatives[0]!.type !== 'else_clause') continue;

@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, ownNodes, pick, snippet } from './tree.js';
+import { type Modifier, type Rewrite, pick, snippet } from './tree.js';
 
 /** Constants (SWE-smith's change-constants family): a number moved by one, a boolean flipped. */
 
@@ -20,9 +20,9 @@ export function byOne(value: number, rng: () => number): number {
 /** `n` → `n ± 1` for a decimal integer literal in the function. */
 export const changeConstant: Modifier = {
   kind: 'change_constant',
-  rewrites(fn, rng) {
+  rewrites({ nodes }, rng) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       const value = decimalValue(node);
       if (value === null) continue;
       const text = String(byOne(value, rng));
@@ -35,9 +35,9 @@ export const changeConstant: Modifier = {
 /** `True` ↔ `False`. */
 export const flipBoolean: Modifier = {
   kind: 'flip_boolean',
-  rewrites(fn) {
+  rewrites({ fn, nodes }) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       if (node.type !== 'true' && node.type !== 'false') continue;
       const text = node.type === 'true' ? 'False' : 'True';
       out.push({ replacements: [{ start: node.startIndex, end: node.endIndex, text }], note: `\`${node.text}\` → \`${text}\` in \`${snippet(node.parent?.text ?? node.text)}\`` });

@@ -1,6 +1,6 @@
 import type { Node } from 'web-tree-sitter';
 import { decimalValue, byOne } from './constants.js';
-import { type Modifier, type Rewrite, children, namedChildren, ownNodes, pick, snippet } from './tree.js';
+import { type Modifier, type Rewrite, children, namedChildren, pick, snippet } from './tree.js';
 
 /** Off-by-one in a bound (SWE-smith's loop off-by-one): a `range(...)` limit or a slice bound moved by one. */
 
@@ -31,9 +31,9 @@ function isRangeCall(node: Node): boolean {
 
 export const offByOne: Modifier = {
   kind: 'off_by_one',
-  rewrites(fn, rng) {
+  rewrites({ nodes }, rng) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       let bounds: Node[] = [];
       if (isRangeCall(node)) {
         const args = namedChildren(node.childForFieldName('arguments')!).filter((a) => a.type !== 'keyword_argument' && a.type !== 'comment');

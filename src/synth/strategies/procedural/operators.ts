@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, children, ownNodes, pick, snippet } from './tree.js';
+import { type Modifier, type Rewrite, children, pick, snippet } from './tree.js';
 
 /** Operators (SWE-smith's change/flip/swap operator and break-chain families). */
 
@@ -37,9 +37,9 @@ function comparisonOperators(node: Node): { start: number; end: number; op: stri
 /** `a < b` → `a <= b` or `a > b`, `==` ↔ `!=`, `in` ↔ `not in`, `is` ↔ `is not`. */
 export const changeComparison: Modifier = {
   kind: 'change_comparison',
-  rewrites(fn, rng) {
+  rewrites({ nodes }, rng) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       if (node.type !== 'comparison_operator') continue;
       for (const { start, end, op } of comparisonOperators(node)) {
         const choices = COMPARISON_SWAPS[op];
@@ -72,9 +72,9 @@ const isStringy = (node: Node | null) => node !== null && (node.type === 'string
 /** `a + b` → `a - b` (and the like), `x += 1` → `x -= 1`; never on string operands (`'%s' % x` is formatting, not arithmetic). */
 export const changeArithmetic: Modifier = {
   kind: 'change_arithmetic',
-  rewrites(fn, rng) {
+  rewrites({ nodes }, rng) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       const operator = node.type === 'binary_operator' || node.type === 'augmented_assignment' ? node.childForFieldName('operator') : null;
       if (!operator) continue;
       if (isStringy(node.childForFieldName('left')) || isStringy(node.childForFieldName('right'))) continue;
@@ -92,9 +92,9 @@ export const changeArithmetic: Modifier = {
 /** `a and b` ↔ `a or b`. */
 export const changeBoolean: Modifier = {
   kind: 'change_boolean',
-  rewrites(fn) {
+  rewrites({ fn, nodes }) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       if (node.type !== 'boolean_operator') continue;
       const operator = node.childForFieldName('operator');
       if (!operator) continue;
@@ -111,9 +111,9 @@ const ORDERED_COMPARISONS = new Set(['<', '<=', '>', '>=']);
 /** `a - b` → `b - a`, `a < b` → `b < a`: the operands of an operator whose order matters change places. */
 export const swapOperands: Modifier = {
   kind: 'swap_operands',
-  rewrites(fn) {
+  rewrites({ fn, nodes }) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       let left: Node | null = null;
       let right: Node | null = null;
       if (node.type === 'binary_operator' && NON_COMMUTATIVE.has(node.childForFieldName('operator')?.type ?? '')) {
@@ -142,9 +142,9 @@ export const swapOperands: Modifier = {
 /** `a + b + c` → `a + b`, `p and q and r` → `p and q`: the last link of a chain of one operator is dropped. */
 export const breakChain: Modifier = {
   kind: 'break_chain',
-  rewrites(fn) {
+  rewrites({ fn, nodes }) {
     const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
+    for (const node of nodes) {
       if (node.type !== 'binary_operator' && node.type !== 'boolean_operator') continue;
       const left = node.childForFieldName('left');
       if (!left || left.type !== node.type) continue;

@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, docstring, ownBlocks, snippet, statements } from './tree.js';
+import { type Modifier, type Rewrite, docstring, isBlock, snippet, statements } from './tree.js';
 
 /** Order (SWE-smith's shuffle family): two neighbouring simple statements of a block change places. */
 
@@ -7,10 +7,10 @@ const SIMPLE = new Set(['expression_statement', 'assert_statement', 'delete_stat
 
 export const swapStatements: Modifier = {
   kind: 'swap_statements',
-  rewrites(fn) {
+  rewrites({ fn, nodes }) {
     const out: Rewrite[] = [];
     const doc = docstring(fn);
-    for (const block of ownBlocks(fn)) {
+    for (const block of nodes.filter(isBlock)) {
       const all = statements(block).filter((s) => doc === null || s.id !== doc.id);
       for (let i = 0; i + 1 < all.length; i++) {
         const a: Node = all[i]!;
