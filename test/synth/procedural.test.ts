@@ -89,6 +89,13 @@ describe('procedural modifiers', () => {
     expect(bounds.every((t) => /xs\[(1:n|0:n [+-] 1)\]/.test(t))).toBe(true);
   });
 
+  it('checks a function with a string at column 0 against the whole file', () => {
+    const text = 'class A:\n    def f(self, x):\n        s = """\ncolumn zero\n"""\n        return x + 1\n';
+    const target = { file: 'f.py', name: 'A.f', start_line: 2, end_line: 6 };
+    const out = mutateFunction(parser, text, target, MODIFIERS.find((m) => m.kind === 'change_arithmetic')!, mulberry32(3));
+    expect(out.map((r) => r.text)).toEqual([text.replace('x + 1', 'x - 1')]);
+  });
+
   it('skips a function whose rewrite would not parse, and a function in a file that already fails to parse outside it keeps its own checks', () => {
     const broken = 'def f(x):\n    return x + 1\n\ndef g(:\n    pass\n';
     const target = { file: 'f.py', name: 'f', start_line: 1, end_line: 2 };
