@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Candidate, FunctionTarget } from '../../src/synth/candidate.js';
 import { historyRevertStrategy, isDocPath, isTestPath, parseLog, revertableFiles } from '../../src/synth/strategies/history-revert.js';
 import type { RepoView } from '../../src/synth/strategy.js';
+import { collect } from './collect.js';
 
 // history_revert on a small git repository built here, read through a RepoView over the checkout (as the pipeline's reads /testbed).
 
@@ -55,12 +56,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function collect(iterable: AsyncIterable<Candidate>): Promise<Candidate[]> {
-  const out: Candidate[] = [];
-  for await (const c of iterable) out.push(c);
-  return out;
-}
 
 describe('history_revert', () => {
   it('reverts the source side of the commits that changed a target function, keeping the tests they came with', async () => {

@@ -7,6 +7,7 @@ import { writeIssueText, issuePrompt, observedError, quotesPatch, templateIssue 
 import { fencedCode, llmRewriteStrategy, spliceAnswer } from '../../src/synth/strategies/llm-rewrite.js';
 import { createPythonParser, dedent } from '../../src/synth/strategies/procedural/tree.js';
 import type { ChatEndpoint, RepoView } from '../../src/synth/strategy.js';
+import { collect } from './collect.js';
 
 // The LLM-facing parts of synthesis against the SIMULATED policy, over HTTP as the real path talks to an endpoint.
 
@@ -56,12 +57,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-
-async function collect(iterable: AsyncIterable<Candidate>): Promise<Candidate[]> {
-  const out: Candidate[] = [];
-  for await (const c of iterable) out.push(c);
-  return out;
-}
 
 describe('llm_rewrite', () => {
   it('gets one bug per function from the SIMULATED policy, spliced in place, and the same ones again for the same seed', async () => {

@@ -5,6 +5,7 @@ import { createPythonParser, mutateFunction, type PythonParser } from '../../src
 import { mulberry32 } from '../../src/util/prng.js';
 import type { RepoView } from '../../src/synth/strategy.js';
 import type { Candidate } from '../../src/synth/candidate.js';
+import { collect } from './collect.js';
 
 // A module with one function exercising every construct a modifier looks for, between two others that must never change.
 const SAMPLE = `import os
@@ -115,12 +116,6 @@ function repoOf(files: Record<string, string>): RepoView {
       throw new Error('no history');
     },
   };
-}
-
-async function collect(iterable: AsyncIterable<Candidate>): Promise<Candidate[]> {
-  const out: Candidate[] = [];
-  for await (const c of iterable) out.push(c);
-  return out;
 }
 
 describe('the procedural strategy', () => {

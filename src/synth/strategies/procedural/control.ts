@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, bodyOf, docstring, indentAt, namedChildren, snippet, statementLines, statements } from './tree.js';
+import { type Modifier, type Rewrite, bodyOf, nodeModifier, replacing, docstring, indentAt, namedChildren, snippet, statementLines, statements } from './tree.js';
 
 /** Control flow: a guard or an early return that skips the rest of the function, a loop's `break` and `continue` exchanged. */
 
@@ -72,15 +72,8 @@ export const earlyReturn: Modifier = {
 };
 
 /** `break` ↔ `continue` in the function's own loops. */
-export const breakContinue: Modifier = {
-  kind: 'break_continue',
-  rewrites({ fn, nodes }) {
-    const out: Rewrite[] = [];
-    for (const node of nodes) {
-      if (node.type !== 'break_statement' && node.type !== 'continue_statement') continue;
-      const text = node.type === 'break_statement' ? 'continue' : 'break';
-      out.push({ replacements: [{ start: node.startIndex, end: node.endIndex, text }], note: `\`${node.text}\` → \`${text}\`` });
-    }
-    return out;
-  },
-};
+export const breakContinue = nodeModifier('break_continue', (node) => {
+  if (node.type !== 'break_statement' && node.type !== 'continue_statement') return null;
+  const text = node.type === 'break_statement' ? 'continue' : 'break';
+  return replacing(node, text, `\`${node.text}\` → \`${text}\``);
+});

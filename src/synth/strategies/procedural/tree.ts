@@ -271,3 +271,34 @@ export function statementLines(text: string, node: Node): Replacement | null {
   if (rest !== '' && !rest.startsWith('#')) return null;
   return { start, end, text: '' };
 }
+
+/**
+ * A modifier that looks at each of the function's own nodes by itself: `at` gives the rewrites
+ * made at one node (null or [] for none), in source order.
+ */
+export function nodeModifier(kind: string, at: (node: Node, rng: () => number, site: FunctionSite) => Rewrite | Rewrite[] | null): Modifier {
+  return {
+    kind,
+    rewrites: (site, rng) =>
+      site.nodes.flatMap((node) => {
+        const found = at(node, rng, site);
+        return found === null ? [] : Array.isArray(found) ? found : [found];
+      }),
+  };
+}
+
+/** A rewrite putting `text` where `node` (or any span) was. */
+export function replacing(span: { startIndex: number; endIndex: number }, text: string, note: string): Rewrite {
+  return { replacements: [{ start: span.startIndex, end: span.endIndex, text }], note };
+}
+
+/** A rewrite exchanging the texts of two non-overlapping spans. */
+export function swapping(a: Node, b: Node, note: string): Rewrite {
+  return {
+    replacements: [
+      { start: a.startIndex, end: a.endIndex, text: b.text },
+      { start: b.startIndex, end: b.endIndex, text: a.text },
+    ],
+    note,
+  };
+}
