@@ -172,3 +172,40 @@ export async function writeIssueText(input: IssueTextInput): Promise<IssueText> 
   if (quotesPatch(answer, input.goldPatch)) return { text: template(), source: 'template_after_leak', detail: 'the written text quoted a line of the gold patch' };
   return { text: answer, source: 'llm' };
 }
+
+/** A section header of a test runner's failure report: pytest's `____ name ____`, unittest/Django's `FAIL: name`, `ERROR: name`. */
+const SECTION = /^(_{3,} .* _{3,}|(FAIL|ERROR): .*)$/;
+/** Where a failure section ends: the next header or a rule of `=`/`_`. */
+const SECTION_END = /^(_{5,}|={5,})/;
+
+/** Names a runner may print for a test id: the id, its last `::` part (pytest, sympy), the method of a Django id `name (module.Class)`. */
+function namesOf(id: string): string[] {
+  const last = id.split('::').at(-1)!;
+  return [...new Set([id, last, last.replace(/ \(.*\)$/, ''), id.split(':').at(-1)!])].filter((n) => n.length > 0);
+}
+
+/** The failure section a runner printed for one test in a whole-run log, or '' when it printed none. */
+export function outputFor(id: string, log: string): string {
+  const lines = log.split('\n');
+  // The name as a whole word (`test_a` must not find `test_a_2`'s section); pytest may print `Class.test_a`.
+  const patterns = namesOf(id).map((n) => new RegExp(`(^|[\\s:.])${n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`));
+  const header = lines.findIndex((l) => SECTION.test(l.trim()) && patterns.some((p) => p.test(l.trim())));
+  if (header < 0) return '';
+  let end = header + 1;
+  // unittest's header is followed by a `-----` rule before the traceback.
+  if (/^-{5,}$/.test(lines[end]?.trim() ?? '')) end += 1;
+  const start = end;
+  while (end < lines.length && !SECTION_END.test(lines[end]!.trim()) && !SECTION.test(lines[end]!.trim())) end += 1;
+  return lines.slice(start, end).join('\n').trim();
+}
+
+/**
+ * Per-test output from the log of a whole test run (what the pipeline holds): each failing test's
+ * section of the failure report, and when the runner printed none at all, the log's tail for the
+ * first test, so the issue still shows what happened.
+ */
+export function failingFromLog(ids: readonly string[], log: string): FailingTest[] {
+  const failing = ids.map((id) => ({ id, output: outputFor(id, log) }));
+  if (failing.length > 0 && failing.every((t) => t.output === '')) failing[0]!.output = tail(log);
+  return failing;
+}

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimServer, type SimServer } from '../../src/doubles/server.js';
 import { SIM_BASE_NAME } from '../../src/doubles/model.js';
 import type { Candidate, FunctionTarget } from '../../src/synth/candidate.js';
-import { writeIssueText, issuePrompt, observedError, quotesPatch, templateIssue } from '../../src/synth/issue-text.js';
+import { failingFromLog, issuePrompt, observedError, outputFor, quotesPatch, templateIssue, writeIssueText } from '../../src/synth/issue-text.js';
 import { fencedCode, llmRewriteStrategy, spliceAnswer } from '../../src/synth/strategies/llm-rewrite.js';
 import { createPythonParser, dedent } from '../../src/synth/strategies/procedural/tree.js';
 import type { ChatEndpoint, RepoView } from '../../src/synth/strategy.js';
@@ -182,5 +182,57 @@ describe('issue text', () => {
     expect(observedError(FAILING[0]!.output)).toBe('AssertionError: assert 4 == 5');
     expect(observedError('E   ValueError: bad\nsomething after')).toBe('ValueError: bad');
     expect(observedError('just text')).toBe('just text');
+  });
+});
+
+describe('per-test output from a whole-run log', () => {
+  const PYTEST = [
+    '============================= FAILURES =============================',
+    '____________________________ test_clamp_edge ____________________________',
+    '    def test_clamp_edge():',
+    '>       assert clamp(5, 0, 5) == 5',
+    'E       assert 4 == 5',
+    'tests/test_util.py:7: AssertionError',
+    '____________________________ test_other ____________________________',
+    'E       ValueError: nope',
+    '=========================== short test summary info ===========================',
+    'FAILED tests/test_util.py::test_clamp_edge - assert 4 == 5',
+  ].join('\n');
+  const DJANGO = [
+    'test_ok (app.tests.T) ... ok',
+    '======================================================================',
+    'FAIL: test_slug (utils_tests.test_text.TestUtilsText)',
+    '----------------------------------------------------------------------',
+    'Traceback (most recent call last):',
+    '  File "/testbed/tests/utils_tests/test_text.py", line 9, in test_slug',
+    "AssertionError: 'a-b' != 'a--b'",
+    '',
+    '----------------------------------------------------------------------',
+    'Ran 2 tests in 0.01s',
+  ].join('\n');
+
+  it('finds pytest and unittest failure sections by the test id', () => {
+    expect(outputFor('tests/test_util.py::test_clamp_edge', PYTEST)).toBe('    def test_clamp_edge():\n>       assert clamp(5, 0, 5) == 5\nE       assert 4 == 5\ntests/test_util.py:7: AssertionError'.trim());
+    expect(observedError(outputFor('tests/test_util.py::test_clamp_edge', PYTEST))).toBe('AssertionError: assert 4 == 5');
+    const django = outputFor('test_slug (utils_tests.test_text.TestUtilsText)', DJANGO);
+    expect(django.startsWith('Traceback (most recent call last):')).toBe(true);
+    expect(observedError(django)).toBe("AssertionError: 'a-b' != 'a--b'");
+    expect(outputFor('tests/test_util.py::test_missing', PYTEST)).toBe('');
+  });
+
+  it('falls back to the log tail for the first test when the runner printed no sections', () => {
+    const failing = failingFromLog(['a::t1', 'a::t2'], 'collected 2 items\nsegfault\n');
+    expect(failing).toEqual([
+      { id: 'a::t1', output: 'collected 2 items\nsegfault' },
+      { id: 'a::t2', output: '' },
+    ]);
+    expect(failingFromLog(['tests/test_util.py::test_clamp_edge'], PYTEST)[0]!.output).toContain('assert 4 == 5');
+  });
+});
+
+describe('failure sections of similar names', () => {
+  it('does not take the section of a test whose name only starts with the id', () => {
+    const log = '___ test_a_2 ___\nE   KeyError: 2\n___ TestX.test_a ___\nE   KeyError: 1\n';
+    expect(outputFor('t.py::TestX::test_a', log)).toBe('E   KeyError: 1');
   });
 });
