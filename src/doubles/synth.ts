@@ -41,6 +41,11 @@ const MUTATIONS: ReadonlyArray<[RegExp, string]> = [
   [/\bTrue\b/, 'False'],
   [/\bFalse\b/, 'True'],
   [/\bif not /, 'if '],
+  [/ is not None\b/, ' is None'],
+  [/ is None\b/, ' is not None'],
+  [/ not in /, ' in '],
+  [/\[0\]/, '[-1]'],
+  [/\[-1\]/, '[0]'],
   [/\b1\b/, '2'],
   [/\b0\b/, '1'],
 ];

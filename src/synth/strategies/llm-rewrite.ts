@@ -43,20 +43,31 @@ export function fencedCode(answer: string): string | null {
   return match ? match[1]! : null;
 }
 
-/** The function's text from its `def` (its first line read at the def's column) and its indentation. */
-function functionSource(parser: PythonParser, text: string, target: FunctionTarget): { source: string; indent: string; proposals: Proposals } | null {
-  return parser.withTree(text, (root) => {
-    const fn = findFunction(root, target);
-    if (!fn) return null;
-    const lineStart = text.lastIndexOf('\n', fn.startIndex - 1) + 1;
-    const indent = text.slice(lineStart, fn.startIndex);
-    if (indent.trim() !== '') return null; // `class A: def f(): ...` on one line: nothing sensible to splice
-    return {
-      source: dedent(text.slice(lineStart, fn.endIndex)),
-      indent,
-      proposals: { start: fn.startIndex, end: fn.endIndex, lineStart, originalError: root.hasError, rewrites: [] },
-    };
-  });
+/** A target function as the prompt shows it (dedented from its `def` line), with where it sits in the file. */
+export interface FunctionSource {
+  source: string;
+  indent: string;
+  proposals: Proposals;
+}
+
+/** Each target's source, from one parse of the file (null for a target not found). */
+export function functionSources(parser: PythonParser, text: string, targets: readonly FunctionTarget[]): (FunctionSource | null)[] {
+  return (
+    parser.withTree(text, (root) =>
+      targets.map((target) => {
+        const fn = findFunction(root, target);
+        if (!fn) return null;
+        const lineStart = text.lastIndexOf('\n', fn.startIndex - 1) + 1;
+        const indent = text.slice(lineStart, fn.startIndex);
+        if (indent.trim() !== '') return null; // `class A: def f(): ...` on one line: nothing sensible to splice
+        return {
+          source: dedent(text.slice(lineStart, fn.endIndex)),
+          indent,
+          proposals: { start: fn.startIndex, end: fn.endIndex, lineStart, originalError: root.hasError, rewrites: [] },
+        };
+      }),
+    ) ?? targets.map(() => null)
+  );
 }
 
 /** True when the code is exactly one function definition called `name` (no extra definitions or statements). */
@@ -72,8 +83,7 @@ function isOneFunction(parser: PythonParser, code: string, name: string): boolea
 }
 
 /** The file with the function replaced by the answer's, or null when the answer is not a usable rewrite. */
-export function spliceAnswer(parser: PythonParser, text: string, target: FunctionTarget, answer: string): string | null {
-  const found = functionSource(parser, text, target);
+export function spliceAnswer(parser: PythonParser, text: string, target: FunctionTarget, answer: string, found = functionSources(parser, text, [target])[0] ?? null): string | null {
   const code = fencedCode(answer);
   if (!found || code === null) return null;
   const rewritten = dedent(code);
@@ -87,21 +97,30 @@ export function spliceAnswer(parser: PythonParser, text: string, target: Functio
   return check(parser, text, target, found.proposals, { replacements: [{ start: found.proposals.start, end: found.proposals.end, text: body }], note: '' });
 }
 
-async function rewriteOne(parser: PythonParser, repo: RepoView, llm: ChatEndpoint, target: FunctionTarget, seed: number): Promise<Candidate | null> {
-  if (!target.file.endsWith('.py')) return null;
-  const text = await repo.readFile(target.file).catch(() => null);
+/** A file's text and its targets' sources, read and parsed once when the first of them is visited. */
+type FileSources = { text: string; byTarget: Map<FunctionTarget, FunctionSource | null> } | null;
+
+async function readSources(parser: PythonParser, repo: RepoView, path: string, targets: readonly FunctionTarget[]): Promise<FileSources> {
+  if (!path.endsWith('.py')) return null;
+  const text = await repo.readFile(path).catch(() => null);
   if (text === null) return null;
-  const found = functionSource(parser, text, target);
-  if (!found || found.source.length > MAX_FUNCTION_CHARS) return null;
+  const mine = targets.filter((t) => t.file === path);
+  const sources = functionSources(parser, text, mine);
+  return { text, byTarget: new Map(mine.map((t, i) => [t, sources[i] ?? null])) };
+}
+
+async function rewriteOne(parser: PythonParser, file: FileSources, llm: ChatEndpoint, target: FunctionTarget, seed: number): Promise<Candidate | null> {
+  const found = file?.byTarget.get(target);
+  if (!file || !found || found.source.length > MAX_FUNCTION_CHARS) return null;
   const callSeed = Math.floor(seededRng(seed, 'llm_rewrite', target.file, target.name, String(target.start_line))() * 2 ** 31);
   const answer = await llm.complete(rewritePrompt(target.file, target.name, found.source), { seed: callSeed, temperature: REWRITE_TEMPERATURE });
-  const after = spliceAnswer(parser, text, target, answer);
+  const after = spliceAnswer(parser, file.text, target, answer, found);
   if (after === null) return null;
   return {
     strategy: 'llm_rewrite',
     kind: 'rewrite',
     functions: [target],
-    edits: [{ path: target.file, before: text, after }],
+    edits: [{ path: target.file, before: file.text, after }],
     description: `llm_rewrite of ${target.file}:${target.name}`,
   };
 }
@@ -112,6 +131,7 @@ export const llmRewriteStrategy: Strategy = {
     if (!llm || limit <= 0) return;
     const parser = await createPythonParser();
     const order = shuffled(targets, seededRng(seed, 'llm_rewrite', 'targets'));
+    const files = new Map<string, FileSources>();
     let produced = 0;
     let attempts = 0;
     for (const target of order) {
@@ -119,7 +139,8 @@ export const llmRewriteStrategy: Strategy = {
       attempts += 1;
       let candidate: Candidate | null;
       try {
-        candidate = await rewriteOne(parser, repo, llm, target, seed);
+        if (!files.has(target.file)) files.set(target.file, await readSources(parser, repo, target.file, targets));
+        candidate = await rewriteOne(parser, files.get(target.file)!, llm, target, seed);
       } catch (err) {
         throw new Error(`llm_rewrite: the policy endpoint failed on ${target.file}:${target.name}: ${(err as Error)?.message ?? String(err)}`);
       }
