@@ -90,6 +90,14 @@ describe('procedural modifiers', () => {
     expect(bounds.every((t) => /xs\[(1:n|0:n [+-] 1)\]/.test(t))).toBe(true);
   });
 
+  it('finds a decorated function by its first decorator line too (co_firstlineno since Python 3.8)', () => {
+    const text = 'class A:\n    @property\n    @other\n    def size(self):\n        return len(self.items) + 1\n';
+    const modifier = MODIFIERS.find((m) => m.kind === 'change_arithmetic')!;
+    const expected = [text.replace('+ 1', '- 1')];
+    expect(mutateFunction(parser, text, { file: 'a.py', name: 'A.size', start_line: 2, end_line: 5 }, modifier, mulberry32(1)).map((r) => r.text)).toEqual(expected);
+    expect(mutateFunction(parser, text, { file: 'a.py', name: 'A.size', start_line: 4, end_line: 5 }, modifier, mulberry32(1)).map((r) => r.text)).toEqual(expected);
+  });
+
   it('checks a function with a string at column 0 against the whole file', () => {
     const text = 'class A:\n    def f(self, x):\n        s = """\ncolumn zero\n"""\n        return x + 1\n';
     const target = { file: 'f.py', name: 'A.f', start_line: 2, end_line: 6 };

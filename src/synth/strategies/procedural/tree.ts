@@ -52,7 +52,7 @@ export function children(node: Node): Node[] {
   return node.children.filter((child): child is Node => child !== null);
 }
 
-/** The function_definition whose `def` is on the target's first line (a target names one function per line). */
+/** The function_definition whose `def` (or first decorator) is on the target's first line (a target names one function per line). */
 export function findFunction(root: Node, target: FunctionTarget): Node | null {
   const row = target.start_line - 1;
   let node = root;
@@ -65,6 +65,11 @@ export function findFunction(root: Node, target: FunctionTarget): Node | null {
       // A node that ends at column 0 of the row ends on the line before it.
       if (child.endPosition.row === row && child.endPosition.column === 0 && child.startPosition.row < row) continue;
       if (child.type === 'function_definition' && child.startPosition.row === row) return child;
+      // Python 3.8+ reports a decorated function's co_firstlineno at its first decorator.
+      if (child.type === 'decorated_definition' && child.startPosition.row === row) {
+        const definition = child.childForFieldName('definition');
+        return definition?.type === 'function_definition' ? definition : null;
+      }
       next = child;
       break;
     }
