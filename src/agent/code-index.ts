@@ -5,6 +5,7 @@ import { codeTokens, fileEntryOf, splitLines, unsqueeze, type FileEntry } from '
 import { assembleRanker, type Ranker } from './ranker.js';
 import { entryKey, type IndexCache } from './index-cache.js';
 import { parsedDetails } from './parse-memo.js';
+import { TextLru } from '../util/text-lru.js';
 import { rowAt } from '../util/rows.js';
 import { encoder } from '../util/tokens.js';
 import { SearchRequestError } from './search-request-error.js';
@@ -432,12 +433,11 @@ export class CodeIndex implements AgentIndex {
   }
 
   /**
-   * Pays every search's one-time set-up now (the token encoder's tables, each searchable file's
-   * whitespace-free text for snippet search), so that no agent's first search waits for it. The
-   * worker calls it right after the build, off the event loop.
+   * Pays every search's one-time set-up now (each searchable file's whitespace-free text for
+   * snippet search), so that no agent's first search waits for it. The worker calls it right after
+   * the build, off the event loop; tokens are counted by the thread that asked (chooseHits).
    */
   warm(): void {
-    countTokens('warm');
     for (const { path } of this.entries) this.normalizedText(path);
   }
 
@@ -457,6 +457,16 @@ export class CodeIndex implements AgentIndex {
 
   /** The spans of one request, best first, grouped by file; throws SearchRequestError when it has nothing to search for. */
   search(request: SearchRequest, options: SearchOptions = {}): SearchHit[] {
+    return chooseHits(this.rank(request, options), options, (path) => this.linesOf(path));
+  }
+
+  /**
+   * The spans a search may return, best first: every one the budget loop of chooseHits can look
+   * at (maxHits plus the over-budget ones it passes over), so that chooseHits gives the same hits
+   * from them wherever it runs. The worker answers with these and the thread that asked counts
+   * their tokens, with its encoder: a worker's own would cost each instance the encoder's tables.
+   */
+  rank(request: SearchRequest, options: SearchOptions = {}): Candidate[] {
     const query = request.query?.trim() ?? '';
     const snippet = collapseWhitespace(request.code_snippet ?? '');
     const classNames = nonEmpty(request.class_names);
@@ -466,7 +476,6 @@ export class CodeIndex implements AgentIndex {
       throw new SearchRequestError(`a search request needs at least one of query, code_snippet, class_names, function_names${onlyPattern}`);
     }
     const maxHits = Math.max(1, options.maxHits ?? DEFAULT_MAX_HITS);
-    const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
     const matches = request.file_pattern?.trim() ? globMatcher(request.file_pattern) : null;
     const seen = new Map<string, boolean>();
     const allowed = (path: string): boolean => {
@@ -498,37 +507,10 @@ export class CodeIndex implements AgentIndex {
       if (best > 0) for (const result of results) bump(result.id as number, result.score / best);
     }
 
-    const ranked = [...scores.entries()]
-      .map(([i, score]) => ({ entry: this.entries[i]!, score }))
-      .sort((a, b) => b.score - a.score || compare(a.entry.path, b.entry.path) || a.entry.detail.startLine - b.entry.detail.startLine);
-
-    const chosen: typeof ranked = [];
-    let tokens = 0;
-    let skipped = 0;
-    for (const hit of ranked) {
-      if (chosen.length >= maxHits || tokens >= maxTokens) break;
-      const cost = this.tokensOf(hit.entry);
-      if (chosen.length > 0 && tokens + cost > maxTokens) {
-        // A smaller span further down may still fit, but counting every remaining hit of a broad
-        // query costs seconds on a large repository: give up after a few misses.
-        if (++skipped >= MAX_SKIPPED_OVER_BUDGET) break;
-        continue;
-      }
-      chosen.push(hit);
-      tokens += cost;
-    }
-
-    const byFile = new Map<string, { score: number; spans: SpanDetail[] }>();
-    for (const { entry, score } of chosen) {
-      const group = byFile.get(entry.path) ?? { score, spans: [] };
-      group.spans.push(entry.detail);
-      byFile.set(entry.path, group);
-    }
-    return [...byFile.entries()].map(([filePath, group]) => ({
-      filePath,
-      spanIds: group.spans.sort((a, b) => a.startLine - b.startLine).map((detail) => detail.id),
-      score: group.score,
-    }));
+    return [...scores.entries()]
+      .map(([i, score]) => ({ ...this.entries[i]!, score }))
+      .sort((a, b) => b.score - a.score || compare(a.path, b.path) || a.detail.startLine - b.detail.startLine)
+      .slice(0, maxHits + MAX_SKIPPED_OVER_BUDGET);
   }
 
   /**
@@ -603,10 +585,60 @@ export class CodeIndex implements AgentIndex {
     return lines;
   }
 
-  private tokensOf(entry: Entry): number {
-    const lines = this.linesOf(entry.path).slice(entry.detail.startLine - 1, entry.detail.endLine);
-    return countTokens(renderFiles([{ path: entry.path, spans: [{ id: entry.detail.id, startLine: entry.detail.startLine, lines }] }]));
+}
+
+/** A span a search found, with its score (see CodeIndex.rank). */
+export interface Candidate {
+  path: string;
+  detail: SpanDetail;
+  score: number;
+}
+
+/** Tokens of spans rendered alone, by their rendering (the same spans come up search after search). */
+const spanTokens = new TextLru<number>(16 * 1024 * 1024);
+
+function tokensOf({ path, detail }: Candidate, linesOf: (path: string) => readonly string[]): number {
+  const lines = linesOf(path).slice(detail.startLine - 1, detail.endLine);
+  const rendered = renderFiles([{ path, spans: [{ id: detail.id, startLine: detail.startLine, lines }] }]);
+  let tokens = spanTokens.get(rendered);
+  if (tokens === undefined) spanTokens.set(rendered, (tokens = countTokens(rendered)));
+  return tokens;
+}
+
+/**
+ * The hits of a search from its ranked candidates: best first within maxHits and maxTokens of
+ * rendered code (the best span always), grouped by file. `linesOf` gives a file's lines.
+ */
+export function chooseHits(ranked: readonly Candidate[], options: SearchOptions, linesOf: (path: string) => readonly string[]): SearchHit[] {
+  const maxHits = Math.max(1, options.maxHits ?? DEFAULT_MAX_HITS);
+  const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+  const chosen: Candidate[] = [];
+  let tokens = 0;
+  let skipped = 0;
+  for (const hit of ranked) {
+    if (chosen.length >= maxHits || tokens >= maxTokens) break;
+    const cost = tokensOf(hit, linesOf);
+    if (chosen.length > 0 && tokens + cost > maxTokens) {
+      // A smaller span further down may still fit, but counting every remaining hit of a broad
+      // query costs seconds on a large repository: give up after a few misses.
+      if (++skipped >= MAX_SKIPPED_OVER_BUDGET) break;
+      continue;
+    }
+    chosen.push(hit);
+    tokens += cost;
   }
+
+  const byFile = new Map<string, { score: number; spans: SpanDetail[] }>();
+  for (const { path, detail, score } of chosen) {
+    const group = byFile.get(path) ?? { score, spans: [] };
+    group.spans.push(detail);
+    byFile.set(path, group);
+  }
+  return [...byFile.entries()].map(([filePath, group]) => ({
+    filePath,
+    spanIds: group.spans.sort((a, b) => a.startLine - b.startLine).map((detail) => detail.id),
+    score: group.score,
+  }));
 }
 
 /**

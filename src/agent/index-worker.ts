@@ -48,8 +48,9 @@ port.on('message', (message: Message) => {
   if (message.kind === 'search') {
     void (async () => {
       try {
-        const hits = (await index!).search(message.request, message.options);
-        port.postMessage({ kind: 'result', id: message.id, hits });
+        // Ranked candidates: the asking thread counts their tokens (chooseHits) with its own encoder.
+        const candidates = (await index!).rank(message.request, message.options);
+        port.postMessage({ kind: 'result', id: message.id, candidates });
       } catch (err) {
         port.postMessage({ kind: 'result', id: message.id, error: { request: err instanceof SearchRequestError, message: (err as Error).message ?? String(err) } });
       }

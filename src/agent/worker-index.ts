@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { isTestPath, normalizePath, renderSpans, SearchRequestError, splitLines, type AgentIndex, type IndexedFile, type SearchHit, type SearchOptions } from './code-index.js';
+import { chooseHits, isTestPath, normalizePath, renderSpans, SearchRequestError, splitLines, type AgentIndex, type Candidate, type IndexedFile, type SearchHit, type SearchOptions } from './code-index.js';
 import { entryKey, IndexCache, type IndexCacheOptions, type IndexCacheStats } from './index-cache.js';
 import { parsedDetails } from './parse-memo.js';
 import type { RenderedFile } from './prompts.js';
@@ -28,11 +28,12 @@ function workerFile(): string {
  */
 export class WorkerCodeIndex implements AgentIndex {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (hits: SearchHit[]) => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (candidates: Candidate[]) => void; reject: (err: Error) => void }>();
   private nextId = 0;
   /** What the worker's build found in the cache (null without one). */
   cacheStats: IndexCacheStats | null = null;
   private readonly detailsCache = new Map<string, { details: SpanDetail[]; lines: string[] }>();
+  private readonly linesCache = new Map<string, string[]>();
   private readonly normalized: Map<string, string>;
 
   private constructor(
@@ -59,7 +60,7 @@ export class WorkerCodeIndex implements AgentIndex {
       onBuilt = (error) => (error ? reject(new Error(`the code index worker failed: ${error}`)) : resolve());
     });
     const index = new WorkerCodeIndex(files, parser, built, worker, cache && new IndexCache(cache));
-    worker.on('message', (message: { kind: string; id?: number; hits?: SearchHit[]; cache?: IndexCacheStats | null; error?: string | { request: boolean; message: string } }) => {
+    worker.on('message', (message: { kind: string; id?: number; candidates?: Candidate[]; cache?: IndexCacheStats | null; error?: string | { request: boolean; message: string } }) => {
       if (message.kind === 'built') {
         index.cacheStats = message.cache ?? null;
         return onBuilt(message.error as string | undefined);
@@ -69,7 +70,7 @@ export class WorkerCodeIndex implements AgentIndex {
       index.pending.delete(message.id!);
       if (message.error && typeof message.error === 'object') {
         waiting.reject(message.error.request ? new SearchRequestError(message.error.message) : new Error(message.error.message));
-      } else waiting.resolve(message.hits ?? []);
+      } else waiting.resolve(message.candidates ?? []);
     });
     worker.on('error', (err) => {
       onBuilt(err.message);
@@ -93,17 +94,19 @@ export class WorkerCodeIndex implements AgentIndex {
     return index;
   }
 
+  /** Ranked in the worker; the hits chosen here within the token budget (chooseHits), with this thread's encoder. */
   search(request: SearchRequest, options: SearchOptions = {}): Promise<SearchHit[]> {
-    return this.built.then(
-      () =>
-        new Promise<SearchHit[]>((resolve, reject) => {
-          const id = this.nextId++;
-          this.pending.set(id, { resolve, reject });
-          this.worker.ref();
-          this.worker.postMessage({ kind: 'search', id, request, options });
-        }).finally(() => {
+    return this.built.then(() =>
+      new Promise<Candidate[]>((resolve, reject) => {
+        const id = this.nextId++;
+        this.pending.set(id, { resolve, reject });
+        this.worker.ref();
+        this.worker.postMessage({ kind: 'search', id, request, options });
+      })
+        .finally(() => {
           if (this.pending.size === 0) this.worker.unref();
-        }),
+        })
+        .then((candidates) => chooseHits(candidates, options, (p) => this.linesOf(p))),
     );
   }
 
@@ -149,11 +152,18 @@ export class WorkerCodeIndex implements AgentIndex {
     return this.cache?.get(entryKey(text))?.spans ?? this.parser.parseDetailed(text);
   }
 
+  /** A file's lines, split once (search hits need them, not the spans). */
+  private linesOf(clean: string): string[] {
+    let lines = this.linesCache.get(clean);
+    if (!lines) this.linesCache.set(clean, (lines = splitLines(this.files.get(this.normalized.get(clean) ?? '') ?? '')));
+    return lines;
+  }
+
   private parsed(clean: string): { details: SpanDetail[]; lines: string[] } {
     let entry = this.detailsCache.get(clean);
     if (!entry) {
       const text = this.files.get(this.normalized.get(clean)!) ?? '';
-      entry = { details: clean.endsWith('.py') ? this.detailsOf(text) : [], lines: splitLines(text) };
+      entry = { details: clean.endsWith('.py') ? this.detailsOf(text) : [], lines: this.linesOf(clean) };
       this.detailsCache.set(clean, entry);
     }
     return entry;
