@@ -1,7 +1,11 @@
-import MiniSearch from 'minisearch';
 import type { SearchRequest } from './states/search.js';
 import { renderFiles, type RenderedFile, type RenderedSpan } from './prompts.js';
 import { PythonSpanParser, type Span, type SpanDetail } from './python-spans.js';
+import { codeTokens, fileEntryOf, splitLines, unsqueeze, type FileEntry } from './file-entry.js';
+import { assembleRanker, type Ranker } from './ranker.js';
+import { entryKey, type IndexCache } from './index-cache.js';
+import { parsedDetails } from './parse-memo.js';
+import { TextLru } from '../util/text-lru.js';
 import { rowAt } from '../util/rows.js';
 import { encoder } from '../util/tokens.js';
 import { SearchRequestError } from './search-request-error.js';
@@ -322,45 +326,12 @@ function normalizePath(path: string): string {
   return out;
 }
 
-function splitLines(text: string): string[] {
-  if (text === '') return [];
-  const lines = text.split(/\r?\n/);
-  if (lines.at(-1) === '') lines.pop();
-  return lines;
-}
 
 // --- query tokenisation ---------------------------------------------------------------------
 
-const STOP_WORDS = new Set(
-  'a an and are as at be by for from how in into is it its of on or that the this to was when where which with'.split(' '),
-);
 
-/**
- * Identifier-aware tokens: `convert_temperature` → convert, temperature, convert_temperature;
- * `HTTPServerError` → http, server, error, httpservererror. Lower-cased; one-letter parts dropped.
- */
-export function codeTokens(text: string): string[] {
-  const tokens: string[] = [];
-  for (const word of text.match(/[A-Za-z0-9_]+/g) ?? []) {
-    const parts = (word.match(/[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g) ?? []).map((part) => part.toLowerCase());
-    for (const part of parts) if (part.length > 1) tokens.push(part);
-    const whole = word.replace(/^_+|_+$/g, '').toLowerCase();
-    if (parts.length > 1 && whole.length > 1) tokens.push(whole);
-  }
-  return tokens;
-}
+export { codeTokens };
 
-function processTerm(term: string): string | null {
-  const lower = term.toLowerCase();
-  return STOP_WORDS.has(lower) ? null : lower;
-}
-
-interface SearchDoc {
-  id: number;
-  name: string;
-  content: string;
-  path: string;
-}
 
 interface Entry {
   path: string;
@@ -368,10 +339,24 @@ interface Entry {
 }
 
 interface IndexedPython {
-  file: IndexedFile;
   details: SpanDetail[];
+  /** The file's lines, split on first use. */
+  lines?: string[];
+  /** FileEntry.squeezed, until `normalized` is made from it. */
+  squeezed: string | null;
   /** Text without whitespace and where each row starts in it; built on first use. */
   normalized?: { text: string; rowStarts: number[] };
+}
+
+/** A Python file's entry: from the cache when it holds one for this text, else parsed (and stored there). */
+function entryFor(text: string, parser: PythonSpanParser, cache: IndexCache | null): FileEntry {
+  if (!cache) return fileEntryOf(text, parser);
+  const key = entryKey(text);
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const entry = fileEntryOf(text, parser);
+  cache.put(key, entry);
+  return entry;
 }
 
 function countTokens(text: string): number {
@@ -397,72 +382,68 @@ function nonEmpty(values: readonly string[] | null | undefined): string[] {
 }
 
 export class CodeIndex implements AgentIndex {
-  private readonly ranker: MiniSearch<SearchDoc>;
+  private readonly ranker: Ranker;
 
   private constructor(
     private readonly parser: PythonSpanParser,
-    private readonly files: ReadonlyMap<string, IndexedFile>,
+    /** Every file of the snapshot (Python or not), by normalised path, sorted. */
+    private readonly texts: ReadonlyMap<string, string>,
     private readonly python: ReadonlyMap<string, IndexedPython>,
     /** Searchable spans (non-test Python files), in path then line order; a doc id is an index here. */
     private readonly entries: readonly Entry[],
+    /** Per entry, the search terms of its code (FileEntry.terms). */
+    terms: readonly string[],
   ) {
-    this.ranker = new MiniSearch<SearchDoc>({
-      fields: ['name', 'content', 'path'],
-      tokenize: codeTokens,
-      processTerm,
-      searchOptions: {
-        tokenize: codeTokens,
-        processTerm,
-        boost: { name: 2, content: 1, path: 0.5 },
-        combineWith: 'OR',
-        prefix: (term) => term.length >= 4,
-      },
-    });
-    this.ranker.addAll(
-      entries.map((entry, id) => {
-        const lines = python.get(entry.path)!.file.lines.slice(entry.detail.startLine - 1, entry.detail.endLine);
-        return { id, name: entry.detail.name, content: lines.join('\n'), path: entry.path };
-      }),
-    );
-  }
-
-  /** Indexes a snapshot: path (repository-relative) → text. Only `*.py` files get spans. */
-  static async build(files: ReadonlyMap<string, string>, parser?: PythonSpanParser): Promise<CodeIndex> {
-    const spanParser = parser ?? (await PythonSpanParser.create());
-    const indexed = new Map<string, IndexedFile>();
-    const python = new Map<string, IndexedPython>();
-    const entries: Entry[] = [];
-    const paths = [...files.keys()].map((path) => [normalizePath(path), files.get(path)!] as const);
-    paths.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const [path, text] of paths) {
-      const isPython = path.endsWith('.py');
-      const details = isPython ? spanParser.parseDetailed(text) : [];
-      const file: IndexedFile = { path, text, lines: splitLines(text), spans: details.map(plainSpan) };
-      indexed.set(path, file);
-      if (!isPython) continue;
-      python.set(path, { file, details });
-      if (!isTestPath(path)) for (const detail of details) entries.push({ path, detail });
-    }
-    return new CodeIndex(spanParser, indexed, python, entries);
-  }
-
-  file(path: string): IndexedFile | undefined {
-    return this.files.get(normalizePath(path));
+    this.ranker = assembleRanker(entries.map((entry, id) => ({ name: entry.detail.name, content: terms[id]!, path: entry.path })));
   }
 
   /**
-   * Pays every search's one-time set-up now (the token encoder's tables, each searchable file's
-   * whitespace-free text for snippet search), so that no agent's first search waits for it. The
-   * worker calls it right after the build, off the event loop.
+   * Indexes a snapshot: path (repository-relative) → text. Only `*.py` files get spans. With a
+   * cache, a file whose text was indexed before (by any run) is not parsed again; the index is the
+   * same either way.
+   */
+  static async build(files: ReadonlyMap<string, string>, parser?: PythonSpanParser, cache: IndexCache | null = null): Promise<CodeIndex> {
+    const spanParser = parser ?? (await PythonSpanParser.create());
+    const texts = new Map<string, string>();
+    const python = new Map<string, IndexedPython>();
+    const entries: Entry[] = [];
+    const terms: string[] = [];
+    const paths = [...files.keys()].map((path) => [normalizePath(path), files.get(path)!] as const);
+    paths.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [path, text] of paths) {
+      texts.set(path, text);
+      if (!path.endsWith('.py')) continue;
+      const entry = entryFor(text, spanParser, cache);
+      python.set(path, { details: entry.spans, squeezed: entry.squeezed });
+      if (isTestPath(path)) continue;
+      entry.spans.forEach((detail, i) => {
+        entries.push({ path, detail });
+        terms.push(entry.terms[i]!);
+      });
+    }
+    return new CodeIndex(spanParser, texts, python, entries, terms);
+  }
+
+  file(path: string): IndexedFile | undefined {
+    const clean = normalizePath(path);
+    const text = this.texts.get(clean);
+    if (text === undefined) return undefined;
+    const details = this.python.get(clean)?.details ?? [];
+    return { path: clean, text, lines: this.linesOf(clean), spans: details.map(plainSpan) };
+  }
+
+  /**
+   * Pays every search's one-time set-up now (each searchable file's whitespace-free text for
+   * snippet search), so that no agent's first search waits for it. The worker calls it right after
+   * the build, off the event loop; tokens are counted by the thread that asked (chooseHits).
    */
   warm(): void {
-    countTokens('warm');
     for (const { path } of this.entries) this.normalizedText(path);
   }
 
   /** Every file of the snapshot (Python or not), sorted. */
   filePaths(): string[] {
-    return [...this.files.keys()];
+    return [...this.texts.keys()];
   }
 
   details(path: string): SpanDetail[] {
@@ -476,6 +457,16 @@ export class CodeIndex implements AgentIndex {
 
   /** The spans of one request, best first, grouped by file; throws SearchRequestError when it has nothing to search for. */
   search(request: SearchRequest, options: SearchOptions = {}): SearchHit[] {
+    return chooseHits(this.rank(request, options), options, (path) => this.linesOf(path));
+  }
+
+  /**
+   * The spans a search may return, best first: every one the budget loop of chooseHits can look
+   * at (maxHits plus the over-budget ones it passes over), so that chooseHits gives the same hits
+   * from them wherever it runs. The worker answers with these and the thread that asked counts
+   * their tokens, with its encoder: a worker's own would cost each instance the encoder's tables.
+   */
+  rank(request: SearchRequest, options: SearchOptions = {}): Candidate[] {
     const query = request.query?.trim() ?? '';
     const snippet = collapseWhitespace(request.code_snippet ?? '');
     const classNames = nonEmpty(request.class_names);
@@ -485,7 +476,6 @@ export class CodeIndex implements AgentIndex {
       throw new SearchRequestError(`a search request needs at least one of query, code_snippet, class_names, function_names${onlyPattern}`);
     }
     const maxHits = Math.max(1, options.maxHits ?? DEFAULT_MAX_HITS);
-    const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
     const matches = request.file_pattern?.trim() ? globMatcher(request.file_pattern) : null;
     const seen = new Map<string, boolean>();
     const allowed = (path: string): boolean => {
@@ -517,37 +507,10 @@ export class CodeIndex implements AgentIndex {
       if (best > 0) for (const result of results) bump(result.id as number, result.score / best);
     }
 
-    const ranked = [...scores.entries()]
-      .map(([i, score]) => ({ entry: this.entries[i]!, score }))
-      .sort((a, b) => b.score - a.score || compare(a.entry.path, b.entry.path) || a.entry.detail.startLine - b.entry.detail.startLine);
-
-    const chosen: typeof ranked = [];
-    let tokens = 0;
-    let skipped = 0;
-    for (const hit of ranked) {
-      if (chosen.length >= maxHits || tokens >= maxTokens) break;
-      const cost = this.tokensOf(hit.entry);
-      if (chosen.length > 0 && tokens + cost > maxTokens) {
-        // A smaller span further down may still fit, but counting every remaining hit of a broad
-        // query costs seconds on a large repository: give up after a few misses.
-        if (++skipped >= MAX_SKIPPED_OVER_BUDGET) break;
-        continue;
-      }
-      chosen.push(hit);
-      tokens += cost;
-    }
-
-    const byFile = new Map<string, { score: number; spans: SpanDetail[] }>();
-    for (const { entry, score } of chosen) {
-      const group = byFile.get(entry.path) ?? { score, spans: [] };
-      group.spans.push(entry.detail);
-      byFile.set(entry.path, group);
-    }
-    return [...byFile.entries()].map(([filePath, group]) => ({
-      filePath,
-      spanIds: group.spans.sort((a, b) => a.startLine - b.startLine).map((detail) => detail.id),
-      score: group.score,
-    }));
+    return [...scores.entries()]
+      .map(([i, score]) => ({ ...this.entries[i]!, score }))
+      .sort((a, b) => b.score - a.score || compare(a.path, b.path) || a.detail.startLine - b.detail.startLine)
+      .slice(0, maxHits + MAX_SKIPPED_OVER_BUDGET);
   }
 
   /**
@@ -557,9 +520,9 @@ export class CodeIndex implements AgentIndex {
    */
   renderFile(path: string, spanIds: readonly string[], text?: string): RenderedFile {
     const filePath = normalizePath(path);
-    if (text !== undefined) return renderSpans(filePath, filePath.endsWith('.py') ? this.parser.parseDetailed(text) : [], splitLines(text), spanIds);
+    if (text !== undefined && text !== this.texts.get(filePath)) return renderSpans(filePath, filePath.endsWith('.py') ? parsedDetails(this.parser, text) : [], splitLines(text), spanIds);
     const indexed = this.python.get(filePath);
-    return renderSpans(filePath, indexed?.details ?? [], indexed?.file.lines ?? [], spanIds);
+    return renderSpans(filePath, indexed?.details ?? [], indexed ? this.linesOf(filePath) : [], spanIds);
   }
 
   /** An exact name hit: a class by `class_names`, a function or method by `function_names`, or with both, a method of one of those classes. */
@@ -608,23 +571,74 @@ export class CodeIndex implements AgentIndex {
   private normalizedText(path: string): { text: string; rowStarts: number[] } {
     const indexed = this.python.get(path)!;
     if (indexed.normalized) return indexed.normalized;
-    const parts: string[] = [];
-    const rowStarts: number[] = [];
-    let offset = 0;
-    for (const line of indexed.file.lines) {
-      rowStarts.push(offset);
-      const part = line.replace(/\s+/g, '');
-      parts.push(part);
-      offset += part.length;
-    }
-    indexed.normalized = { text: parts.join(''), rowStarts };
+    indexed.normalized = unsqueeze(indexed.squeezed!, this.texts.get(path) === '');
+    indexed.squeezed = null;
     return indexed.normalized;
   }
 
-  private tokensOf(entry: Entry): number {
-    const lines = this.python.get(entry.path)!.file.lines.slice(entry.detail.startLine - 1, entry.detail.endLine);
-    return countTokens(renderFiles([{ path: entry.path, spans: [{ id: entry.detail.id, startLine: entry.detail.startLine, lines }] }]));
+  /** A file's lines, split once. */
+  private linesOf(path: string): string[] {
+    const indexed = this.python.get(path);
+    if (indexed?.lines) return indexed.lines;
+    const lines = splitLines(this.texts.get(path) ?? '');
+    if (indexed) indexed.lines = lines;
+    return lines;
   }
+
+}
+
+/** A span a search found, with its score (see CodeIndex.rank). */
+export interface Candidate {
+  path: string;
+  detail: SpanDetail;
+  score: number;
+}
+
+/** Tokens of spans rendered alone, by their rendering (the same spans come up search after search). */
+const spanTokens = new TextLru<number>(16 * 1024 * 1024);
+
+function tokensOf({ path, detail }: Candidate, linesOf: (path: string) => readonly string[]): number {
+  const lines = linesOf(path).slice(detail.startLine - 1, detail.endLine);
+  const rendered = renderFiles([{ path, spans: [{ id: detail.id, startLine: detail.startLine, lines }] }]);
+  let tokens = spanTokens.get(rendered);
+  if (tokens === undefined) spanTokens.set(rendered, (tokens = countTokens(rendered)));
+  return tokens;
+}
+
+/**
+ * The hits of a search from its ranked candidates: best first within maxHits and maxTokens of
+ * rendered code (the best span always), grouped by file. `linesOf` gives a file's lines.
+ */
+export function chooseHits(ranked: readonly Candidate[], options: SearchOptions, linesOf: (path: string) => readonly string[]): SearchHit[] {
+  const maxHits = Math.max(1, options.maxHits ?? DEFAULT_MAX_HITS);
+  const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+  const chosen: Candidate[] = [];
+  let tokens = 0;
+  let skipped = 0;
+  for (const hit of ranked) {
+    if (chosen.length >= maxHits || tokens >= maxTokens) break;
+    const cost = tokensOf(hit, linesOf);
+    if (chosen.length > 0 && tokens + cost > maxTokens) {
+      // A smaller span further down may still fit, but counting every remaining hit of a broad
+      // query costs seconds on a large repository: give up after a few misses.
+      if (++skipped >= MAX_SKIPPED_OVER_BUDGET) break;
+      continue;
+    }
+    chosen.push(hit);
+    tokens += cost;
+  }
+
+  const byFile = new Map<string, { score: number; spans: SpanDetail[] }>();
+  for (const { path, detail, score } of chosen) {
+    const group = byFile.get(path) ?? { score, spans: [] };
+    group.spans.push(detail);
+    byFile.set(path, group);
+  }
+  return [...byFile.entries()].map(([filePath, group]) => ({
+    filePath,
+    spanIds: group.spans.sort((a, b) => a.startLine - b.startLine).map((detail) => detail.id),
+    score: group.score,
+  }));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import { CodeIndex, SearchRequestError, type SearchOptions } from './code-index.js';
+import { IndexCache, type IndexCacheOptions } from './index-cache.js';
 import { PythonSpanParser } from './python-spans.js';
 import type { SearchRequest } from './states/search.js';
 
@@ -12,7 +13,7 @@ import type { SearchRequest } from './states/search.js';
 
 type Message =
   | { kind: 'files'; files: [string, string][] }
-  | { kind: 'build' }
+  | { kind: 'build'; cache: IndexCacheOptions | null }
   | { kind: 'search'; id: number; request: SearchRequest; options: SearchOptions };
 
 const port = parentPort!;
@@ -25,11 +26,21 @@ port.on('message', (message: Message) => {
     return;
   }
   if (message.kind === 'build') {
+    const cache = message.cache && new IndexCache(message.cache);
     index = PythonSpanParser.create()
-      .then((parser) => CodeIndex.build(files, parser))
-      .then((built) => (built.warm(), built));
+      .then((parser) => CodeIndex.build(files, parser, cache))
+      .then((built) => {
+        built.warm();
+        // The texts are the index's now; the batches are not needed again.
+        files.clear();
+        return built;
+      });
     index.then(
-      () => port.postMessage({ kind: 'built' }),
+      () => {
+        port.postMessage({ kind: 'built', cache: cache?.stats ?? null });
+        // Bounding the cache is no search's business: after the build, without blocking searches.
+        if (cache && cache.stats.written > 0) void cache.sweep().catch(() => {});
+      },
       (err: unknown) => port.postMessage({ kind: 'built', error: (err as Error).message ?? String(err) }),
     );
     return;
@@ -37,8 +48,9 @@ port.on('message', (message: Message) => {
   if (message.kind === 'search') {
     void (async () => {
       try {
-        const hits = (await index!).search(message.request, message.options);
-        port.postMessage({ kind: 'result', id: message.id, hits });
+        // Ranked candidates: the asking thread counts their tokens (chooseHits) with its own encoder.
+        const candidates = (await index!).rank(message.request, message.options);
+        port.postMessage({ kind: 'result', id: message.id, candidates });
       } catch (err) {
         port.postMessage({ kind: 'result', id: message.id, error: { request: err instanceof SearchRequestError, message: (err as Error).message ?? String(err) } });
       }

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { AgentIndex } from './code-index.js';
+import { indexCacheOptions } from './index-cache.js';
 import { PythonSpanParser } from './python-spans.js';
 import { takeSnapshot } from './snapshot.js';
 import { WorkerCodeIndex } from './worker-index.js';
@@ -34,7 +35,8 @@ let sweeper: NodeJS.Timeout | null = null;
 /**
  * The snapshot and code index of a task image, made once per image and shared by every sample
  * of its instance (and by a later call for the same image while it is in use). The index is
- * built and searched in a worker thread; it is closed after IDLE_MS without use.
+ * built and searched in a worker thread from the files' cached entries (index-cache.ts: only files
+ * no earlier instance had are parsed); it is closed after IDLE_MS without use.
  */
 export async function prepareInstance(docker: Docker, image: string, labels: Record<string, string> = {}): Promise<PreparedInstance> {
   // By image id: a tag rebuilt meanwhile is another snapshot.
@@ -44,7 +46,7 @@ export async function prepareInstance(docker: Docker, image: string, labels: Rec
     const prepared = (async () => {
       const snapshot = await takeSnapshot(docker, image, { labels });
       const parser = await spanParser();
-      return { image, files: snapshot.files, index: await WorkerCodeIndex.start(snapshot.files, parser), parser };
+      return { image, files: snapshot.files, index: await WorkerCodeIndex.start(snapshot.files, parser, indexCacheOptions()), parser };
     })();
     cached = { prepared, lastUsed: Date.now() };
     byImage.set(key, cached);

@@ -89,7 +89,7 @@ export function renderWithin(
   budget: number,
   keep = 1,
 ): Budgeted {
-  const cost = spans.map((s) => boundedTokenCount(renderFiles([index.renderFile(s.path, [s.spanId], read(s.path))])));
+  const cost = spans.map((s) => spanCost(index, s.path, s.spanId, read(s.path)));
   let total = cost.reduce((a, b) => a + b, 0);
   let first = 0;
   while (total > budget && spans.length - first > keep) total -= cost[first++]!;
@@ -101,6 +101,35 @@ export function renderWithin(
     .map(([path, ids]) => index.renderFile(path, ids, read(path)))
     .filter((f) => f.spans.length > 0);
   return { files, dropped: first, budget, tokens: total };
+}
+
+/**
+ * The tokens of one span rendered alone, by path, span id and the file's text (the rendering
+ * depends on nothing else): every call of every trajectory costs the spans of its context again,
+ * mostly of files nobody edited. A text is compared by identity first, so a hit on an unedited
+ * file costs a lookup. Bounded by the characters of the texts the entries hold (each counted
+ * whole, though most are one shared snapshot text), least recently used out.
+ */
+const costs = new Map<string, { text: string | undefined; tokens: number }>();
+let costChars = 0;
+const MAX_COST_CHARS = 128 * 1024 * 1024;
+
+function spanCost(index: AgentIndex, path: string, spanId: string, text: string | undefined): number {
+  const key = `${path}\0${spanId}`;
+  const known = costs.get(key);
+  if (known) {
+    costs.delete(key);
+    costChars -= known.text?.length ?? 0;
+  }
+  const tokens = known && known.text === text ? known.tokens : boundedTokenCount(renderFiles([index.renderFile(path, [spanId], text)]));
+  costs.set(key, { text, tokens });
+  costChars += text?.length ?? 0;
+  for (const [old, entry] of costs) {
+    if (costChars <= MAX_COST_CHARS) break;
+    costs.delete(old);
+    costChars -= entry.text?.length ?? 0;
+  }
+  return tokens;
 }
 
 /**

@@ -1,10 +1,10 @@
 import { createReadStream, existsSync, mkdirSync } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { filesOfTar } from '../sandbox/archive.js';
 import { LABEL, Sandbox } from '../sandbox/container.js';
 import { decodeBytes } from '../util/byte-text.js';
+import { rftCacheDir } from '../util/cache-dir.js';
 
 /** Files bigger than this are not source code the agent should read. */
 const MAX_FILE_BYTES = 1024 * 1024;
@@ -17,9 +17,7 @@ export interface RepoSnapshot {
 }
 
 export function snapshotCacheDir(): string {
-  return process.env.RFT_CACHE_DIR
-    ? path.join(process.env.RFT_CACHE_DIR, 'snapshots')
-    : path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'rft', 'snapshots');
+  return rftCacheDir('snapshots');
 }
 
 /**

@@ -1,3 +1,4 @@
+import { TextLru } from '../util/text-lru.js';
 import { countTokens } from '../util/tokens.js';
 
 /**
@@ -23,11 +24,21 @@ function estimateRun(run: string): number {
  */
 export function boundedTokenCount(text: string, encoding: 'cl100k_base' | 'o200k_base' = 'cl100k_base'): number {
   if (text.length === 0) return 0;
-  if (!LONG_RUN.test(text)) return countTokens(text, encoding);
+  // The same texts are counted again and again (a trajectory's record counts every call's whole
+  // prompt, system prompt included): the memo skips the scan for long runs as well as the count.
+  const memo = memos[encoding];
+  const known = memo.get(text);
+  if (known !== undefined) return known;
   let total = 0;
-  // split with a capturing group: even indexes are ordinary text, odd ones the long runs
-  text.split(LONG_RUN).forEach((part, i) => {
-    total += i % 2 === 1 ? estimateRun(part) : countTokens(part, encoding);
-  });
+  if (!LONG_RUN.test(text)) total = countTokens(text, encoding);
+  else {
+    // split with a capturing group: even indexes are ordinary text, odd ones the long runs
+    text.split(LONG_RUN).forEach((part, i) => {
+      total += i % 2 === 1 ? estimateRun(part) : countTokens(part, encoding);
+    });
+  }
+  memo.set(text, total);
   return total;
 }
+
+const memos = { cl100k_base: new TextLru<number>(16 * 1024 * 1024), o200k_base: new TextLru<number>(16 * 1024 * 1024) };

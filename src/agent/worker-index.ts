@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { isTestPath, normalizePath, renderSpans, SearchRequestError, splitLines, type AgentIndex, type IndexedFile, type SearchHit, type SearchOptions } from './code-index.js';
+import { chooseHits, isTestPath, normalizePath, renderSpans, SearchRequestError, splitLines, type AgentIndex, type Candidate, type IndexedFile, type SearchHit, type SearchOptions } from './code-index.js';
+import { entryKey, IndexCache, type IndexCacheOptions, type IndexCacheStats } from './index-cache.js';
+import { parsedDetails } from './parse-memo.js';
 import type { RenderedFile } from './prompts.js';
 import type { PythonSpanParser, SpanDetail } from './python-spans.js';
 import type { SearchRequest } from './states/search.js';
@@ -26,9 +28,12 @@ function workerFile(): string {
  */
 export class WorkerCodeIndex implements AgentIndex {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (hits: SearchHit[]) => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (candidates: Candidate[]) => void; reject: (err: Error) => void }>();
   private nextId = 0;
+  /** What the worker's build found in the cache (null without one). */
+  cacheStats: IndexCacheStats | null = null;
   private readonly detailsCache = new Map<string, { details: SpanDetail[]; lines: string[] }>();
+  private readonly linesCache = new Map<string, string[]>();
   private readonly normalized: Map<string, string>;
 
   private constructor(
@@ -36,28 +41,36 @@ export class WorkerCodeIndex implements AgentIndex {
     private readonly parser: PythonSpanParser,
     private readonly built: Promise<void>,
     worker: Worker,
+    private readonly cache: IndexCache | null,
   ) {
     this.worker = worker;
     this.normalized = new Map([...files.keys()].map((p) => [normalizePath(p), p]));
   }
 
-  /** Starts the worker, sends it the snapshot in batches (yielding between them) and waits for its index. */
-  static async start(files: ReadonlyMap<string, string>, parser: PythonSpanParser): Promise<WorkerCodeIndex> {
+  /**
+   * Starts the worker, sends it the snapshot in batches (yielding between them) and waits for its
+   * index. With a cache (index-cache.ts) the worker parses only files it holds no entry for, and
+   * this thread reads a file's spans from there too.
+   */
+  static async start(files: ReadonlyMap<string, string>, parser: PythonSpanParser, cache: IndexCacheOptions | null = null): Promise<WorkerCodeIndex> {
     const worker = new Worker(workerFile());
     worker.unref();
     let onBuilt!: (error?: string) => void;
     const built = new Promise<void>((resolve, reject) => {
       onBuilt = (error) => (error ? reject(new Error(`the code index worker failed: ${error}`)) : resolve());
     });
-    const index = new WorkerCodeIndex(files, parser, built, worker);
-    worker.on('message', (message: { kind: string; id?: number; hits?: SearchHit[]; error?: string | { request: boolean; message: string } }) => {
-      if (message.kind === 'built') return onBuilt(message.error as string | undefined);
+    const index = new WorkerCodeIndex(files, parser, built, worker, cache && new IndexCache(cache));
+    worker.on('message', (message: { kind: string; id?: number; candidates?: Candidate[]; cache?: IndexCacheStats | null; error?: string | { request: boolean; message: string } }) => {
+      if (message.kind === 'built') {
+        index.cacheStats = message.cache ?? null;
+        return onBuilt(message.error as string | undefined);
+      }
       const waiting = index.pending.get(message.id!);
       if (!waiting) return;
       index.pending.delete(message.id!);
       if (message.error && typeof message.error === 'object') {
         waiting.reject(message.error.request ? new SearchRequestError(message.error.message) : new Error(message.error.message));
-      } else waiting.resolve(message.hits ?? []);
+      } else waiting.resolve(message.candidates ?? []);
     });
     worker.on('error', (err) => {
       onBuilt(err.message);
@@ -76,22 +89,24 @@ export class WorkerCodeIndex implements AgentIndex {
       }
     }
     if (batch.length > 0) worker.postMessage({ kind: 'files', files: batch });
-    worker.postMessage({ kind: 'build' });
+    worker.postMessage({ kind: 'build', cache });
     await built;
     return index;
   }
 
+  /** Ranked in the worker; the hits chosen here within the token budget (chooseHits), with this thread's encoder. */
   search(request: SearchRequest, options: SearchOptions = {}): Promise<SearchHit[]> {
-    return this.built.then(
-      () =>
-        new Promise<SearchHit[]>((resolve, reject) => {
-          const id = this.nextId++;
-          this.pending.set(id, { resolve, reject });
-          this.worker.ref();
-          this.worker.postMessage({ kind: 'search', id, request, options });
-        }).finally(() => {
+    return this.built.then(() =>
+      new Promise<Candidate[]>((resolve, reject) => {
+        const id = this.nextId++;
+        this.pending.set(id, { resolve, reject });
+        this.worker.ref();
+        this.worker.postMessage({ kind: 'search', id, request, options });
+      })
+        .finally(() => {
           if (this.pending.size === 0) this.worker.unref();
-        }),
+        })
+        .then((candidates) => chooseHits(candidates, options, (p) => this.linesOf(p))),
     );
   }
 
@@ -111,8 +126,12 @@ export class WorkerCodeIndex implements AgentIndex {
 
   renderFile(filePath: string, spanIds: readonly string[], text?: string): RenderedFile {
     const clean = normalizePath(filePath);
-    if (text !== undefined) return renderSpans(clean, clean.endsWith('.py') ? this.parser.parseDetailed(text) : [], splitLines(text), spanIds);
-    if (!this.normalized.has(clean)) return { path: clean, spans: [] };
+    const original = this.normalized.get(clean);
+    // The snapshot's own text (what an unedited file reads as) is the indexed one: not parsed again.
+    if (text !== undefined && (original === undefined || text !== this.files.get(original))) {
+      return renderSpans(clean, clean.endsWith('.py') ? parsedDetails(this.parser, text) : [], splitLines(text), spanIds);
+    }
+    if (original === undefined) return { path: clean, spans: [] };
     const { details, lines } = this.parsed(clean);
     return renderSpans(clean, details, lines, spanIds);
   }
@@ -128,11 +147,23 @@ export class WorkerCodeIndex implements AgentIndex {
     await this.worker.terminate();
   }
 
+  /** A file's spans: from the cache's entry when there is one (the worker just wrote it), else parsed. */
+  private detailsOf(text: string): SpanDetail[] {
+    return this.cache?.get(entryKey(text))?.spans ?? this.parser.parseDetailed(text);
+  }
+
+  /** A file's lines, split once (search hits need them, not the spans). */
+  private linesOf(clean: string): string[] {
+    let lines = this.linesCache.get(clean);
+    if (!lines) this.linesCache.set(clean, (lines = splitLines(this.files.get(this.normalized.get(clean) ?? '') ?? '')));
+    return lines;
+  }
+
   private parsed(clean: string): { details: SpanDetail[]; lines: string[] } {
     let entry = this.detailsCache.get(clean);
     if (!entry) {
       const text = this.files.get(this.normalized.get(clean)!) ?? '';
-      entry = { details: clean.endsWith('.py') ? this.parser.parseDetailed(text) : [], lines: splitLines(text) };
+      entry = { details: clean.endsWith('.py') ? this.detailsOf(text) : [], lines: this.linesOf(clean) };
       this.detailsCache.set(clean, entry);
     }
     return entry;

@@ -1,10 +1,18 @@
 import { z } from 'zod';
 import type { ActionSpec } from './state.js';
 
-/** The JSON Schema of an action, as shown to the model (json protocol) or as its tool's parameters. */
+/** Schemas made so far: zod's conversion ran on every visit of every state (a system prompt each). */
+const schemas = new WeakMap<ActionSpec, Record<string, unknown>>();
+
+/** The JSON Schema of an action, as shown to the model (json protocol) or as its tool's parameters. Shared: not to be changed. */
 export function jsonSchemaOf(spec: ActionSpec): Record<string, unknown> {
-  const { $schema: _ignored, ...schema } = z.toJSONSchema(spec.schema, { io: 'input' }) as Record<string, unknown>;
-  return { title: spec.name, description: spec.description, ...schema };
+  let made = schemas.get(spec);
+  if (!made) {
+    const { $schema: _ignored, ...schema } = z.toJSONSchema(spec.schema, { io: 'input' }) as Record<string, unknown>;
+    made = { title: spec.name, description: spec.description, ...schema };
+    schemas.set(spec, made);
+  }
+  return made;
 }
 
 /**

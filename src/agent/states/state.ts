@@ -3,6 +3,7 @@ import type { ChatMessage } from '../../policy/types.js';
 import type { Instance } from '../../tasks/instance.js';
 import type { Recipe } from '../../recipe/schema.js';
 import type { AgentIndex, SearchHit } from '../code-index.js';
+import { parsedDetails } from '../parse-memo.js';
 import type { PythonSpanParser, SpanDetail } from '../python-spans.js';
 import type { TrajectoryStatus } from '../trajectory.js';
 import type { Workspace } from '../workspace.js';
@@ -112,7 +113,7 @@ export type AnyState = State<unknown, unknown>;
 export function currentDetails(ctx: StateContext, path: string): SpanDetail[] {
   const edited = ctx.workspace.changedFiles().includes(path);
   if (!edited) return ctx.index.details(path);
-  return path.endsWith('.py') ? ctx.parser.parseDetailed(ctx.workspace.read(path) ?? '') : [];
+  return path.endsWith('.py') ? parsedDetails(ctx.parser, ctx.workspace.read(path) ?? '') : [];
 }
 
 export function currentLines(ctx: StateContext, path: string): string[] {
