@@ -99,20 +99,29 @@ export function openAiFormatErrors(record: Record<string, unknown>): string[] {
   return errors;
 }
 
-/** Reads a file's lines one at a time (memory: one chunk and one line). */
+/**
+ * Reads a file's lines one at a time (memory: one chunk and one line). Lines are cut in the bytes
+ * and each decoded alone: a chunk is never decoded whole and re-split as one string.
+ */
 export function* readLines(file: string): Generator<string> {
   const fd = openSync(file, 'r');
-  const buffer = Buffer.alloc(1 << 20);
-  let rest = '';
+  const buffer = Buffer.alloc(1 << 22);
+  let rest: Buffer[] = [];
   try {
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null);
       if (n === 0) break;
-      const parts = (rest + buffer.toString('utf8', 0, n)).split('\n');
-      rest = parts.pop()!;
-      yield* parts;
+      let from = 0;
+      for (let nl = buffer.indexOf(10, from); nl !== -1 && nl < n; nl = buffer.indexOf(10, from)) {
+        const piece = buffer.subarray(from, nl);
+        yield rest.length === 0 ? piece.toString('utf8') : Buffer.concat([...rest, piece]).toString('utf8');
+        rest = [];
+        from = nl + 1;
+      }
+      // The line not ended in this chunk: copied, as the buffer is read into again.
+      if (from < n) rest.push(Buffer.from(buffer.subarray(from, n)));
     }
-    if (rest !== '') yield rest;
+    if (rest.length > 0) yield Buffer.concat(rest).toString('utf8');
   } finally {
     closeSync(fd);
   }

@@ -16,7 +16,7 @@ import { DATASET_FILE, MANIFEST_FILE, serializeLine } from './write.js';
 /**
  * The dataset writer for pools bigger than memory: the same train.jsonl and manifest.json as
  * buildExamples + writeDataset, byte for byte, from kept trajectories handed over one at a time.
- * Memory: one trajectory, its examples and a write buffer — never the whole dataset (a
+ * Memory: one trajectory, its examples and their bytes — never the whole dataset (a
  * train.jsonl of SWE-Gym size does not even fit in one JavaScript string).
  */
 
@@ -35,7 +35,10 @@ export interface StreamDatasetInput {
   onExamples?: (trajectory: Trajectory, examples: number) => void;
 }
 
-const WRITE_BUFFER_CHARS = 1024 * 1024;
+/** A trajectory's train.jsonl lines, encoded once (every dataset keeping it writes these bytes). */
+function linesBytes(part: ExamplesResult): Buffer {
+  return Buffer.from(part.examples.map((e) => `${serializeLine(e.line)}\n`).join(''), 'utf8');
+}
 
 /** Writes train.jsonl (streamed into a temp file, then renamed) and manifest.json into `dir`. Returns the manifest. */
 export function writeDatasetStream(dir: string, input: StreamDatasetInput): DatasetManifest {
@@ -44,7 +47,7 @@ export function writeDatasetStream(dir: string, input: StreamDatasetInput): Data
   try {
     for (const trajectory of input.trajectories) {
       const part = buildExamples([trajectory], options);
-      sink.add(trajectory, part, part.examples.map((e) => `${serializeLine(e.line)}\n`).join(''));
+      sink.add(trajectory, part, linesBytes(part));
       input.onExamples?.(trajectory, part.counts.examples);
     }
     return sink.finish({ recipe_hash: input.recipe_hash, iteration: input.iteration, selections: input.selections, options });
@@ -66,7 +69,6 @@ class DatasetSink {
   private readonly fd: number;
   private readonly hash = createHash('sha256');
   private bytes = 0;
-  private pending = '';
   private readonly counts = emptyCounts();
   private readonly instances = new Set<string>();
   private readonly dropped: DroppedExample[] = [];
@@ -82,8 +84,8 @@ class DatasetSink {
     this.fd = openSync(this.temp, 'wx', 0o644);
   }
 
-  /** A trajectory's examples (`part`, built from it alone) and their lines, serialised (`text`). */
-  add(trajectory: Trajectory, part: ExamplesResult, text: string): void {
+  /** A trajectory's examples (`part`, built from it alone) and their lines, serialised (`lines`). */
+  add(trajectory: Trajectory, part: ExamplesResult, lines: Buffer): void {
     const previous = this.previous;
     if (previous !== null && compareRefs(previous, trajectory) >= 0) {
       throw new Error(
@@ -93,8 +95,11 @@ class DatasetSink {
       );
     }
     this.previous = trajectory;
-    this.pending += text;
-    if (this.pending.length >= WRITE_BUFFER_CHARS) this.flush();
+    // All of it or a throw (a full disk cuts a write short): the manifest's sha256 and size
+    // describe only bytes that reached the file; on a throw the temp file is removed (abort).
+    writeAll(this.fd, lines);
+    this.hash.update(lines);
+    this.bytes += lines.length;
     for (const example of part.examples) this.lineCounts.push(example.counts);
     this.tokenizer = part.tokenizer;
     for (const d of part.dropped) this.dropped.push(d);
@@ -102,23 +107,11 @@ class DatasetSink {
     if (part.counts.examples > 0) this.instances.add(trajectory.instance_id);
   }
 
-  private flush(): void {
-    if (this.pending === '') return;
-    const chunk = Buffer.from(this.pending, 'utf8');
-    // All of it or a throw (a full disk cuts a write short): the manifest's sha256 and size
-    // describe only bytes that reached the file; on a throw the temp file is removed (abort).
-    writeAll(this.fd, chunk);
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    this.pending = '';
-  }
-
   /** Puts train.jsonl in place, then its counts and manifest.json (each atomically). Returns the manifest. */
   finish(input: { recipe_hash: string; iteration: number; selections: readonly IterationSelection[]; options: ExampleOptions }): DatasetManifest {
     let manifest: DatasetManifest;
     const tokenizer = this.tokenizer ?? exampleTokenizer(input.options.tokenizer).info;
     try {
-      this.flush();
       fsyncSync(this.fd);
       const total = this.counts.tokens_total;
       const finalCounts = ExampleCountsSchema.parse({
@@ -310,8 +303,8 @@ export function writeSelectedDatasets(
     for (const trajectory of readInOrder(kept)) {
       const { keptBy } = kept[i++]!;
       const part = buildExamples([trajectory], options);
-      const text = part.examples.map((e) => `${serializeLine(e.line)}\n`).join('');
-      for (const o of keptBy) sinks[o]!.add(trajectory, part, text);
+      const bytes = linesBytes(part);
+      for (const o of keptBy) sinks[o]!.add(trajectory, part, bytes);
       input.onTrajectory?.(trajectory, part.counts.examples, keptBy);
     }
     return outputs.map(({ parts }, o) =>

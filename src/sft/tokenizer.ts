@@ -265,8 +265,11 @@ function chatTemplateOf(dir: string, config: Record<string, unknown>): string {
   throw new TokenizerError(`${dir}: no chat template (tokenizer_config.json has no chat_template and there is no chat_template.jinja)`);
 }
 
-/** Loads a local Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json). */
-export function loadHfTokenizer(dir: string): HfExampleTokenizer {
+/**
+ * Loads a local Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json).
+ * `piecewise: false` counts every text whole (the reference the piecewise counts are tested against).
+ */
+export function loadHfTokenizer(dir: string, options: { piecewise?: boolean } = {}): HfExampleTokenizer {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new TokenizerError(`tokenizer ${dir}: not an encoding (${TIKTOKEN_ENCODINGS.join(', ')}) and not a folder; give an encoding name or the folder of a Hugging Face tokenizer (with tokenizer.json and tokenizer_config.json)`);
   }
@@ -278,7 +281,7 @@ export function loadHfTokenizer(dir: string): HfExampleTokenizer {
   const config = readJson(path.join(dir, 'tokenizer_config.json'));
   const template = chatTemplateOf(dir, config);
   const sha256 = createHash('sha256').update(jsonText).update('\0').update(template).digest('hex');
-  const added = Array.isArray(tokenizerJson.added_tokens) ? tokenizerJson.added_tokens : [];
+  const added = options.piecewise !== false && Array.isArray(tokenizerJson.added_tokens) ? tokenizerJson.added_tokens : [];
   return new HfExampleTokenizer(dir, new (tokenizers().Tokenizer)(tokenizerJson, config), template, config, sha256, added);
 }
 
