@@ -47,7 +47,7 @@ profile.samples.forEach((id, i) => {
 });
 const table = (title: string, m: Map<string, number>) => {
   const top = [...m].filter(([l]) => !/^\((root|program)\)/.test(l)).sort((a, b) => b[1] - a[1]).slice(0, rows);
-  return [`| ${title} | s | share |`, '| --- | ---: | ---: |', ...top.map(([l, t]) => `| \`${l}\` | ${(t / 1e6).toFixed(1)} | ${((100 * t) / total).toFixed(1)}% |`)].join('\n');
+  return [`| ${title} | s | share |`, '| --- | ---: | ---: |', ...top.map(([l, t]) => `| \`${l.replaceAll('|', '\\|').slice(0, 90)}\` | ${(t / 1e6).toFixed(1)} | ${((100 * t) / total).toFixed(1)}% |`)].join('\n');
 };
 console.log(`profile ${path.basename(file)}: ${(total / 1e6).toFixed(1)} s sampled\n`);
 console.log(table('self time', self));
