@@ -8,7 +8,7 @@ import { readVerdictsStreaming, scanPool } from '../select/scan.js';
 import { SelectOptionsSchema, selectTrajectories, type SelectionResult, type SelectOptions } from '../select/select.js';
 import { keptPerTokenizer, type ExampleCounts, type ExampleOptions } from '../sft/examples.js';
 import { exampleOptionsOf } from '../sft/options.js';
-import { writeSelectedDataset, type ScannedIteration } from '../sft/stream.js';
+import { writeSelectedDatasets, type ScannedIteration } from '../sft/stream.js';
 import { isTiktokenEncoding } from '../sft/tokenizer.js';
 import { readTrajectoryHeads, type TrajectoryHead } from '../store/trajectories.js';
 import { RUN_FILES } from '../store/run-dir.js';
@@ -25,7 +25,7 @@ import { runLayout } from './layout.js';
  * `rft select`: the cap ablation of design §6 on a pool that is already sampled and verified.
  * The datasets of other caps (and of dedup / random order) are rebuilt from iteration K's
  * ledgers with the very functions the loop's emit step uses (scanPool → selectTrajectories →
- * writeSelectedDataset, streaming), so no LLM and no container is needed, and the
+ * writeSelectedDatasets, streaming, every cap in one pass), so no LLM and no container is needed, and the
  * folder of the recipe's own settings comes out byte-identical to the one the loop wrote.
  *
  * Only recorded files are read (run.json, recipe.yaml, the ledgers' whole lines), never the run's
@@ -188,27 +188,34 @@ export async function rebuildDatasets(options: AblateOptions): Promise<AblateRes
     return { setting, parts, dir: ablateDatasetDir(runDir, k, setting, recipe.select) };
   });
 
-  const written = built.map(({ setting, parts, dir }) => {
-    const perTrajectory = new Map<string, number>();
-    // Examples each tokenizer would keep, summed over the kept trajectories as they stream past.
-    const tokenizers = tokenizerSpecs.map((tokenizer) => ({ tokenizer, candidates: 0, examples: 0, over_max_tokens: 0 }));
-    const manifest = writeSelectedDataset(dir, {
+  // One pass for every cap: a trajectory kept by several is read, built and counted once.
+  const perTrajectory = built.map(() => new Map<string, number>());
+  // Examples each tokenizer would keep, summed over each cap's kept trajectories as they stream past.
+  const tokenizers = built.map(() => tokenizerSpecs.map((tokenizer) => ({ tokenizer, candidates: 0, examples: 0, over_max_tokens: 0 })));
+  const manifests = writeSelectedDatasets(
+    built.map(({ parts, dir }) => ({ dir, parts })),
+    {
       recipe_hash: loaded.hash,
       iteration: k,
-      parts,
       examples: exampleOptions,
-      onExamples: (t, n) => {
-        perTrajectory.set(trajectoryKey(t), n);
-        keptPerTokenizer([t], exampleOptions, tokenizerSpecs).forEach((c, i) => {
-          const into = tokenizers[i]!;
-          into.candidates += c.candidates;
-          into.examples += c.examples;
-          into.over_max_tokens += c.over_max_tokens;
-        });
+      onTrajectory: (t, n, keptBy) => {
+        const kept = keptPerTokenizer([t], exampleOptions, tokenizerSpecs);
+        for (const o of keptBy) {
+          perTrajectory[o]!.set(trajectoryKey(t), n);
+          kept.forEach((c, i) => {
+            const into = tokenizers[o]![i]!;
+            into.candidates += c.candidates;
+            into.examples += c.examples;
+            into.over_max_tokens += c.over_max_tokens;
+          });
+        }
       },
-    });
-    return { row: rowOf(setting, fullPool, parts.map((s) => s.selection), perTrajectory, manifest.example_counts, dir, runDir, recipe), tokenizers };
-  });
+    },
+  );
+  const written = built.map(({ setting, parts, dir }, o) => ({
+    row: rowOf(setting, fullPool, parts.map((s) => s.selection), perTrajectory[o]!, manifests[o]!.example_counts, dir, runDir, recipe),
+    tokenizers: tokenizers[o]!,
+  }));
   const rows = written.map((w) => w.row);
 
   return {

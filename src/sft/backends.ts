@@ -158,6 +158,18 @@ function convertArguments(value: unknown, to: ToolArguments): unknown {
   }
 }
 
+/**
+ * The messages with every tool call's arguments an object (where they parse), as Hugging Face
+ * templates are given them: how `rft sft check` counts a line whatever it was written for.
+ * Returns the same array when no message has a tool call.
+ */
+export function withObjectArguments(messages: LineMessage[]): LineMessage[] {
+  if (!messages.some((m) => m.tool_calls)) return messages;
+  return messages.map((m) =>
+    m.tool_calls ? { ...m, tool_calls: m.tool_calls.map((c) => ({ ...c, function: { name: c.function.name, arguments: convertArguments(c.function.arguments, 'object') } })) } : m,
+  );
+}
+
 /** The record written for a backend: `{messages, tools?}`, or TRL's `{prompt, completion, tools?}`. */
 export function shapeLine(line: CanonicalLine, backend: SftBackend, trainOn: TrainOn, args: ToolArguments = defaultToolArguments(backend)): Record<string, unknown> {
   const kept = trainsEveryAssistantTurn(trainerSettings(backend, trainOn)) ? withoutInvalidReplies(line.messages) : line.messages;

@@ -5,6 +5,7 @@ import { checkFile, formatCheckReport, type CheckReport } from './check.js';
 import type { ExampleOptions } from './examples.js';
 import type { DatasetManifest } from './manifest.js';
 import { exampleTokenizer, isTiktokenEncoding, type ExampleTokenizer } from './tokenizer.js';
+import { readLineCounts } from './line-counts.js';
 import { MANIFEST_FILE } from './write.js';
 
 export class DatasetCheckError extends Error {
@@ -20,7 +21,10 @@ export class DatasetCheckError extends Error {
  * throws with the report, before any trainer sees the file.
  */
 export function assertDatasetReadable(file: string, options: ExampleOptions): void {
-  const report = checkFile(file, { tokenizer: exampleTokenizer(options.tokenizer), backends: [options.backend], max_length: options.max_tokens, train_on: options.train_on });
+  const tokenizer = exampleTokenizer(options.tokenizer);
+  // The emit's counts of this very file (checked by its sha256), so no line is counted twice.
+  const { counts } = readLineCounts(file, tokenizer.info);
+  const report = checkFile(file, { tokenizer, backends: [options.backend], max_length: options.max_tokens, train_on: options.train_on, counts });
   if (report.errors.length > 0) throw new DatasetCheckError(`the SFT data does not read as ${options.backend} must train on it:\n${formatCheckReport(report, file)}`);
 }
 
@@ -60,6 +64,7 @@ export function checkDatasetFile(request: SftCheckRequest): CheckReport {
   }
   return checkFile(request.file, {
     tokenizer: counter,
+    counts: readLineCounts(request.file, counter.info).counts,
     backends,
     max_length: request.max_length ?? manifest.max_tokens ?? 10240,
     train_on: request.train_on ?? manifest.train_on ?? 'assistant',

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { ALL_BACKENDS, canonicalOf, invalidReplies, POLICIES, policyMessages, readAs, shapeLine, trainerSettings, type LineMessage, type Reading, type SftBackend, type TrainOn } from './backends.js';
-import type { ExampleTokenizer, TokenizerInfo } from './tokenizer.js';
+import { ALL_BACKENDS, canonicalOf, withObjectArguments, invalidReplies, POLICIES, policyMessages, readAs, shapeLine, trainerSettings, type LineMessage, type Reading, type SftBackend, type TrainOn } from './backends.js';
+import type { ExampleTokenizer, LineTokens, TokenizerInfo } from './tokenizer.js';
 
 /**
  * `rft sft check`: what each trainer will train on, given a train.jsonl, the model's tokenizer
@@ -23,6 +23,11 @@ export interface CheckOptions {
   train_on: TrainOn;
   /** Invalid replies left out of the lines when they were written (the manifest's count), when known. */
   invalid_left_out?: number | null;
+  /**
+   * The lines' token counts as the emit made them (src/sft/line-counts.ts), one per line of the
+   * file, under `tokenizer`: used instead of counting. Only for the very file they were made for.
+   */
+  counts?: readonly LineTokens[] | null;
 }
 
 export interface CheckRow {
@@ -60,6 +65,8 @@ export interface CheckReport {
   as_written: Array<{ backend: SftBackend; examples: number; trained_tokens: number; skipped: number; truncated: number; invalid_trained: number }>;
   errors: CheckProblem[];
   lengths: { min: number | null; max: number | null; over_max_length: number };
+  /** Where the token counts come from: the emit's (train.counts.json) or counted here. */
+  counts_from: 'emit' | 'counted';
 }
 
 /** The OpenAI fine-tuning chat format rules for one record (the cookbook's checks plus weight/tool rules). */
@@ -92,20 +99,29 @@ export function openAiFormatErrors(record: Record<string, unknown>): string[] {
   return errors;
 }
 
-/** Reads a file's lines one at a time (memory: one chunk and one line). */
+/**
+ * Reads a file's lines one at a time (memory: one chunk and one line). Lines are cut in the bytes
+ * and each decoded alone: a chunk is never decoded whole and re-split as one string.
+ */
 export function* readLines(file: string): Generator<string> {
   const fd = openSync(file, 'r');
-  const buffer = Buffer.alloc(1 << 20);
-  let rest = '';
+  const buffer = Buffer.alloc(1 << 22);
+  let rest: Buffer[] = [];
   try {
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null);
       if (n === 0) break;
-      const parts = (rest + buffer.toString('utf8', 0, n)).split('\n');
-      rest = parts.pop()!;
-      yield* parts;
+      let from = 0;
+      for (let nl = buffer.indexOf(10, from); nl !== -1 && nl < n; nl = buffer.indexOf(10, from)) {
+        const piece = buffer.subarray(from, nl);
+        yield rest.length === 0 ? piece.toString('utf8') : Buffer.concat([...rest, piece]).toString('utf8');
+        rest = [];
+        from = nl + 1;
+      }
+      // The line not ended in this chunk: copied, as the buffer is read into again.
+      if (from < n) rest.push(Buffer.from(buffer.subarray(from, n)));
     }
-    if (rest !== '') yield rest;
+    if (rest.length > 0) yield Buffer.concat(rest).toString('utf8');
   } finally {
     closeSync(fd);
   }
@@ -156,7 +172,8 @@ export function checkLines(lines: Iterable<string>, options: CheckOptions): Chec
     const tools = found.line.tools;
     invalidCount += invalidReplies(messages).length;
     // Tokens of the line as a Hugging Face template renders it: arguments as objects, as the HF shapes carry them.
-    const counted = options.tokenizer.count(shapeMessages(messages), tools);
+    const given = options.counts?.[lineNo - 1];
+    const counted = given && given.spans.length === messages.length ? given : options.tokenizer.count(withObjectArguments(messages), tools);
     min = min === null ? counted.total : Math.min(min, counted.total);
     max = max === null ? counted.total : Math.max(max, counted.total);
     const truncated = counted.total > options.max_length;
@@ -220,31 +237,12 @@ export function checkLines(lines: Iterable<string>, options: CheckOptions): Chec
     as_written: [...asWritten.values()],
     errors,
     lengths: { min, max, over_max_length: over },
+    counts_from: options.counts ? 'emit' : 'counted',
   };
 }
 
 export function checkFile(file: string, options: CheckOptions): CheckReport {
   return checkLines(readLines(file), options);
-}
-
-function shapeMessages(messages: readonly LineMessage[]): LineMessage[] {
-  return messages.map((m) =>
-    m.tool_calls
-      ? {
-          ...m,
-          tool_calls: m.tool_calls.map((c) => ({ ...c, function: { name: c.function.name, arguments: parseArguments(c.function.arguments) } })),
-        }
-      : m,
-  );
-}
-
-function parseArguments(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  try {
-    return JSON.parse(value) as unknown;
-  } catch {
-    return value;
-  }
 }
 
 /** The invalid replies of a record that its reading puts loss on. */
@@ -264,6 +262,7 @@ export function formatCheckReport(report: CheckReport, file: string): string {
   const out: string[] = [];
   const t = report.tokenizer;
   out.push(`${file}: ${report.lines} lines; tokenizer ${t.name} (${t.kind}${t.kind === 'huggingface' ? `, chat template ${t.generation_markers ? 'marks' : 'does not mark'} assistant spans with {% generation %}` : ''})`);
+  if (report.counts_from === 'emit') out.push('token counts: the emit\'s (train.counts.json, made for this very file and tokenizer), not counted again');
   out.push(`max length ${report.max_length}; example length ${report.lengths.min ?? '-'}..${report.lengths.max ?? '-'} tokens, ${report.lengths.over_max_length} over the max length; written for train_on ${report.train_on}`);
   out.push('');
   const header = ['backend', 'train_on', 'examples', 'skipped', 'truncated', 'trained tokens', 'all tokens', 'invalid trained'];

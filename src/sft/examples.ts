@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { RETRY_PREFIX, StateNameSchema, type LlmCall, type Trajectory } from '../agent/trajectory.js';
 import { ToolSpecSchema, type ChatMessage, type ToolSpec } from '../policy/types.js';
 import { SftSchema } from '../recipe/schema.js';
-import { invalidReplies, policyMessages, shapeLine, trainerSettings, type LineMessage } from './backends.js';
-import { exampleTokenizer, isTiktokenEncoding, type ExampleTokenizer } from './tokenizer.js';
+import { invalidReplies, policyMessages, shapeLine, trainerSettings, withObjectArguments, type LineMessage } from './backends.js';
+import { exampleTokenizer, isTiktokenEncoding, lineSpans, type ExampleTokenizer, type LineTokens, type TokenizerInfo } from './tokenizer.js';
 import { compareRefs, trajectoryKey, type PoolEntry, type TrajectoryRef } from '../select/pool.js';
 import { toolForState } from '../agent/actions.js';
 
@@ -120,6 +120,12 @@ export interface SftExample {
   /** Of them, the tokens that carry loss under the options' train_on. */
   trained_tokens: number;
   line: SftLine;
+  /**
+   * The counts the check after the emit reads for this line instead of counting it again
+   * (src/sft/line-counts.ts): `total` is `tokens`, `spans` the line's messages as the check counts
+   * them (tool-call arguments as objects).
+   */
+  counts: LineTokens;
 }
 
 /**
@@ -182,6 +188,8 @@ export type ExampleCounts = z.infer<typeof ExampleCountsSchema>;
 
 export interface ExamplesResult {
   options: ExampleOptions;
+  /** The tokenizer the examples were counted with. */
+  tokenizer: TokenizerInfo;
   /** In (instance_id, iteration, sample_index, call_index) order: the order of train.jsonl. */
   examples: SftExample[];
   dropped: DroppedExample[];
@@ -222,7 +230,10 @@ export function buildExamples(trajectories: readonly Trajectory[], optionsInput:
 
 /**
  * How many examples each tokenizer keeps under the same max_tokens (`rft select` prints it): the
- * trajectories' recorded encoding from their counts, any other tokenizer by counting the lines.
+ * trajectories' recorded encoding from their counts, any other tokenizer by counting the lines —
+ * except a line whose tokenizer bounds its count under max_tokens without tokenizing (tiktoken:
+ * its UTF-8 bytes), which is kept uncounted. Only the kept/dropped decision is made, so the
+ * numbers are exactly those of building the examples with that tokenizer.
  */
 export function keptPerTokenizer(
   trajectories: readonly Trajectory[],
@@ -232,9 +243,44 @@ export function keptPerTokenizer(
   const recordedAs = new Set(trajectories.map((t) => t.tokens.encoding));
   return specs.map((spec) => {
     const recount = !(recordedAs.size === 1 && recordedAs.has(spec));
-    const { counts } = examplesWith(trajectories, { ...options, tokenizer: spec }, undefined, recount);
-    return { tokenizer: spec, candidates: counts.candidates, examples: counts.examples, over_max_tokens: counts.over_max_tokens };
+    const tokenizer = exampleTokenizer(spec);
+    let candidates = 0;
+    let over = 0;
+    for (const trajectory of [...trajectories].sort(compareRefs)) {
+      checkTokens(trajectory, recount ? null : spec);
+      for (const { messages, tools, tokens } of candidateLines(trajectory, options)) {
+        candidates += 1;
+        let n = tokens;
+        if (recount) {
+          const line = makeLine(messages, tools, options);
+          const written = lineMessages(line) as LineMessage[];
+          n = tokenizer.upperBound && tokenizer.upperBound(written, tools) <= options.max_tokens ? 0 : tokenizer.count(written, tools).total;
+        }
+        if (n > options.max_tokens) over += 1;
+      }
+    }
+    return { tokenizer: spec, candidates, examples: candidates - over, over_max_tokens: over };
   });
+}
+
+/** The candidate lines of a trajectory (its valid calls, or all of them as one line), before shaping, with their recorded tokens. */
+function candidateLines(trajectory: Trajectory, options: Pick<ExampleOptions, 'unit'>): Array<{ source: ExampleSource; messages: TrainingMessage[]; tools: ToolSpec[]; tokens: number }> {
+  const valid = trajectory.calls.flatMap((call, index) => (call.invalid === null ? [{ call, index, tokens: trajectory.tokens.per_call[index]! }] : []));
+  if (options.unit === 'call') {
+    return valid.map(({ call, index, tokens }) => {
+      const tool = trajectory.protocol === 'tools' ? toolForState(call.state) : null;
+      return { source: sourceOf(trajectory, index, call), messages: callMessages(call, index, trajectory), tools: tool ? [tool] : [], tokens };
+    });
+  }
+  if (valid.length === 0) return [];
+  const tools = new Map<string, ToolSpec>();
+  if (trajectory.protocol === 'tools') {
+    for (const { call } of valid) {
+      const tool = toolForState(call.state);
+      if (tool && !tools.has(tool.function.name)) tools.set(tool.function.name, tool);
+    }
+  }
+  return [{ source: sourceOf(trajectory, null, null), messages: valid.flatMap(({ call, index }) => callMessages(call, index, trajectory)), tools: [...tools.values()], tokens: valid.reduce((sum, v) => sum + v.tokens, 0) }];
 }
 
 function examplesWith(trajectories: readonly Trajectory[], optionsInput: ExampleOptionsInput, tokenizerGiven: ExampleTokenizer | undefined, recount: boolean): ExamplesResult {
@@ -251,22 +297,31 @@ function examplesWith(trajectories: readonly Trajectory[], optionsInput: Example
   let invalidLeftOut = 0;
   const seen = new Set<string>();
 
-  /** An example, or null when over max_tokens (then reported as dropped). */
+  /**
+   * An example, or null when over max_tokens (then reported as dropped). Counted as written for
+   * the backend (policy weights set, invalid replies left out where it cannot spare them), and
+   * only what is needed: with recorded counts the line's total is the record's, so only the
+   * trained messages' spans are counted (the tokenizer's spans shortcut: tiktoken counts the
+   * assistant messages alone, each distinct text once through its cache).
+   */
   const consider = (source: ExampleSource, messages: TrainingMessage[], tools: ToolSpec[], recordedTokens: number): SftExample | null => {
     const line = makeLine(messages, tools, options);
-    // Counted as written for the backend: policy weights set, invalid replies left out where it cannot spare them.
     const written = lineMessages(line) as LineMessage[];
-    const counted = tokenizer.count(written, tools);
-    const tokens = recorded ? recordedTokens : counted.total;
+    const counted = recorded ? null : tokenizer.count(written, tools);
+    const tokens = counted === null ? recordedTokens : counted.total;
     if (tokens > options.max_tokens) {
       dropped.push({ source, reason: 'over_max_tokens', tokens });
       return null;
     }
-    const trained = policyMessages(written, options.train_on).reduce((sum, i) => sum + counted.spans[i]!, 0);
+    const spans = counted === null ? lineSpans(tokenizer, written, tools) : counted.spans;
+    const trained = policyMessages(written, options.train_on).reduce((sum, i) => sum + spans[i]!, 0);
     const replayed = invalidReplies(messages as LineMessage[]).length;
     invalidReplyCount += replayed;
     invalidLeftOut += replayed - invalidReplies(written).length;
-    return { source, tokens, trained_tokens: trained, line };
+    // The check counts arguments as objects: the same messages unless a tool call's are a string.
+    const checked = withObjectArguments(written);
+    const checkSpans = checked === written || !written.some((m) => m.tool_calls?.some((c) => typeof c.function.arguments === 'string')) ? spans : lineSpans(tokenizer, checked, tools);
+    return { source, tokens, trained_tokens: trained, line, counts: { total: tokens, spans: checkSpans } };
   };
 
   for (const trajectory of ordered) {
@@ -276,31 +331,12 @@ function examplesWith(trajectories: readonly Trajectory[], optionsInput: Example
     checkTokens(trajectory, recorded ? options.tokenizer : null);
     calls += trajectory.calls.length;
 
-    const valid: Array<{ call: LlmCall; index: number; tokens: number }> = [];
     trajectory.calls.forEach((call, index) => {
-      const tokens = trajectory.tokens.per_call[index]!;
-      if (call.invalid !== null) dropped.push({ source: sourceOf(trajectory, index, call), reason: 'invalid_call', tokens });
-      else valid.push({ call, index, tokens });
+      if (call.invalid !== null) dropped.push({ source: sourceOf(trajectory, index, call), reason: 'invalid_call', tokens: trajectory.tokens.per_call[index]! });
     });
-
-    if (options.unit === 'call') {
-      for (const { call, index, tokens } of valid) {
-        candidates += 1;
-        const tool = trajectory.protocol === 'tools' ? toolForState(call.state) : null;
-        const example = consider(sourceOf(trajectory, index, call), callMessages(call, index, trajectory), tool ? [tool] : [], tokens);
-        if (example) examples.push(example);
-      }
-    } else if (valid.length > 0) {
+    for (const { source, messages, tools, tokens } of candidateLines(trajectory, options)) {
       candidates += 1;
-      const tools = new Map<string, ToolSpec>();
-      if (trajectory.protocol === 'tools') {
-        for (const { call } of valid) {
-          const tool = toolForState(call.state);
-          if (tool && !tools.has(tool.function.name)) tools.set(tool.function.name, tool);
-        }
-      }
-      const tokens = valid.reduce((sum, v) => sum + v.tokens, 0);
-      const example = consider(sourceOf(trajectory, null, null), valid.flatMap(({ call, index }) => callMessages(call, index, trajectory)), [...tools.values()], tokens);
+      const example = consider(source, messages, tools, tokens);
       if (example) examples.push(example);
     }
   }
@@ -330,7 +366,7 @@ function examplesWith(trajectories: readonly Trajectory[], optionsInput: Example
     invalid_replies_left_out: invalidLeftOut,
     length_histogram: histogram,
   });
-  return { options, examples, dropped, counts };
+  return { options, tokenizer: tokenizer.info, examples, dropped, counts };
 }
 
 /** The tool-argument type of resolved options: as set, else by backend (string for OpenAI, object for Hugging Face templates). */

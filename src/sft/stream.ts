@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Trajectory } from '../agent/trajectory.js';
 import { compareRefs, trajectoryKey, type TrajectoryRef, type VerdictKeyOf } from '../select/pool.js';
@@ -7,14 +7,16 @@ import { readTrajectoriesAt, scanPool, type LedgerLocation, type ScannedPool, ty
 import { selectTrajectories, type SelectionResult, type SelectOptionsInput } from '../select/select.js';
 import { fsyncDir, isWriteError, writeAll, writeFileAtomic, WriteFailedError } from '../store/atomic.js';
 import { CRASH_POINTS, crashPoint } from '../store/crash-points.js';
-import { buildExamples, emptyHistogram, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptionsInput } from './examples.js';
+import { buildExamples, emptyHistogram, ExampleCountsSchema, ExampleOptionsSchema, type DroppedExample, type ExampleCounts, type ExampleOptions, type ExampleOptionsInput, type ExamplesResult } from './examples.js';
+import { lineCountsText, LINE_COUNTS_FILE } from './line-counts.js';
+import { exampleTokenizer, type LineTokens, type TokenizerInfo } from './tokenizer.js';
 import { buildManifest, type DatasetManifest, type IterationSelection } from './manifest.js';
 import { DATASET_FILE, MANIFEST_FILE, serializeLine } from './write.js';
 
 /**
  * The dataset writer for pools bigger than memory: the same train.jsonl and manifest.json as
  * buildExamples + writeDataset, byte for byte, from kept trajectories handed over one at a time.
- * Memory: one trajectory, its examples and a write buffer — never the whole dataset (a
+ * Memory: one trajectory, its examples and their bytes — never the whole dataset (a
  * train.jsonl of SWE-Gym size does not even fit in one JavaScript string).
  */
 
@@ -33,80 +35,128 @@ export interface StreamDatasetInput {
   onExamples?: (trajectory: Trajectory, examples: number) => void;
 }
 
-const WRITE_BUFFER_CHARS = 1024 * 1024;
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * A trajectory's train.jsonl lines, encoded once (every dataset keeping it writes these bytes).
+ * Line by line: encoding one joined string of a trajectory's lines measured ~5× slower in V8.
+ */
+function linesBytes(part: ExamplesResult): Buffer {
+  return Buffer.concat(part.examples.flatMap((e) => [Buffer.from(serializeLine(e.line), 'utf8'), NEWLINE]));
+}
 
 /** Writes train.jsonl (streamed into a temp file, then renamed) and manifest.json into `dir`. Returns the manifest. */
 export function writeDatasetStream(dir: string, input: StreamDatasetInput): DatasetManifest {
   const options = ExampleOptionsSchema.parse(input.options);
-  mkdirSync(dir, { recursive: true });
-  const target = path.join(dir, DATASET_FILE);
-  const temp = path.join(dir, `.${DATASET_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(temp, 'wx', 0o644);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let pending = '';
-  const flush = () => {
-    if (pending === '') return;
-    const chunk = Buffer.from(pending, 'utf8');
-    // All of it or a throw (a full disk cuts a write short): the manifest's sha256 and size
-    // describe only bytes that reached the file; on a throw the temp file is removed below.
-    writeAll(fd, chunk);
-    hash.update(chunk);
-    bytes += chunk.length;
-    pending = '';
-  };
-
-  const counts = emptyCounts();
-  const instances = new Set<string>();
-  const dropped: DroppedExample[] = [];
-  let previous: TrajectoryRef | null = null;
-  let manifest: DatasetManifest;
+  const sink = new DatasetSink(dir);
   try {
     for (const trajectory of input.trajectories) {
-      if (previous !== null && compareRefs(previous, trajectory) >= 0) {
-        throw new Error(
-          compareRefs(previous, trajectory) === 0
-            ? `trajectory ${trajectory.instance_id} #${trajectory.sample_index} (iteration ${trajectory.iteration}) is given twice`
-            : `trajectories must come in (instance_id, iteration, sample_index) order: ${trajectoryKey(trajectory)} after ${trajectoryKey(previous)}`,
-        );
-      }
-      previous = trajectory;
       const part = buildExamples([trajectory], options);
-      for (const example of part.examples) {
-        pending += `${serializeLine(example.line)}\n`;
-        if (pending.length >= WRITE_BUFFER_CHARS) flush();
-      }
+      sink.add(trajectory, part, linesBytes(part));
       input.onExamples?.(trajectory, part.counts.examples);
-      dropped.push(...part.dropped);
-      addCounts(counts, part.counts);
-      if (part.counts.examples > 0) instances.add(trajectory.instance_id);
     }
-    flush();
-    fsyncSync(fd);
-    const total = counts.tokens_total;
-    const finalCounts = ExampleCountsSchema.parse({
-      ...counts,
-      instances_with_examples: instances.size,
-      tokens_mean: counts.examples === 0 ? null : total / counts.examples,
-    });
-    // Checks the examples against the selections before anything replaces the old files.
-    manifest = buildManifest(
-      { recipe_hash: input.recipe_hash, iteration: input.iteration, selections: input.selections, examples: { options, examples: [], dropped, counts: finalCounts } },
-      { name: DATASET_FILE, sha256: hash.digest('hex'), bytes, lines: finalCounts.examples },
-    );
+    return sink.finish({ recipe_hash: input.recipe_hash, iteration: input.iteration, selections: input.selections, options });
   } catch (err) {
-    closeSync(fd);
-    unlinkSync(temp);
-    throw isWriteError(err) ? new WriteFailedError(target, err) : err;
+    sink.abort();
+    throw sink.failure(err);
   }
-  closeSync(fd);
-  // The same crash points as writeFileAtomic (crash-anywhere kills the emit step here).
-  crashPoint(CRASH_POINTS.atomicBeforeRename, target);
-  renameSync(temp, target);
-  crashPoint(CRASH_POINTS.atomicBeforeDirSync, target);
-  fsyncDir(dir);
-  writeFileAtomic(path.join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+}
+
+/**
+ * One dataset folder being written: train.jsonl streamed into a temp file (renamed into place by
+ * finish), its sha256 and counts kept as lines come, and the examples' token counts for the
+ * check after the emit (train.counts.json). Fed one trajectory at a time, with the examples built
+ * once for it (several sinks can share them: writeSelectedDatasets).
+ */
+class DatasetSink {
+  private readonly target: string;
+  private readonly temp: string;
+  private readonly fd: number;
+  private readonly hash = createHash('sha256');
+  private bytes = 0;
+  private readonly counts = emptyCounts();
+  private readonly instances = new Set<string>();
+  private readonly dropped: DroppedExample[] = [];
+  private readonly lineCounts: LineTokens[] = [];
+  private tokenizer: TokenizerInfo | null = null;
+  private previous: TrajectoryRef | null = null;
+  private closed = false;
+
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.target = path.join(dir, DATASET_FILE);
+    this.temp = path.join(dir, `.${DATASET_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    this.fd = openSync(this.temp, 'wx', 0o644);
+  }
+
+  /** A trajectory's examples (`part`, built from it alone) and their lines, serialised (`lines`). */
+  add(trajectory: Trajectory, part: ExamplesResult, lines: Buffer): void {
+    const previous = this.previous;
+    if (previous !== null && compareRefs(previous, trajectory) >= 0) {
+      throw new Error(
+        compareRefs(previous, trajectory) === 0
+          ? `trajectory ${trajectory.instance_id} #${trajectory.sample_index} (iteration ${trajectory.iteration}) is given twice`
+          : `trajectories must come in (instance_id, iteration, sample_index) order: ${trajectoryKey(trajectory)} after ${trajectoryKey(previous)}`,
+      );
+    }
+    this.previous = trajectory;
+    // All of it or a throw (a full disk cuts a write short): the manifest's sha256 and size
+    // describe only bytes that reached the file; on a throw the temp file is removed (abort).
+    writeAll(this.fd, lines);
+    this.hash.update(lines);
+    this.bytes += lines.length;
+    for (const example of part.examples) this.lineCounts.push(example.counts);
+    this.tokenizer = part.tokenizer;
+    for (const d of part.dropped) this.dropped.push(d);
+    addCounts(this.counts, part.counts);
+    if (part.counts.examples > 0) this.instances.add(trajectory.instance_id);
+  }
+
+  /** Puts train.jsonl in place, then its counts and manifest.json (each atomically). Returns the manifest. */
+  finish(input: { recipe_hash: string; iteration: number; selections: readonly IterationSelection[]; options: ExampleOptions }): DatasetManifest {
+    let manifest: DatasetManifest;
+    const tokenizer = this.tokenizer ?? exampleTokenizer(input.options.tokenizer).info;
+    try {
+      fsyncSync(this.fd);
+      const total = this.counts.tokens_total;
+      const finalCounts = ExampleCountsSchema.parse({
+        ...this.counts,
+        instances_with_examples: this.instances.size,
+        tokens_mean: this.counts.examples === 0 ? null : total / this.counts.examples,
+      });
+      // Checks the examples against the selections before anything replaces the old files.
+      manifest = buildManifest(
+        { recipe_hash: input.recipe_hash, iteration: input.iteration, selections: input.selections, examples: { options: input.options, tokenizer, examples: [], dropped: this.dropped, counts: finalCounts } },
+        { name: DATASET_FILE, sha256: this.hash.digest('hex'), bytes: this.bytes, lines: finalCounts.examples },
+      );
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+    this.closed = true;
+    closeSync(this.fd);
+    // The same crash points as writeFileAtomic (crash-anywhere kills the emit step here).
+    crashPoint(CRASH_POINTS.atomicBeforeRename, this.target);
+    renameSync(this.temp, this.target);
+    crashPoint(CRASH_POINTS.atomicBeforeDirSync, this.target);
+    fsyncDir(this.dir);
+    writeFileAtomic(path.join(this.dir, LINE_COUNTS_FILE), lineCountsText({ sha256: manifest.file.sha256, bytes: manifest.file.bytes }, tokenizer, this.lineCounts));
+    writeFileAtomic(path.join(this.dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    return manifest;
+  }
+
+  /** Removes the temp file (after a failure). */
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+    rmSync(this.temp, { force: true });
+  }
+
+  /** A write error as the error of the target file. */
+  failure(err: unknown): unknown {
+    return isWriteError(err) ? new WriteFailedError(this.target, err) : err;
+  }
 }
 
 function emptyCounts(): ExampleCounts {
@@ -205,17 +255,75 @@ export function writeSelectedDataset(
     onExamples?: (trajectory: Trajectory, examples: number) => void;
   },
 ): DatasetManifest {
-  const kept = input.parts
-    .flatMap(({ trajectoriesFile, pool, selection }) => selection.kept.map((entry) => ({ entry, file: trajectoriesFile, at: pool.locations.get(trajectoryKey(entry))! })))
-    .sort((a, b) => compareRefs(a.entry, b.entry));
-  return writeDatasetStream(dir, {
+  const onExamples = input.onExamples;
+  return writeSelectedDatasets([{ dir, parts: input.parts }], {
     recipe_hash: input.recipe_hash,
     iteration: input.iteration,
-    selections: input.parts.map(({ iteration, pool, selection }) => ({ iteration, selection, infrastructure_records: pool.infrastructure_records })),
-    options: input.examples,
-    trajectories: readInOrder(kept),
-    ...(input.onExamples ? { onExamples: input.onExamples } : {}),
+    examples: input.examples,
+    ...(onExamples ? { onTrajectory: (t: Trajectory, n: number) => onExamples(t, n) } : {}),
+  })[0]!;
+}
+
+/** One dataset of writeSelectedDatasets: its folder and its selections of the scanned pools. */
+export interface SelectedDatasetOutput {
+  dir: string;
+  parts: ReadonlyArray<ScannedIteration & { selection: SelectionResult }>;
+}
+
+/**
+ * Several datasets of the same pools and example options (`rft select --cap 1,2,none`), written in
+ * one pass: the trajectories any of them keeps are read back once, in train.jsonl order, their
+ * examples built and serialised once, and the lines appended to every dataset that keeps them.
+ * Each folder gets exactly the files writeSelectedDataset would write for it alone.
+ * `onTrajectory` hears each trajectory read, its examples, and the outputs (indexes) keeping it.
+ */
+export function writeSelectedDatasets(
+  outputs: readonly SelectedDatasetOutput[],
+  input: {
+    recipe_hash: string;
+    iteration: number;
+    examples: ExampleOptionsInput;
+    onTrajectory?: (trajectory: Trajectory, examples: number, keptBy: readonly number[]) => void;
+  },
+): DatasetManifest[] {
+  const options = ExampleOptionsSchema.parse(input.examples);
+  // Every kept (ledger, record) once, with the outputs keeping it.
+  const byKey = new Map<string, { entry: TrajectoryRef; file: string; at: LedgerLocation; keptBy: number[] }>();
+  outputs.forEach(({ parts }, o) => {
+    for (const { trajectoriesFile, pool, selection } of parts) {
+      for (const entry of selection.kept) {
+        const key = `${trajectoriesFile}\0${trajectoryKey(entry)}`;
+        const found = byKey.get(key);
+        if (found) {
+          if (found.keptBy.at(-1) !== o) found.keptBy.push(o);
+        } else byKey.set(key, { entry, file: trajectoriesFile, at: pool.locations.get(trajectoryKey(entry))!, keptBy: [o] });
+      }
+    }
   });
+  const kept = [...byKey.values()].sort((a, b) => compareRefs(a.entry, b.entry));
+  const sinks: DatasetSink[] = [];
+  try {
+    for (const { dir } of outputs) sinks.push(new DatasetSink(dir));
+    let i = 0;
+    for (const trajectory of readInOrder(kept)) {
+      const { keptBy } = kept[i++]!;
+      const part = buildExamples([trajectory], options);
+      const bytes = linesBytes(part);
+      for (const o of keptBy) sinks[o]!.add(trajectory, part, bytes);
+      input.onTrajectory?.(trajectory, part.counts.examples, keptBy);
+    }
+    return outputs.map(({ parts }, o) =>
+      sinks[o]!.finish({
+        recipe_hash: input.recipe_hash,
+        iteration: input.iteration,
+        selections: parts.map(({ iteration, pool, selection }) => ({ iteration, selection, infrastructure_records: pool.infrastructure_records })),
+        options,
+      }),
+    );
+  } catch (err) {
+    for (const sink of sinks) sink.abort();
+    throw sinks[0]?.failure(err) ?? err;
+  }
 }
 
 /** Reads kept records back in the order given, keeping one file open per run of the same ledger. */

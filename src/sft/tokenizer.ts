@@ -6,6 +6,7 @@ import type { Template } from '@huggingface/jinja';
 import type { Tokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
 import { boundedTokenCount } from '../agent/tokens.js';
+import { CountCache } from '../util/tokens.js';
 
 // Loaded when a Hugging Face tokenizer is first built (their CommonJS builds, synchronously):
 // commands that only read a run (status, show) name this module's schemas but never tokenize.
@@ -63,6 +64,15 @@ export interface LineTokens {
 export interface ExampleTokenizer {
   readonly info: TokenizerInfo;
   count(messages: readonly CountMessage[], tools?: readonly unknown[]): LineTokens;
+  /** count(…).spans alone, where that is cheaper than the whole count (tiktoken: the assistant messages only). */
+  spans?(messages: readonly CountMessage[], tools?: readonly unknown[]): number[];
+  /** A bound count(…).total never exceeds, found without tokenizing; absent when the tokenizer has none. */
+  upperBound?(messages: readonly CountMessage[], tools?: readonly unknown[]): number;
+}
+
+/** The spans of a line: the tokenizer's own shortcut when it has one, else its whole count's. */
+export function lineSpans(tokenizer: ExampleTokenizer, messages: readonly CountMessage[], tools?: readonly unknown[]): number[] {
+  return tokenizer.spans ? tokenizer.spans(messages, tools) : tokenizer.count(messages, tools).spans;
 }
 
 const argumentsText = (args: unknown) => (typeof args === 'string' ? args : JSON.stringify(args));
@@ -77,13 +87,34 @@ export class TiktokenExampleTokenizer implements ExampleTokenizer {
     this.info = { name: encoding, kind: 'tiktoken', sha256: null, generation_markers: null };
   }
 
+  /** A message's tokens: 4, its content and its tool calls (name + arguments). Lines are sums of these. */
+  messageTokens(m: CountMessage): number {
+    let n = 4 + boundedTokenCount(m.content, this.encoding);
+    if (m.role === 'assistant') for (const c of m.tool_calls ?? []) n += boundedTokenCount(c.function.name + argumentsText(c.function.arguments), this.encoding);
+    return n;
+  }
+
   count(messages: readonly CountMessage[]): LineTokens {
-    const per = messages.map((m) => {
-      let n = 4 + boundedTokenCount(m.content, this.encoding);
-      if (m.role === 'assistant') for (const c of m.tool_calls ?? []) n += boundedTokenCount(c.function.name + argumentsText(c.function.arguments), this.encoding);
-      return n;
-    });
+    const per = messages.map((m) => this.messageTokens(m));
     return { total: per.reduce((a, b) => a + b, 0), spans: messages.map((m, i) => (m.role === 'assistant' ? per[i]! : 0)) };
+  }
+
+  /** Only the assistant messages are counted: a line's spans never need its prompts' tokens. */
+  spans(messages: readonly CountMessage[]): number[] {
+    return messages.map((m) => (m.role === 'assistant' ? this.messageTokens(m) : 0));
+  }
+
+  /**
+   * Every token of a byte-pair encoding is at least one byte of UTF-8 (and a long run's estimate,
+   * one per 4 characters, is below its bytes): the bytes bound the count, for free.
+   */
+  upperBound(messages: readonly CountMessage[]): number {
+    let n = 0;
+    for (const m of messages) {
+      n += 4 + Buffer.byteLength(m.content, 'utf8');
+      if (m.role === 'assistant') for (const c of m.tool_calls ?? []) n += Buffer.byteLength(c.function.name + argumentsText(c.function.arguments), 'utf8');
+    }
+    return n;
   }
 }
 
@@ -106,6 +137,9 @@ export class HfExampleTokenizer implements ExampleTokenizer {
   readonly info: TokenizerInfo;
   private readonly template: Template;
   private readonly specials: Record<string, string>;
+  private splitter: RegExp | null;
+  private checksLeft = 16;
+  private readonly pieces = new CountCache((text) => this.wholeTokens(text));
 
   constructor(
     name: string,
@@ -113,7 +147,9 @@ export class HfExampleTokenizer implements ExampleTokenizer {
     templateText: string,
     config: Record<string, unknown>,
     sha256: string,
+    addedTokens: readonly AddedToken[] = [],
   ) {
+    this.splitter = addedTokenSplitter(addedTokens);
     this.template = new (jinja().Template)(templateText);
     this.specials = Object.fromEntries(['bos_token', 'eos_token', 'pad_token', 'unk_token'].map((k) => [k, tokenText(config[k])]));
     this.info = { name, kind: 'huggingface', sha256, generation_markers: /\{%-?\s*generation\s*-?%\}/.test(templateText) };
@@ -128,8 +164,45 @@ export class HfExampleTokenizer implements ExampleTokenizer {
     });
   }
 
+  /**
+   * Tokens of a text. Where the tokenizer splits its added tokens out before anything else (none
+   * strips the whitespace beside it or is normalised: tokenizer.json says so), the count is the
+   * number of added tokens plus the counts of the pieces between them, each piece counted apart;
+   * a chat template puts such tokens around every turn (ChatML: <|im_start|>, <|im_end|>), so a
+   * piece is one message's turn, and a message repeated across examples (a state's system prompt,
+   * replayed history) is tokenized once. The first texts are also counted whole and compared: a
+   * difference turns piecewise counting off for good (detected, not assumed).
+   */
   tokens(text: string): number {
-    return text.length === 0 ? 0 : this.tokenizer.encode(text, { add_special_tokens: false }).ids.length;
+    if (text.length === 0) return 0;
+    if (this.splitter === null) return this.wholeTokens(text);
+    const pieces = this.piecewiseTokens(text);
+    if (this.checksLeft > 0) {
+      this.checksLeft -= 1;
+      const whole = this.wholeTokens(text);
+      if (whole !== pieces) {
+        this.splitter = null;
+        return whole;
+      }
+    }
+    return pieces;
+  }
+
+  /** Whether counts are (still) made piece by piece between added tokens. */
+  get piecewise(): boolean {
+    return this.splitter !== null;
+  }
+
+  private wholeTokens(text: string): number {
+    return this.tokenizer.encode(text, { add_special_tokens: false }).ids.length;
+  }
+
+  private piecewiseTokens(text: string): number {
+    // split with a capturing group: even indexes are the pieces, odd ones the added tokens
+    const parts = text.split(this.splitter!);
+    let n = (parts.length - 1) / 2;
+    for (let i = 0; i < parts.length; i += 2) n += this.pieces.count(parts[i]!);
+    return n;
   }
 
   count(messages: readonly CountMessage[], tools?: readonly unknown[]): LineTokens {
@@ -142,6 +215,25 @@ export class HfExampleTokenizer implements ExampleTokenizer {
     });
     return { total: this.tokens(full), spans };
   }
+}
+
+/** An entry of tokenizer.json's added_tokens. */
+export interface AddedToken {
+  content: string;
+  lstrip?: boolean;
+  rstrip?: boolean;
+  single_word?: boolean;
+  normalized?: boolean;
+}
+
+/**
+ * A pattern matching the added tokens (longest first, captured), when each is matched verbatim and
+ * split out before normalisation with nothing stripped beside it; else null (count texts whole).
+ */
+export function addedTokenSplitter(added: readonly AddedToken[]): RegExp | null {
+  if (added.length === 0 || added.some((t) => t.lstrip || t.rstrip || t.single_word || t.normalized || t.content === '')) return null;
+  const escaped = [...new Set(added.map((t) => t.content))].sort((a, b) => b.length - a.length).map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`(${escaped.join('|')})`);
 }
 
 export class TokenizerError extends Error {
@@ -173,8 +265,11 @@ function chatTemplateOf(dir: string, config: Record<string, unknown>): string {
   throw new TokenizerError(`${dir}: no chat template (tokenizer_config.json has no chat_template and there is no chat_template.jinja)`);
 }
 
-/** Loads a local Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json). */
-export function loadHfTokenizer(dir: string): HfExampleTokenizer {
+/**
+ * Loads a local Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json).
+ * `piecewise: false` counts every text whole (the reference the piecewise counts are tested against).
+ */
+export function loadHfTokenizer(dir: string, options: { piecewise?: boolean } = {}): HfExampleTokenizer {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new TokenizerError(`tokenizer ${dir}: not an encoding (${TIKTOKEN_ENCODINGS.join(', ')}) and not a folder; give an encoding name or the folder of a Hugging Face tokenizer (with tokenizer.json and tokenizer_config.json)`);
   }
@@ -182,11 +277,12 @@ export function loadHfTokenizer(dir: string): HfExampleTokenizer {
     if (!existsSync(path.join(dir, file))) throw new TokenizerError(`tokenizer ${dir}: ${file} is missing (a Hugging Face tokenizer folder has tokenizer.json and tokenizer_config.json)`);
   }
   const jsonText = readFileSync(path.join(dir, 'tokenizer.json'));
-  const tokenizerJson = JSON.parse(jsonText.toString('utf8')) as object;
+  const tokenizerJson = JSON.parse(jsonText.toString('utf8')) as { added_tokens?: AddedToken[] };
   const config = readJson(path.join(dir, 'tokenizer_config.json'));
   const template = chatTemplateOf(dir, config);
   const sha256 = createHash('sha256').update(jsonText).update('\0').update(template).digest('hex');
-  return new HfExampleTokenizer(dir, new (tokenizers().Tokenizer)(tokenizerJson, config), template, config, sha256);
+  const added = options.piecewise !== false && Array.isArray(tokenizerJson.added_tokens) ? tokenizerJson.added_tokens : [];
+  return new HfExampleTokenizer(dir, new (tokenizers().Tokenizer)(tokenizerJson, config), template, config, sha256, added);
 }
 
 const loaded = new Map<string, ExampleTokenizer>();

@@ -19,20 +19,18 @@ export function encoder(encoding: TiktokenEncoding): Tiktoken {
 }
 
 /**
- * Counts tokens, remembering the counts of recent texts. js-tiktoken is pure JavaScript (~1 MB of
- * text per CPU-second) and runs on the loop's only thread, while most of what a trajectory
- * records was counted before: every call re-sends its state's system prompt, and the samples of
- * one task share their first prompts (bench/RESULTS.md, benchmark 5). The cache holds at most
- * `maxChars` characters of text (least recently used first out), so memory stays bounded.
+ * Counts of texts under one counting function, remembering the counts of recent texts: a text
+ * counted before is not counted again. The cache holds at most `maxChars` characters of text
+ * (least recently used first out), so memory stays bounded.
  */
-export class TokenCounter {
+export class CountCache {
   private readonly cache = new Map<string, number>();
   private cachedChars = 0;
   hits = 0;
   misses = 0;
 
   constructor(
-    readonly encoding: TiktokenEncoding = 'cl100k_base',
+    private readonly countText: (text: string) => number,
     private readonly maxChars = 16 * 1024 * 1024,
   ) {}
 
@@ -47,7 +45,7 @@ export class TokenCounter {
       return known;
     }
     this.misses += 1;
-    const n = encoder(this.encoding).encode(text, 'all').length;
+    const n = this.countText(text);
     if (text.length <= this.maxChars / 4) {
       this.cache.set(text, n);
       this.cachedChars += text.length;
@@ -58,6 +56,22 @@ export class TokenCounter {
       }
     }
     return n;
+  }
+}
+
+/**
+ * Counts tokens, remembering the counts of recent texts (a CountCache of 16 M characters by
+ * default). js-tiktoken is pure JavaScript (~1 MB of text per CPU-second) and runs on the loop's
+ * only thread, while most of what a trajectory records was counted before: every call re-sends its
+ * state's system prompt, and the samples of one task share their first prompts (bench/RESULTS.md,
+ * benchmark 5).
+ */
+export class TokenCounter extends CountCache {
+  constructor(
+    readonly encoding: TiktokenEncoding = 'cl100k_base',
+    maxChars = 16 * 1024 * 1024,
+  ) {
+    super((text) => encoder(encoding).encode(text, 'all').length, maxChars);
   }
 }
 
