@@ -9,15 +9,8 @@ import { canonicalJson } from '../util/canonical.js';
 import { InstanceSchema, type Instance } from '../tasks/instance.js';
 import { environmentSeed, synthEnvironment, type Environment, type SynthSettings } from './environment.js';
 import { REJECTIONS } from './judge.js';
-import { SynthRecordSchema, type CandidateRecord, type SynthRecord, type TraceRecord } from './records.js';
+import { SynthRecordSchema, SynthResumeError, type CandidateRecord, type SynthRecord, type TraceRecord } from './records.js';
 import { yieldReport, formatYieldReport, type YieldReport } from './report.js';
-
-export class SynthResumeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SynthResumeError';
-  }
-}
 
 export interface SynthOptions extends SynthSettings {
   docker: Docker;

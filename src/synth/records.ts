@@ -44,3 +44,11 @@ export const EnvDoneRecordSchema = z.object({ type: z.literal('env_done'), env: 
 
 export const SynthRecordSchema = z.discriminatedUnion('type', [SettingsRecordSchema, TraceRecordSchema, CandidateRecordSchema, EnvDoneRecordSchema]);
 export type SynthRecord = z.infer<typeof SynthRecordSchema>;
+
+/** A ledger written with other settings than the run now asked for. */
+export class SynthResumeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SynthResumeError';
+  }
+}
