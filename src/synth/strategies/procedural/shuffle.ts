@@ -1,0 +1,32 @@
+import type { Node } from 'web-tree-sitter';
+import { type Modifier, type Rewrite, docstring, ownBlocks, snippet, statements } from './tree.js';
+
+/** Order (SWE-smith's shuffle family): two neighbouring simple statements of a block change places. */
+
+const SIMPLE = new Set(['expression_statement', 'assert_statement', 'delete_statement']);
+
+export const swapStatements: Modifier = {
+  kind: 'swap_statements',
+  rewrites(fn) {
+    const out: Rewrite[] = [];
+    const doc = docstring(fn);
+    for (const block of ownBlocks(fn)) {
+      const all = statements(block).filter((s) => doc === null || s.id !== doc.id);
+      for (let i = 0; i + 1 < all.length; i++) {
+        const a: Node = all[i]!;
+        const b: Node = all[i + 1]!;
+        // Neighbours on their own lines (same indentation, so their texts swap as they are).
+        if (!SIMPLE.has(a.type) || !SIMPLE.has(b.type) || a.text === b.text) continue;
+        if (a.endPosition.row >= b.startPosition.row) continue;
+        out.push({
+          replacements: [
+            { start: a.startIndex, end: a.endIndex, text: b.text },
+            { start: b.startIndex, end: b.endIndex, text: a.text },
+          ],
+          note: `swapped \`${snippet(a.text, 30)}\` and \`${snippet(b.text, 30)}\``,
+        });
+      }
+    }
+    return out;
+  },
+};
