@@ -32,6 +32,9 @@ export interface SynthResult {
 
 /** The ledger and report files beside the task file. */
 export const ledgerFile = (out: string) => `${out}.ledger.jsonl`;
+
+/** The rft.run label of a synth run's containers (one per ledger, so a resumed run reaps its killed predecessor's). */
+export const synthRunLabel = (out: string) => `synth-${createHash('sha256').update(ledgerFile(out)).digest('hex').slice(0, 12)}`;
 export const reportFile = (out: string) => `${out}.report.json`;
 
 /**
@@ -81,8 +84,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   const print = options.progress ?? (() => {});
   const { ledger, droppedTornBytes } = Ledger.open<SynthRecord>(file, SynthRecordSchema);
   if (droppedTornBytes > 0) print(`synth: dropped a torn last line (${droppedTornBytes} bytes) from ${file}`);
-  const runId = `synth-${createHash('sha256').update(file).digest('hex').slice(0, 12)}`;
-  const labels = { [LABEL.run]: runId };
+  const labels = { [LABEL.run]: synthRunLabel(options.out) };
   try {
     const records = existsSync(file) ? [...readRecords(file, SynthRecordSchema)] : [];
     const print0 = fingerprint(options, envs);
