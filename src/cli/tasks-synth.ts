@@ -17,6 +17,7 @@ type SynthArgs = SandboxArgs & {
   'policy-url'?: string;
   model?: string;
   'api-key-env': string;
+  'max-minutes'?: number;
 };
 
 export const tasksSynthCommand: CommandModule<object, SynthArgs> = {
@@ -36,6 +37,7 @@ export const tasksSynthCommand: CommandModule<object, SynthArgs> = {
       .option('policy-url', { type: 'string', describe: 'OpenAI-compatible endpoint for the LLM strategy and issue texts (else: template texts, no llm_rewrite)' })
       .option('model', { type: 'string', describe: 'model name at --policy-url' })
       .option('api-key-env', { type: 'string', default: 'OPENAI_API_KEY', describe: 'environment variable holding the endpoint key' })
+      .option('max-minutes', { type: 'number', describe: 'start no candidate after this many minutes; the tasks so far are written, and the same command later goes on' })
       .option('timeout', { type: 'number', default: 300, describe: 'seconds one test run may take (a bug that runs longer is rejected)' })
       .option('concurrency', { type: 'number', default: 1, describe: 'environments (containers) at once' }) as never,
   handler: async (args) => {
@@ -43,6 +45,7 @@ export const tasksSynthCommand: CommandModule<object, SynthArgs> = {
     if (!Number.isInteger(args.seed)) throw new ArgumentError(`--seed: ${args.seed} is not a whole number; e.g. --seed 1`);
     if (!(args['max-fail-fraction'] > 0 && args['max-fail-fraction'] <= 1)) throw new ArgumentError(`--max-fail-fraction: ${args['max-fail-fraction']} is not above 0 and at most 1; e.g. --max-fail-fraction 0.5`);
     if ((args['policy-url'] === undefined) !== (args.model === undefined)) throw new ArgumentError('--policy-url and --model go together; give both or neither');
+    if (args['max-minutes'] !== undefined && !(args['max-minutes'] > 0)) throw new ArgumentError(`--max-minutes: ${args['max-minutes']} is not above 0; e.g. --max-minutes 30`);
     const sources = pickInstances(await readInstances(args.from), parseInstanceIds(args['instance-ids']), args.from);
     const { runSynthCommand } = await import('../synth/command-run.js');
     await runSynthCommand({
@@ -59,6 +62,7 @@ export const tasksSynthCommand: CommandModule<object, SynthArgs> = {
       bounds: { maxFailToPass: args['max-fail-to-pass'], maxFailFraction: args['max-fail-fraction'] },
       timeoutS: args.timeout,
       concurrency: args.concurrency,
+      maxMinutes: args['max-minutes'] ?? null,
       policy: args['policy-url'] && args.model ? { baseUrl: args['policy-url'], model: args.model, apiKeyEnv: args['api-key-env'] } : null,
     });
   },

@@ -23,6 +23,7 @@ export interface SynthCommandInput {
   bounds: Bounds;
   timeoutS: number;
   concurrency: number;
+  maxMinutes: number | null;
   policy: { baseUrl: string; model: string; apiKeyEnv: string } | null;
 }
 
@@ -43,6 +44,7 @@ export async function runSynthCommand(input: SynthCommandInput): Promise<void> {
     imageFor: (instance) => imageNameFor(instance.instance_id, input.image),
     out: input.out,
     concurrency: input.concurrency,
+    ...(input.maxMinutes !== null ? { maxSeconds: input.maxMinutes * 60 } : {}),
     seed: input.seed,
     limit: input.limit,
     maxCandidates: input.maxCandidates,

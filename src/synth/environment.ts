@@ -53,6 +53,8 @@ export interface Environment {
 
 export interface EnvironmentHooks {
   append: (record: TraceRecord | CandidateRecord) => void;
+  /** True once the run's time is up: no new candidate is started (the ledger lets a later run go on). */
+  stopping: () => boolean;
   onCandidate: (record: CandidateRecord) => void;
   labels: Record<string, string>;
 }
@@ -79,7 +81,7 @@ export async function synthEnvironment(
   settings: SynthSettings,
   done: { trace: TraceRecord | null; candidates: ReadonlyMap<number, CandidateRecord> },
   hooks: EnvironmentHooks,
-): Promise<void> {
+): Promise<'done' | 'stopped'> {
   const ws = await Workspace.open(docker, env.image, settings.limits, hooks.labels);
   try {
     await installHarness(ws.box);
@@ -109,6 +111,7 @@ export async function synthEnvironment(
         const at = index++;
         if (done.candidates.has(at)) continue;
         if (valid >= settings.limit) break;
+        if (hooks.stopping()) return 'stopped';
         const record = await tryCandidate(docker, ws, env, settings, trace, testsOf, candidate, at, seen, seed, hooks.labels);
         hooks.append(record);
         hooks.onCandidate(record);
@@ -119,6 +122,7 @@ export async function synthEnvironment(
   } finally {
     await ws.close();
   }
+  return 'done';
 }
 
 function cmp(a: string, b: string): number {

@@ -19,6 +19,8 @@ export interface SynthOptions extends SynthSettings {
   imageFor: (instance: Instance) => string;
   out: string;
   concurrency: number;
+  /** Stop starting candidates after this many seconds; unfinished environments go on in a later run of the same command. */
+  maxSeconds?: number;
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
 }
@@ -110,6 +112,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
     const started = Date.now();
     const doneAtStart = doneCount;
     const limit = pLimit(options.concurrency);
+    const stopped: string[] = [];
     await Promise.all(
       envs.map((env) =>
         limit(async () => {
@@ -117,13 +120,14 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
           print(`synth: ${env.id}: ${traces.has(env.id) ? 'resuming' : 'tracing the tests'}`);
           let error: string | null = null;
           try {
-            await synthEnvironment(
+            const ended = await synthEnvironment(
               options.docker,
               env,
               options,
               { trace: traces.get(env.id) ?? null, candidates: candidates.get(env.id) ?? new Map() },
               {
                 labels,
+                stopping: () => options.maxSeconds !== undefined && Date.now() - started > options.maxSeconds * 1000,
                 append: (record) => {
                   ledger.append(record);
                   if (record.type === 'trace') print(`synth: ${env.id}: ${record.pass_before.length} passing tests, ${record.functions.length} functions traced (${record.seconds.toFixed(0)} s)`);
@@ -138,6 +142,10 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
                 },
               },
             );
+            if (ended === 'stopped') {
+              stopped.push(env.id);
+              return;
+            }
           } catch (err) {
             error = err instanceof Error ? err.message : String(err);
             print(`synth: ${env.id}: failed: ${error}`);
@@ -146,6 +154,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
         }),
       ),
     );
+    if (stopped.length > 0) print(`synth: time is up: ${stopped.join(', ')} not finished; run the same command again to go on`);
   } finally {
     ledger.close();
   }
