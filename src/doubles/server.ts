@@ -9,6 +9,7 @@ import { canonicalJson } from '../util/canonical.js';
 import { loadSimModels, SIM_BASE, SIM_BASE_NAME, type SimModel } from './model.js';
 import { estimateTokens, SimPolicy, SimRequestError, type SimChatRequest } from './policy.js';
 import { SIM_VERIFIER_NAME, SimVerifier } from './verifier.js';
+import { answerSynth, type SynthStep } from './synth.js';
 
 /**
  * The SIMULATED policy's OpenAI-compatible HTTP server (a test double, design §9): stands in for
@@ -92,6 +93,8 @@ export interface SimServer {
   requests: SimRequestLog[];
   /** One entry per request answered by the SIMULATED verifier (model sim-verifier), in order. */
   verifierRequests: Array<{ instance_id: string | null; p_yes: number }>;
+  /** One entry per task-synthesis prompt answered (synth.ts), in order. */
+  synthRequests: Array<{ model: string; seed: number | null; step: SynthStep }>;
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -165,6 +168,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
   const verifier = new SimVerifier(options.tasks);
   const requests: SimRequestLog[] = [];
   const verifierRequests: SimServer['verifierRequests'] = [];
+  const synthRequests: SimServer['synthRequests'] = [];
   const started = Math.floor(Date.now() / 1000);
   const latency = options.latencyMs ?? 0;
 
@@ -233,6 +237,23 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     const model = lookup(request.model);
     if (!model) throw unknownModel(request.model);
     refuseOverLong(request, options.maxModelLen ?? SIM_MAX_MODEL_LEN);
+    // Task synthesis's prompts (a bug to reintroduce, an issue to write) have answers of their own.
+    const synth = answerSynth(request.messages, request.seed ?? 0);
+    if (synth) {
+      synthRequests.push({ model: model.name, seed: request.seed ?? null, step: synth.step });
+      if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
+      const promptTokens = Math.ceil(body.length / 4);
+      const completionTokens = Math.ceil(synth.content.length / 4);
+      return send(res, 200, {
+        id: `chatcmpl-simsynth-${createHash('sha256').update(body).digest('hex').slice(0, 24)}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: model.name,
+        system_fingerprint: 'rft-simulated-policy',
+        choices: [{ index: 0, message: { role: 'assistant', content: synth.content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      });
+    }
     let answer;
     try {
       answer = policy.complete(
@@ -367,6 +388,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     port,
     requests,
     verifierRequests,
+    synthRequests,
     close() {
       closed ??= new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -5,6 +5,7 @@ import { createPythonParser, mutateFunction, type PythonParser } from '../../src
 import { mulberry32 } from '../../src/util/prng.js';
 import type { RepoView } from '../../src/synth/strategy.js';
 import type { Candidate } from '../../src/synth/candidate.js';
+import { collect } from './collect.js';
 
 // A module with one function exercising every construct a modifier looks for, between two others that must never change.
 const SAMPLE = `import os
@@ -89,6 +90,21 @@ describe('procedural modifiers', () => {
     expect(bounds.every((t) => /xs\[(1:n|0:n [+-] 1)\]/.test(t))).toBe(true);
   });
 
+  it('finds a decorated function by its first decorator line too (co_firstlineno since Python 3.8)', () => {
+    const text = 'class A:\n    @property\n    @other\n    def size(self):\n        return len(self.items) + 1\n';
+    const modifier = MODIFIERS.find((m) => m.kind === 'change_arithmetic')!;
+    const expected = [text.replace('+ 1', '- 1')];
+    expect(mutateFunction(parser, text, { file: 'a.py', name: 'A.size', start_line: 2, end_line: 5 }, modifier, mulberry32(1)).map((r) => r.text)).toEqual(expected);
+    expect(mutateFunction(parser, text, { file: 'a.py', name: 'A.size', start_line: 4, end_line: 5 }, modifier, mulberry32(1)).map((r) => r.text)).toEqual(expected);
+  });
+
+  it('checks a function with a string at column 0 against the whole file', () => {
+    const text = 'class A:\n    def f(self, x):\n        s = """\ncolumn zero\n"""\n        return x + 1\n';
+    const target = { file: 'f.py', name: 'A.f', start_line: 2, end_line: 6 };
+    const out = mutateFunction(parser, text, target, MODIFIERS.find((m) => m.kind === 'change_arithmetic')!, mulberry32(3));
+    expect(out.map((r) => r.text)).toEqual([text.replace('x + 1', 'x - 1')]);
+  });
+
   it('skips a function whose rewrite would not parse, and a function in a file that already fails to parse outside it keeps its own checks', () => {
     const broken = 'def f(x):\n    return x + 1\n\ndef g(:\n    pass\n';
     const target = { file: 'f.py', name: 'f', start_line: 1, end_line: 2 };
@@ -108,12 +124,6 @@ function repoOf(files: Record<string, string>): RepoView {
       throw new Error('no history');
     },
   };
-}
-
-async function collect(iterable: AsyncIterable<Candidate>): Promise<Candidate[]> {
-  const out: Candidate[] = [];
-  for await (const c of iterable) out.push(c);
-  return out;
 }
 
 describe('the procedural strategy', () => {

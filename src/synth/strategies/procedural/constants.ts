@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, ownNodes, pick, snippet } from './tree.js';
+import { nodeModifier, pick, replacing, snippet } from './tree.js';
 
 /** Constants (SWE-smith's change-constants family): a number moved by one, a boolean flipped. */
 
@@ -17,31 +17,19 @@ export function byOne(value: number, rng: () => number): number {
   return value === 0 ? 1 : pick([value + 1, value - 1], rng);
 }
 
+const inContext = (node: Node, text: string) => `\`${node.text}\` → \`${text}\` in \`${snippet(node.parent?.text ?? node.text)}\``;
+
 /** `n` → `n ± 1` for a decimal integer literal in the function. */
-export const changeConstant: Modifier = {
-  kind: 'change_constant',
-  rewrites(fn, rng) {
-    const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
-      const value = decimalValue(node);
-      if (value === null) continue;
-      const text = String(byOne(value, rng));
-      out.push({ replacements: [{ start: node.startIndex, end: node.endIndex, text }], note: `\`${node.text}\` → \`${text}\` in \`${snippet(node.parent?.text ?? node.text)}\`` });
-    }
-    return out;
-  },
-};
+export const changeConstant = nodeModifier('change_constant', (node, rng) => {
+  const value = decimalValue(node);
+  if (value === null) return null;
+  const text = String(byOne(value, rng));
+  return replacing(node, text, inContext(node, text));
+});
 
 /** `True` ↔ `False`. */
-export const flipBoolean: Modifier = {
-  kind: 'flip_boolean',
-  rewrites(fn) {
-    const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
-      if (node.type !== 'true' && node.type !== 'false') continue;
-      const text = node.type === 'true' ? 'False' : 'True';
-      out.push({ replacements: [{ start: node.startIndex, end: node.endIndex, text }], note: `\`${node.text}\` → \`${text}\` in \`${snippet(node.parent?.text ?? node.text)}\`` });
-    }
-    return out;
-  },
-};
+export const flipBoolean = nodeModifier('flip_boolean', (node) => {
+  if (node.type !== 'true' && node.type !== 'false') return null;
+  const text = node.type === 'true' ? 'False' : 'True';
+  return replacing(node, text, inContext(node, text));
+});

@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, bodyOf, docstring, indentAt, namedChildren, ownNodes, snippet, statementLines, statements } from './tree.js';
+import { type Modifier, type Rewrite, bodyOf, nodeModifier, replacing, docstring, indentAt, namedChildren, snippet, statementLines, statements } from './tree.js';
 
 /** Control flow: a guard or an early return that skips the rest of the function, a loop's `break` and `continue` exchanged. */
 
@@ -15,7 +15,7 @@ function parameterNames(fn: Node): string[] {
   return names;
 }
 
-const returnsValue = (fn: Node) => ownNodes(fn).some((n) => n.type === 'return_statement' && n.namedChildCount > 0);
+const returnsValue = (nodes: readonly Node[]) => nodes.some((n) => n.type === 'return_statement' && n.namedChildCount > 0);
 
 /** The first statement after the docstring, where a guard goes (null for a body of a docstring alone). */
 function firstCodeStatement(fn: Node): Node | null {
@@ -28,12 +28,12 @@ function firstCodeStatement(fn: Node): Node | null {
 /** `if not x: return x` inserted before the body's first statement: an empty or falsy argument now short-circuits. */
 export const addGuard: Modifier = {
   kind: 'add_guard',
-  rewrites(fn, _rng, text) {
+  rewrites({ fn, nodes, text }) {
     const first = firstCodeStatement(fn);
     if (!first || first.startPosition.row === fn.startPosition.row) return [];
     const indent = indentAt(text, first);
     const unit = indent.includes('\t') ? '\t' : '    ';
-    const value = returnsValue(fn);
+    const value = returnsValue(nodes);
     return parameterNames(fn).map((name) => ({
       replacements: [{ start: first.startIndex, end: first.startIndex, text: `if not ${name}:\n${indent}${unit}return${value ? ` ${name}` : ''}\n${indent}` }],
       note: `guard \`if not ${name}: return${value ? ` ${name}` : ''}\` at the top`,
@@ -47,7 +47,7 @@ export const addGuard: Modifier = {
  */
 export const earlyReturn: Modifier = {
   kind: 'early_return',
-  rewrites(fn, _rng, text) {
+  rewrites({ fn, nodes, text }) {
     const body = bodyOf(fn);
     if (!body) return [];
     const all = statements(body);
@@ -72,15 +72,8 @@ export const earlyReturn: Modifier = {
 };
 
 /** `break` ↔ `continue` in the function's own loops. */
-export const breakContinue: Modifier = {
-  kind: 'break_continue',
-  rewrites(fn) {
-    const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
-      if (node.type !== 'break_statement' && node.type !== 'continue_statement') continue;
-      const text = node.type === 'break_statement' ? 'continue' : 'break';
-      out.push({ replacements: [{ start: node.startIndex, end: node.endIndex, text }], note: `\`${node.text}\` → \`${text}\`` });
-    }
-    return out;
-  },
-};
+export const breakContinue = nodeModifier('break_continue', (node) => {
+  if (node.type !== 'break_statement' && node.type !== 'continue_statement') return null;
+  const text = node.type === 'break_statement' ? 'continue' : 'break';
+  return replacing(node, text, `\`${node.text}\` → \`${text}\``);
+});

@@ -10,7 +10,7 @@ import { offByOne } from './off-by-one.js';
 import { breakChain, changeArithmetic, changeBoolean, changeComparison, swapOperands } from './operators.js';
 import { removeAssignment, removeCall, removeConditional, removeLoop } from './removal.js';
 import { swapStatements } from './shuffle.js';
-import { type Modifier, type Proposals, type PythonParser, type Rewrite, check, createPythonParser, propose } from './tree.js';
+import { type Modifier, type Proposals, type PythonParser, type Rewrite, check, createPythonParser, proposeAll } from './tree.js';
 
 /**
  * The procedural strategy (design §13, SWE-smith's syntax-tree rewrites): no LLM, no Docker, just
@@ -52,19 +52,28 @@ interface TargetQueue {
   kindOrder: string[];
 }
 
-async function buildQueue(parser: PythonParser, repo: RepoView, files: Map<string, Promise<string | null>>, target: FunctionTarget, seed: number): Promise<TargetQueue | null> {
-  if (!target.file.endsWith('.py')) return null;
-  let pending = files.get(target.file);
-  if (!pending) {
-    // A file the image does not have (or cannot decode) just has no candidates.
-    pending = repo.readFile(target.file).catch(() => null);
-    files.set(target.file, pending);
-  }
-  const text = await pending;
+/** A file's text and the proposals for each of its targets, made in one parse when the first of them is visited. */
+interface FileProposals {
+  text: string;
+  byTarget: Map<FunctionTarget, Proposals | null>;
+}
+
+async function proposeFile(parser: PythonParser, repo: RepoView, path: string, targets: readonly FunctionTarget[], seed: number): Promise<FileProposals | null> {
+  // A file the image does not have (or cannot decode) just has no candidates.
+  const text = await repo.readFile(path).catch(() => null);
   if (text === null) return null;
-  const rng = seededRng(seed, 'procedural', target.file, target.name, String(target.start_line));
-  const proposals = propose(parser, text, target, MODIFIERS, rng);
+  const mine = targets.filter((t) => t.file === path);
+  const proposals = proposeAll(parser, text, mine, MODIFIERS, (t) => targetRng(seed, t));
+  return { text, byTarget: new Map(mine.map((t, i) => [t, proposals[i] ?? null])) };
+}
+
+const targetRng = (seed: number, t: FunctionTarget) => seededRng(seed, 'procedural', t.file, t.name, String(t.start_line));
+
+function buildQueue(file: FileProposals, target: FunctionTarget, seed: number): TargetQueue | null {
+  const proposals = file.byTarget.get(target);
+  file.byTarget.delete(target);
   if (!proposals || proposals.rewrites.length === 0) return null;
+  const rng = targetRng(seed, target);
   const byKind = new Map<string, Rewrite[]>();
   for (const { kind, rewrite } of proposals.rewrites) {
     const list = byKind.get(kind) ?? [];
@@ -72,7 +81,7 @@ async function buildQueue(parser: PythonParser, repo: RepoView, files: Map<strin
     byKind.set(kind, list);
   }
   for (const [kind, list] of byKind) byKind.set(kind, shuffled(list, rng));
-  return { target, text, proposals, byKind, kindOrder: shuffled([...byKind.keys()], rng) };
+  return { target, text: file.text, proposals, byKind, kindOrder: shuffled([...byKind.keys()], rng) };
 }
 
 export const proceduralStrategy: Strategy = {
@@ -80,7 +89,7 @@ export const proceduralStrategy: Strategy = {
   async *candidates({ repo, targets, seed, limit }: StrategyInput): AsyncIterable<Candidate> {
     if (limit <= 0 || targets.length === 0) return;
     const parser = await createPythonParser();
-    const files = new Map<string, Promise<string | null>>();
+    const files = new Map<string, FileProposals | null>();
     const order = shuffled(targets, seededRng(seed, 'procedural', 'targets'));
     const queues = new Map<number, TargetQueue | null>();
     const used = new Map<string, number>();
@@ -90,7 +99,12 @@ export const proceduralStrategy: Strategy = {
     while (active.length > 0) {
       const still: number[] = [];
       for (const i of active) {
-        if (!queues.has(i)) queues.set(i, await buildQueue(parser, repo, files, order[i]!, seed));
+        if (!queues.has(i)) {
+          const target = order[i]!;
+          if (!files.has(target.file)) files.set(target.file, target.file.endsWith('.py') ? await proposeFile(parser, repo, target.file, targets, seed) : null);
+          const file = files.get(target.file);
+          queues.set(i, file ? buildQueue(file, target, seed) : null);
+        }
         const queue = queues.get(i)!;
         const candidate = queue ? next(parser, queue, used, seen) : null;
         if (!candidate) {
@@ -116,7 +130,9 @@ function next(parser: PythonParser, queue: TargetQueue, used: Map<string, number
     const rewrite = queue.byKind.get(kind)!.shift()!;
     const after = check(parser, queue.text, queue.target, queue.proposals, rewrite);
     if (after === null) continue;
-    const key = createHash('sha256').update(`${queue.target.file}\u0000${after}`).digest('hex');
+    // The text around the function is the base's, so the function's new text identifies the file.
+    const end = queue.proposals.end + after.length - queue.text.length;
+    const key = createHash('sha256').update(`${queue.target.file}\u0000${queue.proposals.lineStart}\u0000${after.slice(queue.proposals.lineStart, end)}`).digest('hex');
     if (seen.has(key)) continue;
     seen.add(key);
     used.set(kind, (used.get(kind) ?? 0) + 1);

@@ -1,6 +1,6 @@
 import type { Node } from 'web-tree-sitter';
 import { decimalValue, byOne } from './constants.js';
-import { type Modifier, type Rewrite, children, namedChildren, ownNodes, pick, snippet } from './tree.js';
+import { children, namedChildren, nodeModifier, pick, replacing, snippet } from './tree.js';
 
 /** Off-by-one in a bound (SWE-smith's loop off-by-one): a `range(...)` limit or a slice bound moved by one. */
 
@@ -29,25 +29,17 @@ function isRangeCall(node: Node): boolean {
   return node.type === 'call' && node.childForFieldName('function')?.text === 'range';
 }
 
-export const offByOne: Modifier = {
-  kind: 'off_by_one',
-  rewrites(fn, rng) {
-    const out: Rewrite[] = [];
-    for (const node of ownNodes(fn)) {
-      let bounds: Node[] = [];
-      if (isRangeCall(node)) {
-        const args = namedChildren(node.childForFieldName('arguments')!).filter((a) => a.type !== 'keyword_argument' && a.type !== 'comment');
-        // range(stop), range(start, stop), range(start, stop, step): never the step.
-        bounds = args.slice(0, 2);
-        if (args.some((a) => a.type === 'list_splat')) bounds = [];
-      } else if (node.type === 'slice') {
-        bounds = sliceBounds(node);
-      }
-      for (const bound of bounds) {
-        const text = shifted(bound, rng);
-        out.push({ replacements: [{ start: bound.startIndex, end: bound.endIndex, text }], note: `bound \`${snippet(bound.text)}\` → \`${snippet(text)}\` in \`${snippet(node.text)}\`` });
-      }
-    }
-    return out;
-  },
-};
+export const offByOne = nodeModifier('off_by_one', (node, rng) => {
+  let bounds: Node[] = [];
+  if (isRangeCall(node)) {
+    const args = namedChildren(node.childForFieldName('arguments')!).filter((a) => a.type !== 'keyword_argument' && a.type !== 'comment');
+    // range(stop), range(start, stop), range(start, stop, step): never the step.
+    if (!args.some((a) => a.type === 'list_splat')) bounds = args.slice(0, 2);
+  } else if (node.type === 'slice') {
+    bounds = sliceBounds(node);
+  }
+  return bounds.map((bound) => {
+    const text = shifted(bound, rng);
+    return replacing(bound, text, `bound \`${snippet(bound.text)}\` → \`${snippet(text)}\` in \`${snippet(node.text)}\``);
+  });
+});

@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, indentAt, ownBlocks, snippet, statementLines, statements } from './tree.js';
+import { type Modifier, type Rewrite, indentAt, isBlock, replacing, snippet, statementLines, statements } from './tree.js';
 
 /** Removal (SWE-smith's remove assignments/conditionals/loops family): a statement of the function is dropped. */
 
@@ -7,15 +7,15 @@ import { type Modifier, type Rewrite, indentAt, ownBlocks, snippet, statementLin
 function removing(kind: string, matches: (statement: Node) => boolean): Modifier {
   return {
     kind,
-    rewrites(fn, _rng, text) {
+    rewrites({ fn, nodes, text }) {
       const out: Rewrite[] = [];
-      for (const block of ownBlocks(fn)) {
+      for (const block of nodes.filter(isBlock)) {
         const all = statements(block);
         for (const statement of all) {
           if (!matches(statement)) continue;
           const note = `removed \`${snippet(statement.text)}\``;
           if (all.length === 1) {
-            out.push({ replacements: [{ start: statement.startIndex, end: statement.endIndex, text: 'pass' }], note });
+            out.push(replacing(statement, 'pass', note));
             continue;
           }
           const lines = statementLines(text, statement);

@@ -1,5 +1,5 @@
 import type { Node } from 'web-tree-sitter';
-import { type Modifier, type Rewrite, docstring, ownBlocks, snippet, statements } from './tree.js';
+import { type Modifier, type Rewrite, docstring, isBlock, snippet, statements, swapping } from './tree.js';
 
 /** Order (SWE-smith's shuffle family): two neighbouring simple statements of a block change places. */
 
@@ -7,10 +7,10 @@ const SIMPLE = new Set(['expression_statement', 'assert_statement', 'delete_stat
 
 export const swapStatements: Modifier = {
   kind: 'swap_statements',
-  rewrites(fn) {
+  rewrites({ fn, nodes }) {
     const out: Rewrite[] = [];
     const doc = docstring(fn);
-    for (const block of ownBlocks(fn)) {
+    for (const block of nodes.filter(isBlock)) {
       const all = statements(block).filter((s) => doc === null || s.id !== doc.id);
       for (let i = 0; i + 1 < all.length; i++) {
         const a: Node = all[i]!;
@@ -18,13 +18,7 @@ export const swapStatements: Modifier = {
         // Neighbours on their own lines (same indentation, so their texts swap as they are).
         if (!SIMPLE.has(a.type) || !SIMPLE.has(b.type) || a.text === b.text) continue;
         if (a.endPosition.row >= b.startPosition.row) continue;
-        out.push({
-          replacements: [
-            { start: a.startIndex, end: a.endIndex, text: b.text },
-            { start: b.startIndex, end: b.endIndex, text: a.text },
-          ],
-          note: `swapped \`${snippet(a.text, 30)}\` and \`${snippet(b.text, 30)}\``,
-        });
+        out.push(swapping(a, b, `swapped \`${snippet(a.text, 30)}\` and \`${snippet(b.text, 30)}\``));
       }
     }
     return out;

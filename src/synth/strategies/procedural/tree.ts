@@ -29,8 +29,15 @@ export interface Rewrite {
  */
 export interface Modifier {
   readonly kind: string;
-  /** `text` is the whole file `fn` was parsed from (for line-level edits). */
-  rewrites(fn: Node, rng: () => number, text: string): Rewrite[];
+  rewrites(site: FunctionSite, rng: () => number): Rewrite[];
+}
+
+/** A function as modifiers see it: its node, the whole file it was parsed from, and its own nodes (walked once, shared by all modifiers). */
+export interface FunctionSite {
+  fn: Node;
+  text: string;
+  /** ownNodes(fn): walking the tree crosses into wasm per node, so it is done once per function. */
+  nodes: Node[];
 }
 
 /** A loaded Python parser; create it once and share it (trees live in wasm memory and are freed per call). */
@@ -45,7 +52,7 @@ export function children(node: Node): Node[] {
   return node.children.filter((child): child is Node => child !== null);
 }
 
-/** The function_definition whose `def` is on the target's first line (a target names one function per line). */
+/** The function_definition whose `def` (or first decorator) is on the target's first line (a target names one function per line). */
 export function findFunction(root: Node, target: FunctionTarget): Node | null {
   const row = target.start_line - 1;
   let node = root;
@@ -58,6 +65,11 @@ export function findFunction(root: Node, target: FunctionTarget): Node | null {
       // A node that ends at column 0 of the row ends on the line before it.
       if (child.endPosition.row === row && child.endPosition.column === 0 && child.startPosition.row < row) continue;
       if (child.type === 'function_definition' && child.startPosition.row === row) return child;
+      // Python 3.8+ reports a decorated function's co_firstlineno at its first decorator.
+      if (child.type === 'decorated_definition' && child.startPosition.row === row) {
+        const definition = child.childForFieldName('definition');
+        return definition?.type === 'function_definition' ? definition : null;
+      }
       next = child;
       break;
     }
@@ -99,39 +111,95 @@ export interface RewrittenFile {
 
 /** The rewrites modifiers propose for one function, before the (costlier) check of each. */
 export interface Proposals {
-  /** The function's extent in the original text. */
+  /** The function's extent in the original text... */
   start: number;
   end: number;
+  /** ...and the start of the line its `def` is on. */
+  lineStart: number;
   /** The original already failed to parse somewhere (then only the function itself must parse). */
   originalError: boolean;
   rewrites: { kind: string; rewrite: Rewrite }[];
 }
 
-/** One parse of the file; every modifier's rewrites of the target function (null when it is not found). */
+/**
+ * One parse of the file; every modifier's rewrites of each target function (null for a target
+ * not found). Parsing is the cost here (a 4,000-line module takes ~0.1 s in wasm), so a file is
+ * parsed once for all its targets.
+ */
+export function proposeAll(
+  parser: PythonParser,
+  text: string,
+  targets: readonly FunctionTarget[],
+  modifiers: readonly Modifier[],
+  rngFor: (target: FunctionTarget) => () => number,
+): (Proposals | null)[] {
+  return (
+    parser.withTree(text, (root) =>
+      targets.map((target) => {
+        const fn = findFunction(root, target);
+        if (!fn) return null;
+        const rng = rngFor(target);
+        const site: FunctionSite = { fn, text, nodes: ownNodes(fn) };
+        const rewrites = modifiers.flatMap((modifier) => modifier.rewrites(site, rng).map((rewrite) => ({ kind: modifier.kind, rewrite })));
+        const lineStart = text.lastIndexOf('\n', fn.startIndex - 1) + 1;
+        return { start: fn.startIndex, end: fn.endIndex, lineStart, originalError: root.hasError, rewrites };
+      }),
+    ) ?? targets.map(() => null)
+  );
+}
+
+/** One target's proposals (see proposeAll). */
 export function propose(parser: PythonParser, text: string, target: FunctionTarget, modifiers: readonly Modifier[], rng: () => number): Proposals | null {
-  return parser.withTree(text, (root) => {
-    const fn = findFunction(root, target);
-    if (!fn) return null;
-    const rewrites = modifiers.flatMap((modifier) => modifier.rewrites(fn, rng, text).map((rewrite) => ({ kind: modifier.kind, rewrite })));
-    return { start: fn.startIndex, end: fn.endIndex, originalError: root.hasError, rewrites };
-  });
+  return proposeAll(parser, text, [target], modifiers, () => rng)[0] ?? null;
+}
+
+/** Removes the indentation every non-blank line shares (and trailing whitespace). */
+export function dedent(code: string): string {
+  const lines = code.replace(/\s+$/, '').split('\n');
+  const indents = lines.filter((l) => l.trim() !== '').map((l) => /^[ \t]*/.exec(l)![0]);
+  let common = indents[0] ?? '';
+  for (const indent of indents) while (!indent.startsWith(common)) common = common.slice(0, -1);
+  return lines.map((l) => (l.startsWith(common) ? l.slice(common.length) : l.trimStart())).join('\n');
 }
 
 /**
- * The rewritten file, or null unless it parses (no ERROR or MISSING node, unless the original
- * already had one outside the function), differs from the original, and leaves the text before
- * the function's `def` and after its last line unchanged.
+ * Whether the rewritten function parses. The rest of the file is unchanged, so a function that
+ * parses on its own as exactly one definition (dedented) parses in place: only the function is
+ * parsed, not the file. A function whose lines do not share the def's indentation (a multi-line
+ * string at column 0) is checked by parsing the whole file.
+ */
+function functionParses(parser: PythonParser, after: string, target: FunctionTarget, proposals: Proposals, end: number): boolean {
+  const code = dedent(after.slice(proposals.lineStart, end));
+  if (/^[ \t]/.test(code)) {
+    return (
+      parser.withTree(after, (root) => {
+        if (!proposals.originalError) return !root.hasError;
+        const fn = findFunction(root, target);
+        return fn !== null && !fn.hasError;
+      }) ?? false
+    );
+  }
+  return (
+    parser.withTree(code, (root) => {
+      if (root.hasError) return false;
+      const top = namedChildren(root).filter((n) => n.type !== 'comment');
+      return top.length === 1 && top[0]!.type === 'function_definition';
+    }) ?? false
+  );
+}
+
+/**
+ * The rewritten file, or null unless the function still parses (no ERROR or MISSING node) as one
+ * definition, the file differs from the original, and the text before the function's `def` and
+ * after its last line is unchanged.
  */
 export function check(parser: PythonParser, text: string, target: FunctionTarget, proposals: Proposals, rewrite: Rewrite): string | null {
   if (rewrite.replacements.some((r) => r.start < proposals.start || r.end > proposals.end)) return null;
+  // Replacements inside the function leave the text around it as it was; no need to compare it.
   const after = applyReplacements(text, rewrite.replacements);
-  if (after === text || !after.startsWith(text.slice(0, proposals.start)) || !after.endsWith(text.slice(proposals.end))) return null;
-  const parses = parser.withTree(after, (root) => {
-    if (!proposals.originalError) return !root.hasError;
-    const fn = findFunction(root, target);
-    return fn !== null && !fn.hasError;
-  });
-  return parses ? after : null;
+  if (after === text) return null;
+  const end = proposals.end + after.length - text.length;
+  return functionParses(parser, after, target, proposals, end) ? after : null;
 }
 
 /** Every checked rewrite one modifier makes in the target function. Pure over (text, target, rng). */
@@ -173,14 +241,12 @@ export function ownNodes(fn: Node): Node[] {
   return out;
 }
 
-/** The blocks of the function's own code (its body and those of its if/for/while/with/try). */
-export function ownBlocks(fn: Node): Node[] {
-  return ownNodes(fn).filter((n) => n.type === 'block');
-}
+/** A block of statements (a body of the function or of its if/for/while/with/try). */
+export const isBlock = (node: Node) => node.type === 'block';
 
 /** A short single-line rendering of code for notes. */
 export function snippet(code: string, max = 60): string {
-  const flat = code.replace(/\s+/g, ' ').trim();
+  const flat = code.slice(0, max * 4).replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
@@ -209,4 +275,35 @@ export function statementLines(text: string, node: Node): Replacement | null {
   const rest = text.slice(node.endIndex, end).trim();
   if (rest !== '' && !rest.startsWith('#')) return null;
   return { start, end, text: '' };
+}
+
+/**
+ * A modifier that looks at each of the function's own nodes by itself: `at` gives the rewrites
+ * made at one node (null or [] for none), in source order.
+ */
+export function nodeModifier(kind: string, at: (node: Node, rng: () => number, site: FunctionSite) => Rewrite | Rewrite[] | null): Modifier {
+  return {
+    kind,
+    rewrites: (site, rng) =>
+      site.nodes.flatMap((node) => {
+        const found = at(node, rng, site);
+        return found === null ? [] : Array.isArray(found) ? found : [found];
+      }),
+  };
+}
+
+/** A rewrite putting `text` where `node` (or any span) was. */
+export function replacing(span: { startIndex: number; endIndex: number }, text: string, note: string): Rewrite {
+  return { replacements: [{ start: span.startIndex, end: span.endIndex, text }], note };
+}
+
+/** A rewrite exchanging the texts of two non-overlapping spans. */
+export function swapping(a: Node, b: Node, note: string): Rewrite {
+  return {
+    replacements: [
+      { start: a.startIndex, end: a.endIndex, text: b.text },
+      { start: b.startIndex, end: b.endIndex, text: a.text },
+    ],
+    note,
+  };
 }
