@@ -18,15 +18,3 @@ export function unifiedDiff(edits: readonly FileEdit[], direction: 'forward' | '
     })
     .join('');
 }
-
-/**
- * What makes two candidates the same bug: their diff with context dropped and whitespace inside
- * lines collapsed (a stand-in for the strategies' dedup.ts until the branches meet).
- */
-export function normalisedDiffKey(edits: readonly FileEdit[]): string {
-  return unifiedDiff(edits, 'forward')
-    .split('\n')
-    .filter((line) => /^[-+]/.test(line) || line.startsWith('diff --git'))
-    .map((line) => line.replace(/\s+/g, ' ').trimEnd())
-    .join('\n');
-}

@@ -6,7 +6,8 @@ import type { TestStatusMap } from '../verify/pytest-log.js';
 import type { EvalSpec } from '../verify/spec.js';
 import type { Candidate, FunctionTarget } from './candidate.js';
 import { runSpec, selectsByName, sourceTestFiles, sourceTestIds, taskTestCommand, withoutNameFilter } from './command.js';
-import { normalisedDiffKey, unifiedDiff } from './diff.js';
+import { diffKey } from './dedup.js';
+import { unifiedDiff } from './diff.js';
 import { judge, type Bounds, type Judgement } from './judge.js';
 import type { CandidateRecord, TraceRecord } from './records.js';
 import type { ChatEndpoint, Strategy } from './strategy.js';
@@ -164,7 +165,7 @@ async function tryCandidate(
   labels: Record<string, string>,
 ): Promise<CandidateRecord> {
   const started = Date.now();
-  const key = normalisedDiffKey(candidate.edits);
+  const key = diffKey(candidate.edits);
   let runs = 0;
   const record = (outcome: CandidateRecord['outcome']): CandidateRecord => ({
     type: 'candidate',

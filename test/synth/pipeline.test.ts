@@ -7,7 +7,7 @@ import { connectEngine } from '../../src/sandbox/engine.js';
 import { imageExists } from '../../src/sandbox/images.js';
 import { readRecords } from '../../src/store/ledger.js';
 import type { Candidate } from '../../src/synth/candidate.js';
-import { templateIssueText } from '../../src/synth/issue-template.js';
+import { writeIssue } from '../../src/synth/registry.js';
 import { DEFAULT_BOUNDS } from '../../src/synth/judge.js';
 import { ledgerFile, synthesize, type SynthResult } from '../../src/synth/pipeline.js';
 import { SynthRecordSchema, type CandidateRecord, type TraceRecord } from '../../src/synth/records.js';
@@ -70,7 +70,7 @@ describe('rft tasks synth pipeline on a bundled repository', () => {
       traceScope: 'instance',
       limits: LIMITS,
       imageTemplate: 'synth',
-      issueText: templateIssueText,
+      issueText: writeIssue,
     });
     records = [...readRecords(ledgerFile(out), SynthRecordSchema)];
   }, 400_000);
