@@ -24,6 +24,7 @@ import { PagesSpecError } from '../report/page-selection.js';
 import { NotReadyError } from '../doctor/preflight.js';
 import { describeSystemError, WriteFailedError } from '../store/atomic.js';
 import { AppendError } from '../store/ledger.js';
+import { SynthResumeError } from '../synth/records.js';
 
 /** Errors that are the user's input or situation: printed plainly, no stack, exit code 2. */
 const USER_ERRORS = [
@@ -56,6 +57,7 @@ const USER_ERRORS = [
   NotReadyError,
   WriteFailedError,
   AppendError,
+  SynthResumeError,
 ];
 
 /** System errors that are the machine's situation, not a bug: a full disk or quota. */

@@ -21,6 +21,8 @@ export const IMAGE_PRESETS = {
   swebench: 'sweb.eval.x86_64.{id_lower}:latest',
   'swebench-hub': 'swebench/sweb.eval.x86_64.{id_swebench}:latest',
   swegym: 'xingyaoww/sweb.eval.x86_64.{id_swegym}:latest',
+  /** Tasks made by `rft tasks synth` (a thin layer over their source environment's image). */
+  synth: 'rft-synth/sweb.eval.x86_64.{id_lower}:latest',
 } as const;
 
 const ImageTemplate = z
@@ -29,7 +31,7 @@ const ImageTemplate = z
   .describe(
     'Image name for an instance: "swebench" (sweb.eval.x86_64.<id lower-cased>), "swebench-hub" ' +
       '(swebench/sweb.eval.x86_64.<id, "__"→"_1776_", lower-cased>), "swegym" ' +
-      '(xingyaoww/sweb.eval.x86_64.<id, "__"→"_s_", lower-cased>), or a template using {id}, {id_lower}, {id_swebench}, {id_swegym}',
+      '(xingyaoww/sweb.eval.x86_64.<id, "__"→"_s_", lower-cased>), "synth" (rft-synth/sweb.eval.x86_64.<id lower-cased>, made by rft tasks synth), or a template using {id}, {id_lower}, {id_swebench}, {id_swegym}',
   );
 
 const PythonEnvSetting = z

@@ -44,6 +44,23 @@ function shortReason(err: unknown): string {
 /** What an instance id may look like: it names images, files and ledger records, so no slashes or spaces. */
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/**
+ * Where a synthesized task came from (`rft tasks synth`, src/synth): which strategy made the bug,
+ * in which function, validated by how many test runs, from which source instance's environment,
+ * and who wrote its issue text. Absent on tasks from datasets.
+ */
+export const SynthProvenanceSchema = z.object({
+  strategy: z.string().min(1),
+  kind: z.string().min(1),
+  file: z.string().min(1),
+  function: z.string().min(1),
+  validation_runs: z.number().int().nonnegative(),
+  source_instance: z.string().min(1),
+  issue_text_source: z.string().min(1),
+  seed: z.number().int(),
+});
+export type SynthProvenance = z.infer<typeof SynthProvenanceSchema>;
+
 /** One task instance in the SWE-bench format (SWE-Gym and SWE-bench encodings accepted). */
 export const InstanceSchema = z.object({
   /** Upper case occurs (Project-MONAI__MONAI-3042). */
@@ -65,6 +82,7 @@ export const InstanceSchema = z.object({
   environment_setup_commit: z.string().nullish().transform((v) => v ?? null),
   /** Optional per-instance test command; the verifier appends the test files the test patch touches. */
   test_cmd: z.string().nullish().transform((v) => v ?? null),
+  synth: SynthProvenanceSchema.optional(),
 });
 // Unknown fields (SWE-bench carries a few more) are kept out rather than rejected: z.object strips them.
 
