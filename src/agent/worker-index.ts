@@ -32,6 +32,10 @@ export class WorkerCodeIndex implements AgentIndex {
   private nextId = 0;
   /** What the worker's build found in the cache (null without one). */
   cacheStats: IndexCacheStats | null = null;
+  /** Set once close() was asked for, so the worker's end is not reported as a failure. */
+  private closed = false;
+  /** Set when the worker ended: every later search fails with it at once. */
+  private ended: Error | null = null;
   private readonly detailsCache = new Map<string, { details: SpanDetail[]; lines: string[] }>();
   private readonly linesCache = new Map<string, string[]>();
   private readonly normalized: Map<string, string>;
@@ -77,6 +81,16 @@ export class WorkerCodeIndex implements AgentIndex {
       for (const waiting of index.pending.values()) waiting.reject(err);
       index.pending.clear();
     });
+    // A worker can also end without an 'error' (terminated from outside, process.exit in a
+    // dependency): whatever still waits on it is failed, never left to wait for ever — a waiting
+    // search with no call and no container in flight stalls a whole run without a word.
+    worker.on('exit', (code) => {
+      const err = new Error(`the code index worker ended (exit code ${code})${index.closed ? '' : ' before it was closed'}`);
+      onBuilt(err.message);
+      for (const waiting of index.pending.values()) waiting.reject(err);
+      index.pending.clear();
+      index.ended = err;
+    });
     let batch: [string, string][] = [];
     let size = 0;
     for (const [filePath, text] of files) {
@@ -98,6 +112,7 @@ export class WorkerCodeIndex implements AgentIndex {
   search(request: SearchRequest, options: SearchOptions = {}): Promise<SearchHit[]> {
     return this.built.then(() =>
       new Promise<Candidate[]>((resolve, reject) => {
+        if (this.ended) return reject(this.ended);
         const id = this.nextId++;
         this.pending.set(id, { resolve, reject });
         this.worker.ref();
@@ -142,6 +157,7 @@ export class WorkerCodeIndex implements AgentIndex {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const waiting of this.pending.values()) waiting.reject(new Error('the code index was closed'));
     this.pending.clear();
     await this.worker.terminate();

@@ -42,4 +42,13 @@ describe('the code index in a worker thread', () => {
     }
     await expect(remote.search(req({ file_pattern: 'x.py' }))).rejects.toBeInstanceOf(SearchRequestError);
   });
+
+  it('fails a search at once when its worker has ended from outside, instead of leaving it to wait for ever', async () => {
+    const parser = await PythonSpanParser.create();
+    const doomed = await WorkerCodeIndex.start(files, parser);
+    // What an outside end looks like to the index: the thread is gone without an 'error' event.
+    await (doomed as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await expect(doomed.search(req({ class_names: ['Section'] }))).rejects.toThrow(/the code index worker ended \(exit code 1\) before it was closed/);
+    await doomed.close();
+  });
 });
