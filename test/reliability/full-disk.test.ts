@@ -90,7 +90,15 @@ describe('rft run on a disk that fills up mid-run', () => {
     expect(a.stderr).not.toMatch(/rft: |Error/);
     expect(a.code).toBe(0);
     const expected = datasets(path.join(roomy.dir, NAME));
-    expect(Object.keys(expected)).toEqual(['iter-0/manifest.json', 'iter-0/train.jsonl', 'iter-1/manifest.json', 'iter-1/train.jsonl']);
+    // train.counts.json: the emit's token counts, which the after-emit check reuses (issue 25).
+    expect(Object.keys(expected)).toEqual([
+      'iter-0/manifest.json',
+      'iter-0/train.counts.json',
+      'iter-0/train.jsonl',
+      'iter-1/manifest.json',
+      'iter-1/train.counts.json',
+      'iter-1/train.jsonl',
+    ]);
     const full = usedBytes(roomy.dir);
 
     // The same run on filesystems with room for part of it: the disk fills in different phases.
