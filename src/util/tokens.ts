@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Tiktoken, TiktokenEncoding } from 'js-tiktoken';
+import { TextLru } from './text-lru.js';
 
 // Loaded when an encoding is first needed (its CommonJS build, synchronously): its ranks are
 // megabytes of text to parse, which commands that only read a run never need.
@@ -24,37 +25,27 @@ export function encoder(encoding: TiktokenEncoding): Tiktoken {
  * (least recently used first out), so memory stays bounded.
  */
 export class CountCache {
-  private readonly cache = new Map<string, number>();
-  private cachedChars = 0;
+  private readonly cache: TextLru<number>;
   hits = 0;
   misses = 0;
 
   constructor(
     private readonly countText: (text: string) => number,
-    private readonly maxChars = 16 * 1024 * 1024,
-  ) {}
+    maxChars = 16 * 1024 * 1024,
+  ) {
+    this.cache = new TextLru<number>(maxChars);
+  }
 
   count(text: string): number {
     if (text.length === 0) return 0;
     const known = this.cache.get(text);
     if (known !== undefined) {
       this.hits += 1;
-      // Most recently used last: Map keeps insertion order.
-      this.cache.delete(text);
-      this.cache.set(text, known);
       return known;
     }
     this.misses += 1;
     const n = this.countText(text);
-    if (text.length <= this.maxChars / 4) {
-      this.cache.set(text, n);
-      this.cachedChars += text.length;
-      for (const [old] of this.cache) {
-        if (this.cachedChars <= this.maxChars) break;
-        this.cache.delete(old);
-        this.cachedChars -= old.length;
-      }
-    }
+    this.cache.set(text, n);
     return n;
   }
 }
