@@ -122,8 +122,8 @@ type Variant = keyof typeof VARIANTS;
 
 /** One build and its searches, in this process (a child of main). */
 async function measure(variant: Variant, treeDir: string, cacheDir: string): Promise<Row> {
-  const first = readTree(treeDir);
-  const files = VARIANTS[variant].tree === 'first' ? first : neighbour(first);
+  // One snapshot in memory, as the loop holds one per instance (the first tree is not kept beside its neighbour).
+  const files = VARIANTS[variant].tree === 'first' ? readTree(treeDir) : neighbour(readTree(treeDir));
   const parser = await PythonSpanParser.create();
   // The loop's thread has its token encoder long before an index is searched (it counts every
   // prompt), and the hits' tokens are counted on the asking thread: built here before the clock.

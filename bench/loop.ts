@@ -17,7 +17,7 @@ import { connectEngine } from '../src/sandbox/engine.js';
 import { PULLED_IMAGES_FILE, PulledImages } from '../src/sandbox/pulled-images.js';
 import type { Instance } from '../src/tasks/instance.js';
 import type { Verdict } from '../src/verify/verdict.js';
-import { runQueueDelayMs } from './lib/cpu.js';
+import { mainThreadCpuMs, runQueueDelayMs } from './lib/cpu.js';
 import { envInt, envList } from './lib/env.js';
 import { agentDefaults, bundledInstances, imageFor, LIMITS, specCache, TASKS_FILE } from './lib/fixtures.js';
 import { startSimChild } from './lib/sim.js';
@@ -63,6 +63,10 @@ export interface LoopRun {
   wallMs: number;
   /** CPU time (user + system) of this process during the rollout. */
   cpuMs: number;
+  /** Of it, kernel time (system), ms. */
+  systemMs: number;
+  /** CPU time of the main thread alone (the loop's thread: every call's JavaScript), ms. */
+  threadMs: number;
   /** Run-queue delay of the main thread during the rollout (runnable, waiting for a CPU). */
   waitMs: number;
   calls: Interval[];
@@ -111,6 +115,7 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
     const t0Wall = Date.now();
     const cpu0 = process.cpuUsage();
     const wait0 = runQueueDelayMs();
+    const thread0 = mainThreadCpuMs();
     const summary = await rollout(
       {
         phase: 'iter-0',
@@ -156,6 +161,8 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const cpuMs = (cpu.user + cpu.system) / 1000;
+    const systemMs = cpu.system / 1000;
+    const threadMs = mainThreadCpuMs() - thread0;
     const waitMs = runQueueDelayMs() - wait0;
     if (!summary.complete) throw new Error(`the rollout is incomplete: ${summary.infraErrors} sampling and ${summary.verifyErrors} verification infrastructure errors`);
     // Read back from the ledger (rollout no longer holds them): in the order they were recorded.
@@ -164,7 +171,7 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
       const start = Date.parse(t.started_at) - t0Wall;
       return { start, end: start + t.duration_ms };
     });
-    return { config, instances, summary, trajectories, wallMs, cpuMs, waitMs, calls: policy.calls, trajectorySpans, verifications, instanceSpans };
+    return { config, instances, summary, trajectories, wallMs, cpuMs, systemMs, threadMs, waitMs, calls: policy.calls, trajectorySpans, verifications, instanceSpans };
   } finally {
     pulledImages.close();
     await sim.stop();
@@ -297,6 +304,8 @@ function loopFigures(run: LoopRun): LoopFigures {
     ['wall / lower bound', Number(ratio.toFixed(3))],
     ['  the bound with the measured call latency for ℓ, s (wall / it)', `${s(measured.boundMs)} (${(run.wallMs / measured.boundMs).toFixed(2)})`],
     ['loop process CPU, s (main thread waiting for a CPU, s)', `${s(run.cpuMs)} (${s(run.waitMs)})`],
+    ['loop process CPU per call, ms (of it kernel, ms)', `${(run.cpuMs / N).toFixed(2)} (${(run.systemMs / N).toFixed(2)})`],
+    ["loop's thread CPU per call, ms", (run.threadMs / N).toFixed(2)],
     ['before the first LLM call, s', s(firstCall)],
     ['after the last LLM call, s', s(run.wallMs - lastCall)],
     [`all C LLM slots busy, s (share of the sampling span)`, `${s(saturated)} (${((100 * saturated) / Math.max(1, lastCall - firstCall)).toFixed(0)}%)`],

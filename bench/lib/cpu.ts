@@ -14,6 +14,19 @@ export function runQueueDelayMs(pid: number | 'self' = 'self'): number {
   }
 }
 
+/**
+ * CPU time of the main thread alone (Linux /proc/self/schedstat, field 1: time on a CPU, ns), in ms;
+ * 0 where it is not available. The process's figure also counts the index thread, the GC's helper
+ * threads, libuv's pool (fsync) and the kernel's work for its sockets.
+ */
+export function mainThreadCpuMs(): number {
+  try {
+    return Number(readFileSync('/proc/self/schedstat', 'utf8').trim().split(/\s+/)[0]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
+
 /** CPU time (user + system) of a process, from /proc (Linux); 0 elsewhere. */
 export function processCpuMs(pid: number): number {
   try {

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { rftCacheDir } from '../util/cache-dir.js';
-import { FileEntrySchema, type FileEntry } from './file-entry.js';
+import { FileEntrySchema, fileEntryOf, type FileEntry } from './file-entry.js';
+import type { PythonSpanParser } from './python-spans.js';
 
 /**
  * The code index's files on disk, kept by the hash of their text, so that an instance whose
@@ -206,4 +207,15 @@ export class IndexCache {
     }
     return { bytes, removed };
   }
+}
+
+/** A Python file's entry: from the cache when it holds one for this text, else parsed (and stored there). */
+export function entryFor(text: string, parser: PythonSpanParser, cache: IndexCache | null): FileEntry {
+  if (!cache) return fileEntryOf(text, parser);
+  const key = entryKey(text);
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const entry = fileEntryOf(text, parser);
+  cache.put(key, entry);
+  return entry;
 }

@@ -27,6 +27,8 @@ const IDLE_MS = 120_000;
 interface Cached {
   prepared: Promise<PreparedInstance & { index: WorkerCodeIndex }>;
   lastUsed: number;
+  /** Callers that have not released it yet. */
+  users: number;
 }
 
 const byImage = new Map<string, Cached>();
@@ -36,9 +38,11 @@ let sweeper: NodeJS.Timeout | null = null;
  * The snapshot and code index of a task image, made once per image and shared by every sample
  * of its instance (and by a later call for the same image while it is in use). The index is
  * built and searched in a worker thread from the files' cached entries (index-cache.ts: only files
- * no earlier instance had are parsed); it is closed after IDLE_MS without use.
+ * no earlier instance had are parsed). It is closed when its last user releases it (a rollout,
+ * once the instance's samples are taken: its search no longer holds the index thread's memory),
+ * or after IDLE_MS without use by a caller that never does.
  */
-export async function prepareInstance(docker: Docker, image: string, labels: Record<string, string> = {}): Promise<PreparedInstance> {
+export async function prepareInstance(docker: Docker, image: string, labels: Record<string, string> = {}): Promise<PreparedInstance & { release(): void }> {
   // By image id: a tag rebuilt meanwhile is another snapshot.
   const key = (await docker.getImage(image).inspect()).Id;
   let cached = byImage.get(key);
@@ -48,13 +52,28 @@ export async function prepareInstance(docker: Docker, image: string, labels: Rec
       const parser = await spanParser();
       return { image, files: snapshot.files, index: await WorkerCodeIndex.start(snapshot.files, parser, indexCacheOptions()), parser };
     })();
-    cached = { prepared, lastUsed: Date.now() };
+    cached = { prepared, lastUsed: Date.now(), users: 0 };
     byImage.set(key, cached);
     prepared.catch(() => byImage.delete(key));
     sweeper ??= setInterval(sweep, IDLE_MS / 4).unref();
   }
   const entry = cached;
-  const prepared = await entry.prepared;
+  entry.users += 1;
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    if (--entry.users > 0 || byImage.get(key) !== entry) return;
+    byImage.delete(key);
+    void entry.prepared.then((p) => p.index.close()).catch(() => {});
+  };
+  let prepared: PreparedInstance & { index: WorkerCodeIndex };
+  try {
+    prepared = await entry.prepared;
+  } catch (err) {
+    release();
+    throw err;
+  }
   const index = prepared.index;
   // Every use of the index keeps it alive.
   const touch = () => (entry.lastUsed = Date.now());
@@ -65,7 +84,7 @@ export async function prepareInstance(docker: Docker, image: string, labels: Rec
     renderFile: (p, ids, text) => (touch(), index.renderFile(p, ids, text)),
   };
   touch();
-  return { ...prepared, index: tracked };
+  return { ...prepared, index: tracked, release };
 }
 
 function sweep(): void {

@@ -21,20 +21,84 @@ function workerFile(): string {
   return built;
 }
 
+interface Reply {
+  kind: 'built' | 'result';
+  index: number;
+  id?: number;
+  candidates?: Candidate[];
+  cache?: IndexCacheStats | null;
+  error?: string | { request: boolean; message: string };
+}
+
+/** What an index is told by the thread: its answers, and the thread's end. */
+interface Listener {
+  reply(message: Reply): void;
+  ended(code: number | null, err?: Error): void;
+}
+
 /**
- * A code index whose build and searches run in a worker thread (index-worker.ts); the spans and
+ * The process's index thread (index-worker.ts), shared by every WorkerCodeIndex: a thread per
+ * index paid its modules, the parser's wasm and an isolate (~0.4 s of CPU and tens of MB) once per
+ * instance. It keeps the process alive only while something waits on it. If it ends, the indexes
+ * it served fail and the next index starts a new one.
+ */
+class IndexThread {
+  readonly worker = new Worker(workerFile());
+  private readonly listeners = new Map<number, Listener>();
+  private waiting = 0;
+
+  constructor() {
+    this.worker.unref();
+    this.worker.on('message', (message: Reply) => this.listeners.get(message.index)?.reply(message));
+    this.worker.on('error', (err) => this.end(null, err));
+    // A worker can also end without an 'error' (terminated from outside, process.exit in a
+    // dependency): whatever still waits on it is failed, never left to wait for ever — a waiting
+    // search with no call and no container in flight stalls a whole run without a word.
+    this.worker.on('exit', (code) => this.end(code));
+  }
+
+  listen(index: number, listener: Listener): void {
+    this.listeners.set(index, listener);
+  }
+
+  forget(index: number): void {
+    if (this.listeners.delete(index)) this.worker.postMessage({ kind: 'drop', index });
+  }
+
+  /** Something waits on the thread (a build, a search): the process stays up until it is answered. */
+  hold(): void {
+    if (this.waiting++ === 0) this.worker.ref();
+  }
+
+  release(): void {
+    if (--this.waiting === 0) this.worker.unref();
+  }
+
+  private end(code: number | null, err?: Error): void {
+    if (thread === this) thread = null;
+    for (const listener of this.listeners.values()) listener.ended(code, err);
+    this.listeners.clear();
+  }
+}
+
+let thread: IndexThread | null = null;
+/** Numbers of indexes and of searches, unique in the process. */
+let indexes = 0;
+let searches = 0;
+
+/**
+ * A code index whose build and searches run in the process's index thread; the spans and
  * renderings the prompts need are read on this thread, parsing each file on first use. Close it
- * when done (the worker holds the whole index).
+ * when done (the thread holds its search).
  */
 export class WorkerCodeIndex implements AgentIndex {
-  private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve: (candidates: Candidate[]) => void; reject: (err: Error) => void }>();
-  private nextId = 0;
+  private readonly number = indexes++;
   /** What the worker's build found in the cache (null without one). */
   cacheStats: IndexCacheStats | null = null;
-  /** Set once close() was asked for, so the worker's end is not reported as a failure. */
+  /** Set once close() was asked for, so the thread's end is not reported as a failure. */
   private closed = false;
-  /** Set when the worker ended: every later search fails with it at once. */
+  /** Set when the thread ended: every later search fails with it at once. */
   private ended: Error | null = null;
   private readonly detailsCache = new Map<string, { details: SpanDetail[]; lines: string[] }>();
   private readonly linesCache = new Map<string, string[]>();
@@ -44,85 +108,93 @@ export class WorkerCodeIndex implements AgentIndex {
     private readonly files: ReadonlyMap<string, string>,
     private readonly parser: PythonSpanParser,
     private readonly built: Promise<void>,
-    worker: Worker,
+    private readonly thread: IndexThread,
     private readonly cache: IndexCache | null,
   ) {
-    this.worker = worker;
     this.normalized = new Map([...files.keys()].map((p) => [normalizePath(p), p]));
   }
 
+  /** The thread this index is searched in. */
+  get worker(): Worker {
+    return this.thread.worker;
+  }
+
   /**
-   * Starts the worker, sends it the snapshot in batches (yielding between them) and waits for its
-   * index. With a cache (index-cache.ts) the worker parses only files it holds no entry for, and
-   * this thread reads a file's spans from there too.
+   * Sends the snapshot's Python files to the index thread in batches (yielding between them) and
+   * waits for its search. With a cache (index-cache.ts) the thread parses only files it holds no
+   * entry for, and this thread reads a file's spans from there too.
    */
   static async start(files: ReadonlyMap<string, string>, parser: PythonSpanParser, cache: IndexCacheOptions | null = null): Promise<WorkerCodeIndex> {
-    const worker = new Worker(workerFile());
-    worker.unref();
+    const shared = (thread ??= new IndexThread());
     let onBuilt!: (error?: string) => void;
     const built = new Promise<void>((resolve, reject) => {
       onBuilt = (error) => (error ? reject(new Error(`the code index worker failed: ${error}`)) : resolve());
     });
-    const index = new WorkerCodeIndex(files, parser, built, worker, cache && new IndexCache(cache));
-    worker.on('message', (message: { kind: string; id?: number; candidates?: Candidate[]; cache?: IndexCacheStats | null; error?: string | { request: boolean; message: string } }) => {
-      if (message.kind === 'built') {
-        index.cacheStats = message.cache ?? null;
-        return onBuilt(message.error as string | undefined);
+    const index = new WorkerCodeIndex(files, parser, built, shared, cache && new IndexCache(cache));
+    shared.listen(index.number, {
+      reply: (message) => {
+        if (message.kind === 'built') {
+          index.cacheStats = message.cache ?? null;
+          return onBuilt(message.error as string | undefined);
+        }
+        const waiting = index.pending.get(message.id!);
+        if (!waiting) return;
+        index.pending.delete(message.id!);
+        shared.release();
+        if (message.error && typeof message.error === 'object') {
+          waiting.reject(message.error.request ? new SearchRequestError(message.error.message) : new Error(message.error.message));
+        } else waiting.resolve(message.candidates ?? []);
+      },
+      ended: (code, err) => {
+        const ended = err ?? new Error(`the code index worker ended (exit code ${code})${index.closed ? '' : ' before it was closed'}`);
+        onBuilt(ended.message);
+        for (const waiting of index.pending.values()) waiting.reject(ended);
+        index.pending.clear();
+        index.ended = ended;
+      },
+    });
+    shared.worker.postMessage({ kind: 'start', index: index.number, cache });
+    shared.hold();
+    try {
+      let batch: [string, string][] = [];
+      let size = 0;
+      for (const [filePath, text] of files) {
+        if (!filePath.endsWith('.py')) continue; // the thread indexes Python files only
+        batch.push([filePath, text]);
+        size += text.length;
+        if (size >= BATCH_CHARS) {
+          shared.worker.postMessage({ kind: 'files', index: index.number, files: batch });
+          [batch, size] = [[], 0];
+          await new Promise((resolve) => setImmediate(resolve));
+        }
       }
-      const waiting = index.pending.get(message.id!);
-      if (!waiting) return;
-      index.pending.delete(message.id!);
-      if (message.error && typeof message.error === 'object') {
-        waiting.reject(message.error.request ? new SearchRequestError(message.error.message) : new Error(message.error.message));
-      } else waiting.resolve(message.candidates ?? []);
-    });
-    worker.on('error', (err) => {
-      onBuilt(err.message);
-      for (const waiting of index.pending.values()) waiting.reject(err);
-      index.pending.clear();
-    });
-    // A worker can also end without an 'error' (terminated from outside, process.exit in a
-    // dependency): whatever still waits on it is failed, never left to wait for ever — a waiting
-    // search with no call and no container in flight stalls a whole run without a word.
-    worker.on('exit', (code) => {
-      const err = new Error(`the code index worker ended (exit code ${code})${index.closed ? '' : ' before it was closed'}`);
-      onBuilt(err.message);
-      for (const waiting of index.pending.values()) waiting.reject(err);
-      index.pending.clear();
-      index.ended = err;
-    });
-    let batch: [string, string][] = [];
-    let size = 0;
-    for (const [filePath, text] of files) {
-      batch.push([filePath, text]);
-      size += text.length;
-      if (size >= BATCH_CHARS) {
-        worker.postMessage({ kind: 'files', files: batch });
-        [batch, size] = [[], 0];
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      if (batch.length > 0) shared.worker.postMessage({ kind: 'files', index: index.number, files: batch });
+      shared.worker.postMessage({ kind: 'build', index: index.number });
+      await built;
+    } catch (err) {
+      await index.close();
+      throw err;
+    } finally {
+      shared.release();
     }
-    if (batch.length > 0) worker.postMessage({ kind: 'files', files: batch });
-    worker.postMessage({ kind: 'build', cache });
-    await built;
     return index;
   }
 
-  /** Ranked in the worker; the hits chosen here within the token budget (chooseHits), with this thread's encoder. */
+  /** Ranked in the index thread; the hits chosen here within the token budget (chooseHits), with this thread's encoder. */
   search(request: SearchRequest, options: SearchOptions = {}): Promise<SearchHit[]> {
-    return this.built.then(() =>
-      new Promise<Candidate[]>((resolve, reject) => {
-        if (this.ended) return reject(this.ended);
-        const id = this.nextId++;
-        this.pending.set(id, { resolve, reject });
-        this.worker.ref();
-        this.worker.postMessage({ kind: 'search', id, request, options });
-      })
-        .finally(() => {
-          if (this.pending.size === 0) this.worker.unref();
-        })
-        .then((candidates) => chooseHits(candidates, options, (p) => this.linesOf(p))),
-    );
+    return this.built
+      .then(
+        () =>
+          new Promise<Candidate[]>((resolve, reject) => {
+            if (this.ended) return reject(this.ended);
+            if (this.closed) return reject(new Error('the code index was closed'));
+            const id = searches++;
+            this.pending.set(id, { resolve, reject });
+            this.thread.hold();
+            this.thread.worker.postMessage({ kind: 'search', index: this.number, id, request, options });
+          }),
+      )
+      .then((candidates) => chooseHits(candidates, options, (p) => this.linesOf(p)));
   }
 
   file(filePath: string): IndexedFile | undefined {
@@ -156,11 +228,16 @@ export class WorkerCodeIndex implements AgentIndex {
     return filePath.endsWith('.py') && !isTestPath(filePath);
   }
 
+  /** Rejects what still waits and frees the index's search in the thread. */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    for (const waiting of this.pending.values()) waiting.reject(new Error('the code index was closed'));
+    for (const waiting of this.pending.values()) {
+      waiting.reject(new Error('the code index was closed'));
+      this.thread.release();
+    }
     this.pending.clear();
-    await this.worker.terminate();
+    this.thread.forget(this.number);
   }
 
   /** A file's spans: from the cache's entry when there is one (the worker just wrote it), else parsed. */

@@ -234,50 +234,55 @@ export async function rollout(plan: RolloutPlan, res: RolloutResources): Promise
         });
         for (const patch of unverified) verifications.push(verifyOne(instance, patch));
         if (missing.length === 0) return;
-        const prepared = await prepareInstance(res.docker, image, { ...res.verifyContext.labels, [LABEL.run]: plan.runName });
-        await Promise.all(
-          missing.map(async (sampleIndex) => {
-            if (res.stopping()) return;
-            let trajectory: Trajectory;
-            try {
-              trajectory = await runTrajectory({
-                ids: { run: plan.runName, iteration: plan.iteration, instance_id: instance.instance_id, sample_index: sampleIndex },
-                seed: sampleSeed(plan.runSeed, plan.phase, instance.instance_id, sampleIndex),
-                instance,
-                ...prepared,
-                policy: new ScheduledPolicy(res.policy, scheduler, res.stopping),
-                agent: plan.agent,
-                sampling: plan.sampling,
-                encoding: plan.encoding,
-                stopping: res.stopping,
-              });
-            } catch (err) {
-              // Stopped at a call boundary: nothing recorded, its cost counted (see RolloutSummary).
-              if (!(err instanceof TrajectoryStoppedError)) throw err;
-              abandoned.trajectories += 1;
-              abandoned.llm_calls += err.llmCalls;
-              abandoned.tokens.prompt += err.usage.prompt_tokens;
-              abandoned.tokens.completion += err.usage.completion_tokens;
-              return;
-            }
-            if (trajectory.outcome.status === 'error' && trajectory.outcome.fault === 'infrastructure') {
-              infraErrors += 1;
-              tellInfraError(instance.instance_id, sampleIndex, trajectory.outcome.reason);
-              res.progress?.({ kind: 'infra_error', instance_id: instance.instance_id, sample_index: sampleIndex, reason: trajectory.outcome.reason });
-              return;
-            }
-            // A trajectory that ended whole is a sample, even after a stop (its calls are paid):
-            // it is recorded, and after a stop its patch is left for the resume to verify.
-            trajectoryLedger.append(trajectory);
-            recorded += 1;
-            done.add(sampleKey(instance.instance_id, sampleIndex));
-            res.progress?.({ kind: 'trajectory', trajectory });
-            if (verifier.cached(instance, trajectory.patch) === undefined) {
-              pendingVerifications += 1;
-              if (!res.stopping()) verifications.push(verifyOne(instance, trajectory.patch));
-            }
-          }),
-        );
+        const { release, ...prepared } = await prepareInstance(res.docker, image, { ...res.verifyContext.labels, [LABEL.run]: plan.runName });
+        try {
+          await Promise.all(
+            missing.map(async (sampleIndex) => {
+              if (res.stopping()) return;
+              let trajectory: Trajectory;
+              try {
+                trajectory = await runTrajectory({
+                  ids: { run: plan.runName, iteration: plan.iteration, instance_id: instance.instance_id, sample_index: sampleIndex },
+                  seed: sampleSeed(plan.runSeed, plan.phase, instance.instance_id, sampleIndex),
+                  instance,
+                  ...prepared,
+                  policy: new ScheduledPolicy(res.policy, scheduler, res.stopping),
+                  agent: plan.agent,
+                  sampling: plan.sampling,
+                  encoding: plan.encoding,
+                  stopping: res.stopping,
+                });
+              } catch (err) {
+                // Stopped at a call boundary: nothing recorded, its cost counted (see RolloutSummary).
+                if (!(err instanceof TrajectoryStoppedError)) throw err;
+                abandoned.trajectories += 1;
+                abandoned.llm_calls += err.llmCalls;
+                abandoned.tokens.prompt += err.usage.prompt_tokens;
+                abandoned.tokens.completion += err.usage.completion_tokens;
+                return;
+              }
+              if (trajectory.outcome.status === 'error' && trajectory.outcome.fault === 'infrastructure') {
+                infraErrors += 1;
+                tellInfraError(instance.instance_id, sampleIndex, trajectory.outcome.reason);
+                res.progress?.({ kind: 'infra_error', instance_id: instance.instance_id, sample_index: sampleIndex, reason: trajectory.outcome.reason });
+                return;
+              }
+              // A trajectory that ended whole is a sample, even after a stop (its calls are paid):
+              // it is recorded, and after a stop its patch is left for the resume to verify.
+              trajectoryLedger.append(trajectory);
+              recorded += 1;
+              done.add(sampleKey(instance.instance_id, sampleIndex));
+              res.progress?.({ kind: 'trajectory', trajectory });
+              if (verifier.cached(instance, trajectory.patch) === undefined) {
+                pendingVerifications += 1;
+                if (!res.stopping()) verifications.push(verifyOne(instance, trajectory.patch));
+              }
+            }),
+          );
+        } finally {
+          // The samples taken, the instance's snapshot and index are let go (its patches verify without them).
+          release();
+        }
       });
       // The sampling slot is free again: the next instance samples while these verify.
       res.progress?.({ kind: 'instance', instance_id: instance.instance_id, status: 'sampled' });

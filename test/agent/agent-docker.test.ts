@@ -49,11 +49,34 @@ describe('the agent against the SIMULATED policy, verified in Docker', () => {
           expect({ seed, method: verdict.apply_method }).toEqual({ seed, method: 'git_apply' });
         }
       }
+      prepared.release();
     }
     expect(outcomes).toContain('resolved');
     expect(outcomes.some((o) => o !== 'resolved')).toBe(true);
     const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${LABEL.run}=${RUN}`] }) });
     expect(left).toEqual([]);
+  });
+
+  it("shares an instance's snapshot and index between its users, and closes the index when the last one releases it", async () => {
+    const docker = await connectEngine();
+    const ctx = bundledVerifyContext(docker, RUN);
+    const instance = minigymInstances().find((i) => i.instance_id === 'minigym__unitkit-101')!;
+    const request = { query: 'convert a temperature between units', class_names: [], function_names: [] };
+    const first = await prepareInstance(docker, ctx.imageFor(instance), ctx.labels);
+    const second = await prepareInstance(docker, ctx.imageFor(instance), ctx.labels);
+    expect(second.files).toBe(first.files);
+    const hits = await first.index.search(request);
+    expect(hits.length).toBeGreaterThan(0);
+    first.release();
+    first.release(); // a second release of the same use counts once
+    expect(await second.index.search(request)).toEqual(hits);
+    second.release();
+    await expect(second.index.search(request)).rejects.toThrow(/closed/);
+    // The next user prepares it afresh, and it answers the same.
+    const third = await prepareInstance(docker, ctx.imageFor(instance), ctx.labels);
+    expect(third.files).not.toBe(first.files);
+    expect(await third.index.search(request)).toEqual(hits);
+    third.release();
   });
 
   it('rft agent run prints the states it walked, the patch and the verdict', async () => {

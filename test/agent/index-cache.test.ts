@@ -1,13 +1,11 @@
 import { existsSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import MiniSearch from 'minisearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeIndex } from '../../src/agent/code-index.js';
-import { codeTokens, fileEntryOf, writeFieldTerms, fieldTermsOf } from '../../src/agent/file-entry.js';
+import { fileEntryOf } from '../../src/agent/file-entry.js';
 import { entryKey, IndexCache, indexCacheOptions } from '../../src/agent/index-cache.js';
 import { PythonSpanParser } from '../../src/agent/python-spans.js';
-import { assembleRanker, RANKER_OPTIONS } from '../../src/agent/ranker.js';
 import type { SearchRequest } from '../../src/agent/states/search.js';
 import { minigymRepoFiles } from '../helpers/minigym.js';
 
@@ -88,20 +86,6 @@ describe('the code index cache', () => {
     expect(hits[3]!.map((h) => h.filePath)).toContain('ledgerlite/ledgerlite/ledger_fx.py');
     expect(hits[7]!.length).toBeGreaterThan(0);
     expect(hits[11]!.length).toBeGreaterThan(2);
-  });
-
-  it('assembles the ranker MiniSearch.addAll builds from the same spans, term tree included', () => {
-    const docs: { id: number; name: string; content: string; path: string }[] = [];
-    for (const [p, text] of treeA()) {
-      if (!p.endsWith('.py')) continue;
-      const lines = text.split(/\r?\n/);
-      for (const span of parser.parseDetailed(text)) docs.push({ id: docs.length, name: span.name, content: lines.slice(span.startLine - 1, span.endLine).join('\n'), path: p });
-    }
-    const added = new MiniSearch(RANKER_OPTIONS);
-    added.addAll(docs);
-    const assembled = assembleRanker(docs.map((d) => ({ name: d.name, path: d.path, content: writeFieldTerms(fieldTermsOf(codeTokens(d.content))) })));
-    expect(JSON.stringify(assembled.toJSON())).toBe(JSON.stringify(added.toJSON()));
-    expect(assembled.search('money rounding the exchange')).toEqual(added.search('money rounding the exchange'));
   });
 
   it('rebuilds an entry that is cut, corrupt or stored under another key, and never reads another version', async () => {

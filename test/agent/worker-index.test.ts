@@ -43,6 +43,22 @@ describe('the code index in a worker thread', () => {
     await expect(remote.search(req({ file_pattern: 'x.py' }))).rejects.toBeInstanceOf(SearchRequestError);
   });
 
+  it('serves every index of the process from one thread, each its own snapshot, and closing one leaves the others answering', async () => {
+    const parser = await PythonSpanParser.create();
+    const otherFiles = minigymRepoFiles('ledgerlite');
+    const other = await WorkerCodeIndex.start(otherFiles, parser);
+    const otherLocal = await CodeIndex.build(otherFiles, parser);
+    expect(other.worker).toBe(remote.worker);
+    const request = req({ query: 'quote the value of a money amount with rounding' });
+    const [mine, theirs] = await Promise.all([remote.search(request), other.search(request)]);
+    expect(mine).toEqual(local.search(request));
+    expect(theirs).toEqual(otherLocal.search(request));
+    expect(theirs).not.toEqual(mine);
+    await other.close();
+    await expect(other.search(request)).rejects.toThrow(/closed/);
+    expect(await remote.search(request)).toEqual(mine);
+  });
+
   it('fails a search at once when its worker has ended from outside, instead of leaving it to wait for ever', async () => {
     const parser = await PythonSpanParser.create();
     const doomed = await WorkerCodeIndex.start(files, parser);
