@@ -14,6 +14,7 @@ import { OpenAiPolicy } from '../src/policy/client.js';
 import type { PolicyClient, PolicyRequest, PolicyResponse } from '../src/policy/types.js';
 import { LABEL, reapContainers } from '../src/sandbox/container.js';
 import { connectEngine } from '../src/sandbox/engine.js';
+import { encoder } from '../src/util/tokens.js';
 import { PULLED_IMAGES_FILE, PulledImages } from '../src/sandbox/pulled-images.js';
 import type { Instance } from '../src/tasks/instance.js';
 import type { Verdict } from '../src/verify/verdict.js';
@@ -110,6 +111,9 @@ export async function runLoop(config: LoopConfig): Promise<LoopRun> {
   const verifications: VerificationRun[] = [];
   const instanceStart = new Map<string, number>();
   const instanceSpans: Array<Interval & { id: string }> = [];
+  // The token encoder's tables (~0.6 s of CPU, once per process) are built before the clock starts:
+  // in `rft run` the sampling phase's process has them long before (M0's eval comes first).
+  encoder('cl100k_base');
   try {
     t0 = performance.now();
     const t0Wall = Date.now();
