@@ -9,64 +9,6 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
-function globBody(glob: string): string {
-  let out = '';
-  let i = 0;
-  while (i < glob.length) {
-    const char = glob[i]!;
-    if (char === '\\' && i + 1 < glob.length) {
-      out += escapeRegExp(glob[i + 1]!);
-      i += 2;
-    } else if (char === '*') {
-      let end = i;
-      while (glob[end] === '*') end++;
-      const atSegmentStart = i === 0 || glob[i - 1] === '/';
-      if (end - i >= 2 && atSegmentStart && glob[end] === '/') {
-        out += '(?:[^/]*/)*'; // `**/`: any number of directories, none included
-        i = end + 1;
-      } else if (end - i >= 2) {
-        out += '.*';
-        i = end;
-      } else {
-        out += '[^/]*';
-        i = end;
-      }
-    } else if (char === '?') {
-      out += '[^/]';
-      i++;
-    } else if (char === '[') {
-      const close = glob.indexOf(']', i + 2);
-      if (close < 0) {
-        out += '\\[';
-        i++;
-        continue;
-      }
-      let content = glob.slice(i + 1, close);
-      const negate = content.startsWith('!') || content.startsWith('^');
-      if (negate) content = content.slice(1);
-      out += `[${negate ? '^' : ''}${content.replace(/[\\\]^[]/g, '\\$&')}]`;
-      i = close + 1;
-    } else if (char === '{') {
-      const close = glob.indexOf('}', i + 1);
-      if (close < 0) {
-        out += '\\{';
-        i++;
-        continue;
-      }
-      out += `(?:${glob
-        .slice(i + 1, close)
-        .split(',')
-        .map(globBody)
-        .join('|')})`;
-      i = close + 1;
-    } else {
-      out += escapeRegExp(char);
-      i++;
-    }
-  }
-  return out;
-}
-
 /**
  * A glob as a RegExp over repository-relative paths (`/`-separated): `*` and `?` stay inside one
  * path segment, `**` crosses segments (`**​/x.py` matches x.py at any depth, the root included),
@@ -80,15 +22,17 @@ export function globToRegExp(glob: string): RegExp {
   while (pattern.startsWith('./')) pattern = pattern.slice(2);
   pattern = pattern.replace(/^\/+/, '');
   if (pattern === '') return /^.*$/;
-  if (!pattern.includes('/')) return new RegExp(`^(?:.*/)?${globBody(pattern)}$`);
-  return new RegExp(`^${globBody(pattern)}$`);
+  const body = regExpSource(parseGlob(pattern));
+  if (!pattern.includes('/')) return new RegExp(`^(?:.*/)?${body}$`);
+  return new RegExp(`^${body}$`);
 }
 
 /** Longest file_pattern a search accepts. */
 export const MAX_GLOB_LENGTH = 1000;
 
+/** One piece of a glob: a character (its RegExp source and its test), a star, a double star, directories, or braces. */
 type GlobNode =
-  | { kind: 'char'; test: (c: string) => boolean }
+  | { kind: 'char'; source: string; test: (c: string) => boolean }
   | { kind: 'star' | 'any' | 'dirs' }
   | { kind: 'alt'; options: GlobNode[][] };
 
@@ -96,15 +40,31 @@ const notSlash = (c: string) => c !== '/';
 /** What `.` matches in a RegExp without the s flag. */
 const notLineBreak = (c: string) => c !== '\n' && c !== '\r' && c !== '\u2028' && c !== '\u2029';
 
-/** The glob parsed the way globBody reads it (same escapes, classes, braces and `**` rules). */
+/** What the pieces other than characters match, as RegExp source. */
+const SOURCE = { star: '[^/]*', any: '.*', dirs: '(?:[^/]*/)*' } as const;
+
+/** The glob's pieces as RegExp source: the language globMatcher runs, for globToRegExp. */
+function regExpSource(nodes: readonly GlobNode[]): string {
+  return nodes.map((node) => (node.kind === 'char' ? node.source : node.kind === 'alt' ? `(?:${node.options.map(regExpSource).join('|')})` : SOURCE[node.kind])).join('');
+}
+
+/** A character matched as itself. */
+function literal(char: string): GlobNode {
+  return { kind: 'char', source: escapeRegExp(char), test: (c) => c === char };
+}
+
+/**
+ * The glob's pieces: `\x` is x itself; `**` followed by `/` at the start of a segment is any number
+ * of directories (none included), any other `**` anything, `*` anything but `/`, `?` one character
+ * but `/`; `[abc]`, `[!abc]`, `{a,b}`; an unclosed `[` or `{` is itself.
+ */
 function parseGlob(glob: string): GlobNode[] {
   const nodes: GlobNode[] = [];
   let i = 0;
   while (i < glob.length) {
     const char = glob[i]!;
     if (char === '\\' && i + 1 < glob.length) {
-      const literal = glob[i + 1]!;
-      nodes.push({ kind: 'char', test: (c) => c === literal });
+      nodes.push(literal(glob[i + 1]!));
       i += 2;
     } else if (char === '*') {
       let end = i;
@@ -118,33 +78,34 @@ function parseGlob(glob: string): GlobNode[] {
         i = end;
       }
     } else if (char === '?') {
-      nodes.push({ kind: 'char', test: notSlash });
+      nodes.push({ kind: 'char', source: '[^/]', test: notSlash });
       i++;
     } else if (char === '[') {
       const close = glob.indexOf(']', i + 2);
       if (close < 0) {
-        nodes.push({ kind: 'char', test: (c) => c === '[' });
+        nodes.push(literal('['));
         i++;
         continue;
       }
       let content = glob.slice(i + 1, close);
       const negate = content.startsWith('!') || content.startsWith('^');
       if (negate) content = content.slice(1);
+      const source = `[${negate ? '^' : ''}${content.replace(/[\\\]^[]/g, '\\$&')}]`;
       // One character against a class: the RegExp cannot backtrack (it throws on a bad range).
-      const single = new RegExp(`^[${negate ? '^' : ''}${content.replace(/[\\\]^[]/g, '\\$&')}]$`);
-      nodes.push({ kind: 'char', test: (c) => single.test(c) });
+      const single = new RegExp(`^${source}$`);
+      nodes.push({ kind: 'char', source, test: (c) => single.test(c) });
       i = close + 1;
     } else if (char === '{') {
       const close = glob.indexOf('}', i + 1);
       if (close < 0) {
-        nodes.push({ kind: 'char', test: (c) => c === '{' });
+        nodes.push(literal('{'));
         i++;
         continue;
       }
       nodes.push({ kind: 'alt', options: glob.slice(i + 1, close).split(',').map(parseGlob) });
       i = close + 1;
     } else {
-      nodes.push({ kind: 'char', test: (c) => c === char });
+      nodes.push(literal(char));
       i++;
     }
   }
