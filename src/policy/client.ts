@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { z } from 'zod';
+import { httpFetch } from './http-fetch.js';
 import { PolicyContextLengthError, PolicyInfraError, type PolicyClient, type PolicyRequest, type PolicyResponse, type ToolCall } from './types.js';
 
 export interface OpenAiPolicyOptions {
@@ -102,6 +103,8 @@ export class OpenAiPolicy implements PolicyClient {
       // Retries are made here, so that every kind of failure (a body that breaks off, an answer
       // that is not a completion) is retried alike and counted against one budget.
       maxRetries: 0,
+      // node:http with kept-alive connections rather than undici's fetch: a third of the CPU per call (http-fetch.ts).
+      fetch: httpFetch,
     });
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
