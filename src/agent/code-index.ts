@@ -4,7 +4,7 @@ import { PythonSpanParser, type Span, type SpanDetail } from './python-spans.js'
 import { codeTokens, splitLines } from './file-entry.js';
 import { entryFor, type IndexCache } from './index-cache.js';
 import { parsedDetails } from './parse-memo.js';
-import { isTestPath, MAX_SKIPPED_OVER_BUDGET, DEFAULT_MAX_HITS, normalizePath, SpanSearch, type Candidate, type SearchableFile, type SearchOptions } from './span-search.js';
+import { compare, isTestPath, MAX_SKIPPED_OVER_BUDGET, DEFAULT_MAX_HITS, normalizePath, SpanSearch, type Candidate, type SearchableFile, type SearchOptions } from './span-search.js';
 import { TextLru } from '../util/text-lru.js';
 import { encoder } from '../util/tokens.js';
 import { SearchRequestError } from './search-request-error.js';
@@ -81,7 +81,7 @@ export class CodeIndex implements AgentIndex {
     const python = new Map<string, IndexedPython>();
     const searchable: SearchableFile[] = [];
     const paths = [...files.keys()].map((path) => [normalizePath(path), files.get(path)!] as const);
-    paths.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    paths.sort(([a], [b]) => compare(a, b));
     for (const [path, text] of paths) texts.set(path, text);
     for (const [path, text] of texts) {
       if (!path.endsWith('.py')) continue;

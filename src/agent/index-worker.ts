@@ -75,9 +75,8 @@ async function handle(message: Message): Promise<void> {
     if (!state) return;
     try {
       if (state.failure !== null) throw new Error(state.failure);
-      const files = [...state.pending.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      state.search = SpanSearch.build(state.pending.values());
       state.pending.clear();
-      state.search = SpanSearch.build(files);
       state.search.warm();
     } catch (err) {
       port.postMessage({ kind: 'built', index, error: messageOf(err) });

@@ -100,12 +100,12 @@ export class SpanSearch {
     private readonly ranker: Ranker,
   ) {}
 
-  /** The search over these files (searchable ones, sorted by path: a span's doc id follows that order). */
+  /** The search over these (searchable) files; a span's doc id follows their order by path, whatever order they come in. */
   static build(files: Iterable<SearchableFile>): SpanSearch {
     const entries: Entry[] = [];
     const terms: string[] = [];
     const texts = new Map<string, SnippetText>();
-    for (const { path, entry, empty } of files) {
+    for (const { path, entry, empty } of [...files].sort((a, b) => compare(a.path, b.path))) {
       // Snippet search reads the files that have spans (a hit is a span).
       if (entry.spans.length > 0) texts.set(path, { squeezed: entry.squeezed, empty });
       entry.spans.forEach((detail, i) => {
